@@ -1,0 +1,120 @@
+//! AWS access: SDK configuration per region (pinned behaviour version, explicit
+//! timeouts and retries) and the mapping of SDK errors into [`crate::Error`].
+//! Endpoints come only from the SDK's own variables (`AWS_ENDPOINT_URL`, ...).
+
+pub mod cloudwatch;
+pub mod ssm;
+
+use crate::error::{AwsErrorKind, Error};
+use crate::region::Region;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::time::Duration;
+
+/// Timeouts: failover acts exactly when a region is impaired, so no call may hang.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+pub const MAX_ATTEMPTS: u32 = 3;
+
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+/// Loads the SDK configuration for one region.
+pub async fn sdk_config(region: &Region) -> SdkConfig {
+    aws_config::defaults(behavior_version())
+        .region(aws_config::Region::new(region.as_str().to_string()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(2)),
+        )
+        .load()
+        .await
+}
+
+/// The region this copy of the function runs in (`AWS_REGION`, set by Lambda).
+pub fn home_region() -> Result<Region, Error> {
+    let name = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .map_err(|_| Error::Config(vec!["AWS_REGION is not set".into()]))?;
+    Region::parse(&name).map_err(|e| Error::Config(vec![format!("AWS_REGION: {e}")]))
+}
+
+/// Maps an SDK error to the crate's error, keeping throttling, conflicts,
+/// not-found and access-denied distinguishable.
+pub fn map_err<E, R>(service: &'static str, operation: &'static str, region: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let (kind, message) = match &err {
+        SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, "timed out".to_string()),
+        SdkError::DispatchFailure(f) => {
+            let kind = if f.is_timeout() { AwsErrorKind::Timeout } else { AwsErrorKind::Transient };
+            (kind, format!("dispatch failure: {:?}", f.as_connector_error().map(|c| c.to_string())))
+        }
+        SdkError::ResponseError(_) => (AwsErrorKind::Transient, "unparseable response".to_string()),
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let message = format!("{code}: {}", e.message().unwrap_or(""));
+            (classify_code(code), message)
+        }
+        SdkError::ConstructionFailure(_) => (AwsErrorKind::InvalidRequest, "request construction failed".to_string()),
+        _ => (AwsErrorKind::Other, err.to_string()),
+    };
+    Error::Aws { service, operation, region: region.to_string(), kind, message }
+}
+
+/// Classifies an AWS error code. Codes differ by service and protocol.
+pub fn classify_code(code: &str) -> AwsErrorKind {
+    match code {
+        "Throttling" | "ThrottlingException" | "ThrottledException" | "TooManyRequestsException"
+        | "RequestLimitExceeded" | "RequestThrottled" | "RequestThrottledException"
+        | "ProvisionedThroughputExceededException" | "SlowDown" | "PriorRequestNotComplete"
+        | "LimitExceededException" => AwsErrorKind::Throttling,
+        "ResourceConflictException" | "ConflictException" | "ConcurrentModification"
+        | "ConcurrentModificationException" | "InvalidChangeBatch" | "HealthCheckVersionMismatch"
+        | "ResourceInUseException" => AwsErrorKind::Conflict,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnrecognizedClientException"
+        | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "AuthFailure" => AwsErrorKind::AccessDenied,
+        "InternalFailure" | "InternalError" | "InternalServerError" | "ServiceException"
+        | "ServiceUnavailable" | "ServiceUnavailableException" | "InternalServiceError"
+        | "InternalServiceErrorException" | "ServerException" => AwsErrorKind::Transient,
+        c if c.contains("NotFound") || c.starts_with("NoSuch") => AwsErrorKind::NotFound,
+        c if c.starts_with("Invalid") || c.contains("Validation") || c.contains("Malformed") => AwsErrorKind::InvalidRequest,
+        _ => AwsErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        assert_eq!(classify_code("Throttling"), AwsErrorKind::Throttling);
+        assert_eq!(classify_code("TooManyRequestsException"), AwsErrorKind::Throttling);
+        assert_eq!(classify_code("ResourceConflictException"), AwsErrorKind::Conflict);
+        assert_eq!(classify_code("InvalidChangeBatch"), AwsErrorKind::Conflict);
+        assert_eq!(classify_code("NoSuchHealthCheck"), AwsErrorKind::NotFound);
+        assert_eq!(classify_code("ResourceNotFoundException"), AwsErrorKind::NotFound);
+        assert_eq!(classify_code("AccessDeniedException"), AwsErrorKind::AccessDenied);
+        assert_eq!(classify_code("InvalidParameterValueException"), AwsErrorKind::InvalidRequest);
+        assert_eq!(classify_code("ServiceUnavailable"), AwsErrorKind::Transient);
+        assert_eq!(classify_code("Weird"), AwsErrorKind::Other);
+    }
+}

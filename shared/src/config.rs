@@ -1,0 +1,608 @@
+//! The control plane's configuration: one JSON document, read once at start from
+//! `CONTROL_PLANE_CONFIG` (inline) or `CONTROL_PLANE_CONFIG_SSM` (a parameter name),
+//! validated with every problem reported together. Keys are documented in
+//! `config/schema.json` and the README.
+
+use crate::config_reader::{Obj, Problems};
+use crate::duration::Duration;
+use crate::error::{Error, Result};
+use crate::region::{AccountId, Arn, Region};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const ENV_INLINE: &str = "CONTROL_PLANE_CONFIG";
+pub const ENV_SSM: &str = "CONTROL_PLANE_CONFIG_SSM";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Prod,
+    Dev,
+}
+
+impl Environment {
+    /// The seed's provisioned concurrency on alias `live`: prod 2, dev 1.
+    pub fn baseline_concurrency(self) -> u32 {
+        match self {
+            Self::Prod => 2,
+            Self::Dev => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub environment: Environment,
+    pub service_name: String,
+    /// The regions the control plane may touch: the allow-list.
+    pub regions: Vec<Region>,
+    /// The accounts any configured ARN may belong to.
+    pub allowed_accounts: Vec<AccountId>,
+    pub alerts_topic_arns: BTreeMap<Region, Arn>,
+    pub event_bus_name: String,
+    pub metrics_namespace: String,
+    pub failover: FailoverConfig,
+    pub replication: ReplicationConfig,
+    pub concurrency: ConcurrencyConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverConfig {
+    pub hosted_zone_id: String,
+    pub state_record_name: String,
+    pub gate_health_checks: BTreeMap<Region, String>,
+    pub region_alarms: BTreeMap<String, Region>,
+    pub min_active_regions: usize,
+    pub dwell: Duration,
+    pub max_automatic_evacuations_per_hour: u32,
+    pub failback: FailbackConfig,
+    pub readiness: ReadinessConfig,
+    pub drill: DrillConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailbackConfig {
+    pub automatic: bool,
+    pub stable_for: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadinessConfig {
+    pub require_replication_ready: bool,
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillConfig {
+    pub default_duration: Duration,
+    pub max_duration: Duration,
+    pub surge_wait: Duration,
+    pub schedule_group: String,
+    pub scheduler_role_arns: BTreeMap<Region, Arn>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicationConfig {
+    pub window: Duration,
+    pub alert_state_parameter: String,
+    pub ecr: Option<EcrReplication>,
+    pub s3: Option<S3Replication>,
+    pub secrets: Option<SecretsReplication>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Thresholds {
+    pub lag: Duration,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossAccountRole {
+    pub role_arn: Arn,
+    pub external_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EcrReplication {
+    pub registry_id: AccountId,
+    pub source_region: Region,
+    pub repositories: Vec<String>,
+    pub destination_regions: Vec<Region>,
+    pub role: Option<CrossAccountRole>,
+    pub thresholds: Thresholds,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct S3Rule {
+    pub source_bucket: String,
+    pub destination_bucket: String,
+    pub rule_id: String,
+    pub source_region: Region,
+    pub destination_region: Region,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct S3Replication {
+    pub rules: Vec<S3Rule>,
+    pub thresholds: Thresholds,
+    pub pending_threshold: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretsReplication {
+    pub source_region: Region,
+    pub secret_ids: Vec<String>,
+    pub thresholds: Thresholds,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    pub name: String,
+    /// Cron expression (5 fields: minute hour day-of-month month day-of-week) for the window's start.
+    pub cron: String,
+    pub duration: Duration,
+    pub timezone: String,
+    pub level: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UtilizationConfig {
+    pub enabled: bool,
+    pub window: Duration,
+    pub target: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub function: String,
+    pub alias: String,
+    pub regions: Vec<Region>,
+    pub baseline: u32,
+    pub min: u32,
+    pub max: u32,
+    pub surge: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscoveryConfig {
+    pub tag_key: String,
+    pub tag_value: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConcurrencyConfig {
+    pub alias: String,
+    pub baseline: u32,
+    pub min: u32,
+    pub max: u32,
+    pub surge_factor: f64,
+    pub windows: Vec<Window>,
+    pub utilization: UtilizationConfig,
+    pub targets: Vec<Target>,
+    pub discovery: Option<DiscoveryConfig>,
+    pub requests_per_second: u32,
+    pub max_in_flight: usize,
+    pub ready_timeout: Duration,
+    pub state_parameter: String,
+}
+
+impl Config {
+    /// Reads the config from the environment: inline JSON or an SSM parameter.
+    /// The SSM fetch goes through `fetch_ssm`, so this stays testable without AWS.
+    pub async fn from_env_with<F, Fut>(fetch_ssm: F) -> Result<Self>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<String>>,
+    {
+        let inline = std::env::var(ENV_INLINE).ok().filter(|s| !s.trim().is_empty());
+        let param = std::env::var(ENV_SSM).ok().filter(|s| !s.trim().is_empty());
+        match (inline, param) {
+            (Some(json), None) => Self::from_json(&json),
+            (None, Some(name)) => Self::from_json(&fetch_ssm(name).await?),
+            (Some(_), Some(_)) => Err(Error::Config(vec![format!(
+                "both {ENV_INLINE} and {ENV_SSM} are set; set exactly one"
+            )])),
+            (None, None) => Err(Error::Config(vec![format!(
+                "neither {ENV_INLINE} (inline JSON) nor {ENV_SSM} (SSM parameter name) is set"
+            )])),
+        }
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::Config(vec![format!("not valid JSON: {e}")]))?;
+        Self::from_value(&value)
+    }
+
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let problems = Problems::default();
+        let config = Obj::root(value, &problems).and_then(|root| parse(&root, &problems));
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(Error::Config(problems.into_vec())),
+        }
+    }
+
+    pub fn has_region(&self, region: &Region) -> bool {
+        self.regions.contains(region)
+    }
+
+    /// Looks a region up by name in the allow-list, with a clear refusal.
+    pub fn region(&self, name: &str) -> Result<Region> {
+        self.regions
+            .iter()
+            .find(|r| r.as_str() == name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid_event(format!(
+                    "unknown region {name:?}: this control plane manages {}",
+                    self.regions.iter().map(Region::as_str).collect::<Vec<_>>().join(", ")
+                ))
+            })
+    }
+
+    /// The other regions (the peers of `region`).
+    pub fn peers_of<'a>(&'a self, region: &'a Region) -> impl Iterator<Item = &'a Region> + 'a {
+        self.regions.iter().filter(move |r| *r != region)
+    }
+
+    /// The configured targets for a region (discovered ones are added at run time).
+    pub fn targets_in<'a>(&'a self, region: &'a Region) -> impl Iterator<Item = &'a Target> + 'a {
+        self.concurrency.targets.iter().filter(move |t| t.regions.contains(region))
+    }
+}
+
+fn parse(root: &Obj<'_>, problems: &Problems) -> Option<Config> {
+    let environment: Option<Environment> = root.req("environment");
+    let service_name: Option<String> = root.req("service_name");
+    let regions: Vec<Region> = root.req("regions").unwrap_or_default();
+    let allowed_accounts: Vec<AccountId> = root.req("allowed_accounts").unwrap_or_default();
+    let alerts_topic_arns: BTreeMap<Region, Arn> = root.req("alerts_topic_arns").unwrap_or_default();
+    let event_bus_name = root.or("event_bus_name", "default".to_string());
+    let metrics_namespace = root.or("metrics_namespace", "ControlPlane".to_string());
+
+    let check = Checker { regions: &regions, accounts: &allowed_accounts, problems };
+    if regions.len() < 2 {
+        problems.push("regions: list at least two regions (the active/active pair)");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &regions {
+        if !seen.insert(r) {
+            problems.push(format!("regions: {r} is listed twice"));
+        }
+    }
+    if allowed_accounts.is_empty() {
+        problems.push("allowed_accounts: list at least one account");
+    }
+    check.every_region("alerts_topic_arns", &alerts_topic_arns);
+    for (region, arn) in &alerts_topic_arns {
+        check.arn(&format!("alerts_topic_arns.{region}"), arn, "sns", Some(region));
+    }
+
+    let failover = root.obj("failover", true).and_then(|o| parse_failover(&o, &check));
+    let replication = parse_replication(root.obj("replication", false), &check);
+    let concurrency = parse_concurrency(root.obj("concurrency", false), environment, &check);
+
+    Some(Config {
+        environment: environment?,
+        service_name: service_name?,
+        regions,
+        allowed_accounts,
+        alerts_topic_arns,
+        event_bus_name,
+        metrics_namespace,
+        failover: failover?,
+        replication: replication?,
+        concurrency: concurrency?,
+    })
+}
+
+/// Cross-field checks: every region and account referenced must be allowed.
+struct Checker<'a> {
+    regions: &'a [Region],
+    accounts: &'a [AccountId],
+    problems: &'a Problems,
+}
+
+impl Checker<'_> {
+    fn region(&self, path: &str, region: &Region) {
+        if !self.regions.contains(region) {
+            self.problems.push(format!("{path}: region {region} is not in `regions`"));
+        }
+    }
+
+    fn account(&self, path: &str, account: &AccountId) {
+        if !self.accounts.contains(account) {
+            self.problems.push(format!("{path}: account {account} is not in `allowed_accounts`"));
+        }
+    }
+
+    fn every_region<V>(&self, path: &str, map: &BTreeMap<Region, V>) {
+        for region in map.keys() {
+            self.region(&format!("{path}.{region}"), region);
+        }
+        for region in self.regions {
+            if !map.contains_key(region) {
+                self.problems.push(format!("{path}: missing an entry for region {region}"));
+            }
+        }
+    }
+
+    fn arn(&self, path: &str, arn: &Arn, service: &str, region: Option<&Region>) {
+        if arn.service() != service {
+            self.problems.push(format!("{path}: expected an {service} ARN, got {arn}"));
+        }
+        if let Some(account) = arn.account() {
+            self.account(path, &account);
+        }
+        match (arn.region(), region) {
+            (Some(actual), Some(expected)) if &actual != expected => self
+                .problems
+                .push(format!("{path}: ARN is in {actual}, expected {expected}")),
+            (Some(actual), _) => self.region(path, &actual),
+            _ => {}
+        }
+    }
+}
+
+fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
+    let hosted_zone_id: Option<String> = o.req("hosted_zone_id");
+    let state_record_name: Option<String> = o.req("state_record_name");
+    let gate_health_checks: BTreeMap<Region, String> = o.req("gate_health_checks").unwrap_or_default();
+    let region_alarms: BTreeMap<String, Region> = o.or("region_alarms", BTreeMap::new());
+    let min_active_regions: usize = o.or("min_active_regions", 1);
+    let dwell = o.or("dwell", Duration::from_mins(10));
+    let max_automatic_evacuations_per_hour = o.or("max_automatic_evacuations_per_hour", 2u32);
+
+    check.every_region("failover.gate_health_checks", &gate_health_checks);
+    for (alarm, region) in &region_alarms {
+        check.region(&format!("failover.region_alarms.{alarm}"), region);
+    }
+    if min_active_regions < 1 || min_active_regions > check.regions.len().max(1) {
+        o.problem(
+            "min_active_regions",
+            format!("must be between 1 and the number of regions ({})", check.regions.len()),
+        );
+    }
+    if let Some(name) = &state_record_name {
+        if !name.contains('.') {
+            o.problem("state_record_name", "must be a name inside the hosted zone, e.g. _controlplane.example.com");
+        }
+    }
+
+    let failback = {
+        let f = o.obj("failback", false);
+        FailbackConfig {
+            automatic: f.as_ref().map_or(false, |f| f.or("automatic", false)),
+            stable_for: f.as_ref().map_or(Duration::from_mins(30), |f| f.or("stable_for", Duration::from_mins(30))),
+        }
+    };
+    let readiness = {
+        let r = o.obj("readiness", false);
+        ReadinessConfig {
+            require_replication_ready: r.as_ref().map_or(true, |r| r.or("require_replication_ready", true)),
+            max_age: r.as_ref().map_or(Duration::from_mins(15), |r| r.or("max_age", Duration::from_mins(15))),
+        }
+    };
+    let drill = {
+        let d = o.obj("drill", true);
+        let get = |key: &str, default: Duration| d.as_ref().map_or(default, |d| d.or(key, default));
+        let scheduler_role_arns: BTreeMap<Region, Arn> =
+            d.as_ref().and_then(|d| d.req("scheduler_role_arns")).unwrap_or_default();
+        check.every_region("failover.drill.scheduler_role_arns", &scheduler_role_arns);
+        for (region, arn) in &scheduler_role_arns {
+            check.arn(&format!("failover.drill.scheduler_role_arns.{region}"), arn, "iam", None);
+        }
+        let cfg = DrillConfig {
+            default_duration: get("default_duration", Duration::from_mins(15)),
+            max_duration: get("max_duration", Duration::from_mins(240)),
+            surge_wait: get("surge_wait", Duration::from_mins(3)),
+            schedule_group: d.as_ref().map_or("default".into(), |d| d.or("schedule_group", "default".to_string())),
+            scheduler_role_arns,
+        };
+        if cfg.default_duration > cfg.max_duration {
+            check.problems.push("failover.drill.default_duration: longer than max_duration");
+        }
+        cfg
+    };
+
+    Some(FailoverConfig {
+        hosted_zone_id: hosted_zone_id?,
+        state_record_name: state_record_name?,
+        gate_health_checks,
+        region_alarms,
+        min_active_regions,
+        dwell,
+        max_automatic_evacuations_per_hour,
+        failback,
+        readiness,
+        drill,
+    })
+}
+
+fn thresholds(o: &Obj<'_>, lag_default: Duration) -> Thresholds {
+    Thresholds { lag: o.or("lag_threshold", lag_default), failed: o.or("failed_threshold", 0u64) }
+}
+
+fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<ReplicationConfig> {
+    let Some(o) = o else {
+        return Some(ReplicationConfig {
+            window: Duration::from_mins(120),
+            alert_state_parameter: "/controlplane/replication-alert-state".into(),
+            ecr: None,
+            s3: None,
+            secrets: None,
+        });
+    };
+    let window = o.or("window", Duration::from_mins(120));
+    let alert_state_parameter = o.or("alert_state_parameter", "/controlplane/replication-alert-state".to_string());
+    if !alert_state_parameter.starts_with('/') {
+        o.problem("alert_state_parameter", "SSM parameter names with a path must start with '/'");
+    }
+
+    let ecr = o.obj("ecr", false).and_then(|e| {
+        let registry_id: Option<AccountId> = e.req("registry_id");
+        let source_region: Option<Region> = e.req("source_region");
+        let repositories: Vec<String> = e.req("repositories").unwrap_or_default();
+        let destination_regions: Vec<Region> = e.req("destination_regions").unwrap_or_default();
+        let role = e.obj("role", false).and_then(|r| {
+            let role_arn: Option<Arn> = r.req("role_arn");
+            let external_id: Option<String> = r.req("external_id");
+            if let Some(arn) = &role_arn {
+                check.arn("replication.ecr.role.role_arn", arn, "iam", None);
+            }
+            if external_id.as_deref().is_some_and(|x| x.len() < 2) {
+                r.problem("external_id", "must be at least 2 characters");
+            }
+            Some(CrossAccountRole { role_arn: role_arn?, external_id: external_id? })
+        });
+        if let Some(id) = &registry_id {
+            check.account("replication.ecr.registry_id", id);
+        }
+        if let Some(r) = &source_region {
+            check.region("replication.ecr.source_region", r);
+        }
+        for r in &destination_regions {
+            check.region("replication.ecr.destination_regions", r);
+            if Some(r) == source_region.as_ref() {
+                e.problem("destination_regions", format!("{r} is the source region"));
+            }
+        }
+        if destination_regions.is_empty() {
+            e.problem("destination_regions", "list at least one region");
+        }
+        let thresholds = thresholds(&e, Duration::from_mins(15));
+        Some(EcrReplication {
+            registry_id: registry_id?,
+            source_region: source_region?,
+            repositories,
+            destination_regions,
+            role,
+            thresholds,
+        })
+    });
+
+    let s3 = o.obj("s3", false).map(|s| {
+        let rules = s.list("rules", true, |r| {
+            let rule = S3Rule {
+                source_bucket: r.req("source_bucket")?,
+                destination_bucket: r.req("destination_bucket")?,
+                rule_id: r.req("rule_id")?,
+                source_region: r.req("source_region")?,
+                destination_region: r.req("destination_region")?,
+            };
+            check.region(&r.path_of("source_region"), &rule.source_region);
+            check.region(&r.path_of("destination_region"), &rule.destination_region);
+            Some(rule)
+        });
+        S3Replication { rules, thresholds: thresholds(&s, Duration::from_mins(15)), pending_threshold: s.or("pending_threshold", 1_000u64) }
+    });
+
+    let secrets = o.obj("secrets", false).and_then(|s| {
+        let source_region: Option<Region> = s.req("source_region");
+        let secret_ids: Vec<String> = s.req("secret_ids").unwrap_or_default();
+        if let Some(r) = &source_region {
+            check.region("replication.secrets.source_region", r);
+        }
+        let thresholds = thresholds(&s, Duration::from_mins(10));
+        Some(SecretsReplication { source_region: source_region?, secret_ids, thresholds })
+    });
+
+    Some(ReplicationConfig { window, alert_state_parameter, ecr, s3, secrets })
+}
+
+fn parse_concurrency(o: Option<Obj<'_>>, env: Option<Environment>, check: &Checker<'_>) -> Option<ConcurrencyConfig> {
+    let env_baseline = env.map_or(1, Environment::baseline_concurrency);
+    let empty = serde_json::Map::new();
+    let problems_sink = Problems::default();
+    // An absent section reads as an empty object: defaults everywhere.
+    let fallback;
+    let o = match o {
+        Some(o) => o,
+        None => {
+            fallback = Obj::root_of(&empty, &problems_sink);
+            fallback
+        }
+    };
+    let alias = o.or("alias", "live".to_string());
+    let baseline = o.or("baseline", env_baseline);
+    let min = o.or("min", 0u32);
+    let max = o.or("max", 100u32);
+    let surge_factor = o.or("surge_factor", 2.0f64);
+    let windows: Vec<Window> = o.or("windows", Vec::new());
+    let utilization = {
+        let u = o.obj("utilization", false);
+        UtilizationConfig {
+            enabled: u.as_ref().map_or(false, |u| u.or("enabled", false)),
+            window: u.as_ref().map_or(Duration::from_mins(15), |u| u.or("window", Duration::from_mins(15))),
+            target: u.as_ref().map_or(0.7, |u| u.or("target", 0.7)),
+        }
+    };
+    let targets = o.list("targets", false, |t| {
+        let function: String = t.req("function")?;
+        let regions: Vec<Region> = t.or("regions", check.regions.to_vec());
+        for r in &regions {
+            check.region(&t.path_of("regions"), r);
+        }
+        let target = Target {
+            alias: t.or("alias", alias.clone()),
+            baseline: t.or("baseline", baseline),
+            min: t.or("min", min),
+            max: t.or("max", max),
+            surge: t.opt("surge"),
+            function,
+            regions,
+        };
+        if target.min > target.max {
+            t.problem("min", format!("{} is above max {}", target.min, target.max));
+        }
+        Some(target)
+    });
+    let discovery = o.obj("discovery", false).and_then(|d| {
+        Some(DiscoveryConfig { tag_key: d.req("tag_key")?, tag_value: d.opt("tag_value") })
+    });
+    let requests_per_second = o.or("requests_per_second", 10u32);
+    let max_in_flight = o.or("max_in_flight", 4usize);
+    let ready_timeout = o.or("ready_timeout", Duration::from_secs(120));
+    let state_parameter = o.or("state_parameter", "/controlplane/concurrency-state".to_string());
+
+    if min > max {
+        o.problem("min", format!("{min} is above max {max}"));
+    }
+    if !(1.0..=10.0).contains(&surge_factor) {
+        o.problem("surge_factor", "must be between 1.0 and 10.0");
+    }
+    if !(0.1..=1.0).contains(&utilization.target) {
+        check.problems.push("concurrency.utilization.target: must be between 0.1 and 1.0");
+    }
+    if requests_per_second == 0 || requests_per_second > 15 {
+        o.problem("requests_per_second", "must be 1..=15 (Lambda's control-plane quota is about 15 requests/s per account)");
+    }
+    if max_in_flight == 0 || max_in_flight > 32 {
+        o.problem("max_in_flight", "must be 1..=32");
+    }
+    if !state_parameter.starts_with('/') {
+        o.problem("state_parameter", "SSM parameter names with a path must start with '/'");
+    }
+    for (i, w) in windows.iter().enumerate() {
+        if let Err(e) = crate::schedule::validate_window(w) {
+            check.problems.push(format!("concurrency.windows[{i}] ({}): {e}", w.name));
+        }
+    }
+    Some(ConcurrencyConfig {
+        alias,
+        baseline,
+        min,
+        max,
+        surge_factor,
+        windows,
+        utilization,
+        targets,
+        discovery,
+        requests_per_second,
+        max_in_flight,
+        ready_timeout,
+        state_parameter,
+    })
+}

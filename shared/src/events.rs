@@ -1,0 +1,522 @@
+//! Event recognition by shape. Every function receives a raw JSON payload and
+//! turns it into one of these variants, or a non-retryable error naming what was
+//! wrong. Nothing here calls AWS.
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const CONTROL_PLANE_SOURCE: &str = "controlplane.failover";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A CloudWatch alarm changed state (via EventBridge or a direct alarm action).
+    Alarm(AlarmChange),
+    /// A periodic tick: EventBridge `Scheduled Event` or an EventBridge Scheduler input.
+    Schedule(ScheduleTick),
+    /// An `ECR Image Action` event.
+    EcrImage(EcrImageAction),
+    /// One of the control plane's own events.
+    ControlPlane(ControlPlaneEvent),
+    /// A manual `{"action": ...}` payload, parsed further by the function that owns the action.
+    Manual(ManualRequest),
+}
+
+impl Event {
+    /// A short name for logs and refusals.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Alarm(_) => "alarm state change",
+            Self::Schedule(_) => "schedule",
+            Self::EcrImage(_) => "ECR image action",
+            Self::ControlPlane(_) => "control-plane event",
+            Self::Manual(_) => "manual action",
+        }
+    }
+
+    /// Recognises the payload by its shape.
+    pub fn parse(payload: &Value) -> Result<Self> {
+        let Value::Object(map) = payload else {
+            return Err(Error::invalid_event(format!(
+                "expected a JSON object, got {}",
+                json_type(payload)
+            )));
+        };
+        if map.contains_key("action") {
+            return ManualRequest::parse(map).map(Self::Manual);
+        }
+        if map.contains_key("alarmData") {
+            return AlarmChange::from_alarm_action(payload).map(Self::Alarm);
+        }
+        if let Some(detail_type) = map.get("detail-type") {
+            return parse_eventbridge(map, detail_type);
+        }
+        if map.contains_key("task") {
+            return ScheduleTick::from_scheduler(map).map(Self::Schedule);
+        }
+        let keys: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
+        Err(Error::invalid_event(format!(
+            "unrecognised event (top-level keys: [{}]): expected an EventBridge event (detail-type), \
+             a CloudWatch alarm action (alarmData), an EventBridge Scheduler input (task) or a manual \
+             payload (action)",
+            keys.join(", ")
+        )))
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn str_field<'a>(map: &'a Map<String, Value>, key: &str, what: &str) -> Result<&'a str> {
+    match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::String(_)) => Err(Error::invalid_event(format!("{what}: `{key}` is empty"))),
+        Some(other) => Err(Error::invalid_event(format!(
+            "{what}: `{key}` must be a string, got {}",
+            json_type(other)
+        ))),
+        None => Err(Error::invalid_event(format!("{what}: missing `{key}`"))),
+    }
+}
+
+fn parse_eventbridge(map: &Map<String, Value>, detail_type: &Value) -> Result<Event> {
+    let what = "EventBridge event";
+    let detail_type = detail_type
+        .as_str()
+        .ok_or_else(|| Error::invalid_event(format!("{what}: `detail-type` must be a string")))?;
+    let source = str_field(map, "source", what)?;
+    let detail = map.get("detail").unwrap_or(&Value::Null);
+    let time = map
+        .get("time")
+        .and_then(Value::as_str)
+        .map(|t| parse_time(t, what))
+        .transpose()?;
+    match (source, detail_type) {
+        ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
+            AlarmChange::from_eventbridge(map, detail).map(Event::Alarm)
+        }
+        ("aws.events", "Scheduled Event") => Ok(Event::Schedule(ScheduleTick {
+            task: ScheduleTask::Tick,
+            time,
+            schedule: map
+                .get("resources")
+                .and_then(Value::as_array)
+                .and_then(|r| r.first())
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            via: ScheduleVia::EventBridgeRule,
+        })),
+        ("aws.ecr", "ECR Image Action") => EcrImageAction::from_detail(detail, time).map(Event::EcrImage),
+        (CONTROL_PLANE_SOURCE, _) => ControlPlaneEvent::parse(detail_type, detail, time).map(Event::ControlPlane),
+        _ => Err(Error::invalid_event(format!(
+            "EventBridge event from source {source:?} with detail-type {detail_type:?} is not handled by this control plane"
+        ))),
+    }
+}
+
+fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::invalid_event(format!("{what}: bad timestamp {text:?}: {e}")))
+}
+
+// ---------------------------------------------------------------- alarms
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    fn parse(text: &str, what: &str) -> Result<Self> {
+        match text {
+            "OK" => Ok(Self::Ok),
+            "ALARM" => Ok(Self::Alarm),
+            "INSUFFICIENT_DATA" => Ok(Self::InsufficientData),
+            other => Err(Error::invalid_event(format!(
+                "{what}: unknown alarm state {other:?} (expected OK, ALARM or INSUFFICIENT_DATA)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmVia {
+    EventBridge,
+    AlarmAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmChange {
+    pub alarm_name: String,
+    pub alarm_arn: Option<String>,
+    pub state: AlarmState,
+    pub previous_state: Option<AlarmState>,
+    pub reason: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The region the alarm lives in (from the envelope), not the region it watches.
+    pub alarm_region: Option<String>,
+    pub account: Option<String>,
+    pub via: AlarmVia,
+}
+
+impl AlarmChange {
+    fn from_eventbridge(map: &Map<String, Value>, detail: &Value) -> Result<Self> {
+        let what = "CloudWatch Alarm State Change";
+        let detail = detail
+            .as_object()
+            .ok_or_else(|| Error::invalid_event(format!("{what}: `detail` must be an object")))?;
+        let mut change = Self::from_alarm_data(detail, what)?;
+        change.alarm_arn = map
+            .get("resources")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        change.alarm_region = map.get("region").and_then(Value::as_str).map(str::to_string);
+        change.account = map.get("account").and_then(Value::as_str).map(str::to_string);
+        Ok(change)
+    }
+
+    fn from_alarm_action(payload: &Value) -> Result<Self> {
+        let what = "CloudWatch alarm action";
+        // Validate the documented envelope with the upstream type, then read the fields we use.
+        let typed: aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm =
+            serde_json::from_value(payload.clone())
+                .map_err(|e| Error::invalid_event(format!("{what}: malformed payload: {e}")))?;
+        let data = payload["alarmData"]
+            .as_object()
+            .ok_or_else(|| Error::invalid_event(format!("{what}: `alarmData` must be an object")))?;
+        let mut change = Self::from_alarm_data(data, what)?;
+        change.alarm_arn = typed.alarm_arn;
+        change.alarm_region = typed.region;
+        change.account = typed.account_id;
+        change.via = AlarmVia::AlarmAction;
+        Ok(change)
+    }
+
+    /// `alarmData` (alarm action) and `detail` (EventBridge) share this shape.
+    fn from_alarm_data(data: &Map<String, Value>, what: &str) -> Result<Self> {
+        let alarm_name = str_field(data, "alarmName", what)?.to_string();
+        let state = data
+            .get("state")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::invalid_event(format!("{what}: missing `state` object")))?;
+        let value = str_field(state, "value", what)?;
+        let previous_state = data
+            .get("previousState")
+            .and_then(|p| p.get("value"))
+            .and_then(Value::as_str)
+            .map(|v| AlarmState::parse(v, what))
+            .transpose()?;
+        let timestamp = state
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .map(|t| parse_alarm_time(t, what))
+            .transpose()?;
+        Ok(Self {
+            alarm_name,
+            alarm_arn: None,
+            state: AlarmState::parse(value, what)?,
+            previous_state,
+            reason: state.get("reason").and_then(Value::as_str).unwrap_or_default().to_string(),
+            timestamp,
+            alarm_region: None,
+            account: None,
+            via: AlarmVia::EventBridge,
+        })
+    }
+}
+
+/// CloudWatch writes `2019-10-02T17:04:40.985+0000`, which is not strict RFC 3339.
+fn parse_alarm_time(text: &str, what: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::invalid_event(format!("{what}: bad timestamp {text:?}: {e}")))
+}
+
+// ---------------------------------------------------------------- schedules
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "task")]
+pub enum ScheduleTask {
+    /// The periodic run: reconcile, sweep, publish.
+    Tick,
+    /// The one-time schedule that ends a drill.
+    EndDrill { drill_id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleVia {
+    EventBridgeRule,
+    Scheduler,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleTick {
+    #[serde(flatten)]
+    pub task: ScheduleTask,
+    pub time: Option<DateTime<Utc>>,
+    /// The rule or schedule ARN that fired, when the envelope carries it.
+    pub schedule: Option<String>,
+    pub via: ScheduleVia,
+}
+
+impl ScheduleTick {
+    /// EventBridge Scheduler input, as Terraform and the drill logic write it:
+    /// `{"task": "tick" | "end_drill", "drill_id": "...", "schedule_arn": "<aws.scheduler.schedule-arn>",
+    ///   "scheduled_time": "<aws.scheduler.scheduled-time>"}`.
+    fn from_scheduler(map: &Map<String, Value>) -> Result<Self> {
+        let what = "EventBridge Scheduler input";
+        let task = match str_field(map, "task", what)? {
+            "tick" => ScheduleTask::Tick,
+            "end_drill" => ScheduleTask::EndDrill { drill_id: str_field(map, "drill_id", what)?.to_string() },
+            other => {
+                return Err(Error::invalid_event(format!(
+                    "{what}: unknown task {other:?} (expected tick or end_drill)"
+                )))
+            }
+        };
+        let time = map
+            .get("scheduled_time")
+            .and_then(Value::as_str)
+            .map(|t| parse_time(t, what))
+            .transpose()?;
+        Ok(Self {
+            task,
+            time,
+            schedule: map.get("schedule_arn").and_then(Value::as_str).map(str::to_string),
+            via: ScheduleVia::Scheduler,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- ECR
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcrImageAction {
+    pub action_type: String,
+    pub result: String,
+    pub repository: String,
+    pub image_digest: String,
+    pub image_tag: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl EcrImageAction {
+    fn from_detail(detail: &Value, time: Option<DateTime<Utc>>) -> Result<Self> {
+        let what = "ECR Image Action";
+        let d = detail
+            .as_object()
+            .ok_or_else(|| Error::invalid_event(format!("{what}: `detail` must be an object")))?;
+        let digest = str_field(d, "image-digest", what)?;
+        if !digest.starts_with("sha256:") {
+            return Err(Error::invalid_event(format!("{what}: image-digest {digest:?} is not a sha256 digest")));
+        }
+        Ok(Self {
+            action_type: str_field(d, "action-type", what)?.to_string(),
+            result: str_field(d, "result", what)?.to_string(),
+            repository: str_field(d, "repository-name", what)?.to_string(),
+            image_digest: digest.to_string(),
+            image_tag: d.get("image-tag").and_then(Value::as_str).map(str::to_string),
+            time,
+        })
+    }
+
+    pub fn is_successful_push(&self) -> bool {
+        self.action_type == "PUSH" && self.result == "SUCCESS"
+    }
+}
+
+// ---------------------------------------------------------------- control plane
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlPlaneKind {
+    #[serde(rename = "Region Evacuated")]
+    RegionEvacuated,
+    #[serde(rename = "Region Restored")]
+    RegionRestored,
+    #[serde(rename = "Drill Started")]
+    DrillStarted,
+    #[serde(rename = "Drill Ended")]
+    DrillEnded,
+}
+
+impl ControlPlaneKind {
+    pub const ALL: [Self; 4] = [Self::RegionEvacuated, Self::RegionRestored, Self::DrillStarted, Self::DrillEnded];
+
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Self::RegionEvacuated => "Region Evacuated",
+            Self::RegionRestored => "Region Restored",
+            Self::DrillStarted => "Drill Started",
+            Self::DrillEnded => "Drill Ended",
+        }
+    }
+}
+
+/// The detail every control-plane event carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlPlaneDetail {
+    /// The region evacuated/restored, or the region a drill evacuates.
+    pub region: String,
+    /// The routing-state epoch after the change.
+    #[serde(default)]
+    pub epoch: u64,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControlPlaneEvent {
+    pub kind: ControlPlaneKind,
+    pub detail: ControlPlaneDetail,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl ControlPlaneEvent {
+    fn parse(detail_type: &str, detail: &Value, time: Option<DateTime<Utc>>) -> Result<Self> {
+        let kind = ControlPlaneKind::ALL
+            .into_iter()
+            .find(|k| k.detail_type() == detail_type)
+            .ok_or_else(|| {
+                Error::invalid_event(format!(
+                    "control-plane event with unknown detail-type {detail_type:?} (expected Region Evacuated, \
+                     Region Restored, Drill Started or Drill Ended)"
+                ))
+            })?;
+        let detail: ControlPlaneDetail = serde_json::from_value(detail.clone())
+            .map_err(|e| Error::invalid_event(format!("{detail_type}: malformed detail: {e}")))?;
+        Ok(Self { kind, detail, time })
+    }
+}
+
+// ---------------------------------------------------------------- manual
+
+/// A manual invocation: `{"action": "...", "dry_run": bool, "reason": "...", ...}`.
+/// The owning function turns `args` into its typed action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ManualRequest {
+    pub action: String,
+    pub dry_run: bool,
+    pub reason: Option<String>,
+    /// Who asked: the caller's own claim (`requested_by`); the function adds the
+    /// invoking identity from the Lambda context when it has one.
+    pub requested_by: Option<String>,
+    /// Every other field of the payload.
+    pub args: Map<String, Value>,
+}
+
+impl ManualRequest {
+    fn parse(map: &Map<String, Value>) -> Result<Self> {
+        let what = "manual action";
+        let action = str_field(map, "action", what)?.to_string();
+        let dry_run = match map.get("dry_run") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(Error::invalid_event(format!(
+                    "{what}: `dry_run` must be true or false, got {}",
+                    json_type(other)
+                )))
+            }
+        };
+        let reason = match map.get("reason") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(other) => {
+                return Err(Error::invalid_event(format!("{what}: `reason` must be a string, got {}", json_type(other))))
+            }
+        };
+        let requested_by = map.get("requested_by").and_then(Value::as_str).map(str::to_string);
+        let args = map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "action" | "dry_run" | "reason" | "requested_by"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Self { action, dry_run, reason, requested_by, args })
+    }
+
+    pub fn str_arg(&self, key: &str) -> Result<&str> {
+        str_field(&self.args, key, &format!("action {:?}", self.action))
+    }
+
+    pub fn opt_str_arg(&self, key: &str) -> Result<Option<&str>> {
+        match self.args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.str_arg(key).map(Some),
+        }
+    }
+
+    pub fn bool_arg(&self, key: &str) -> Result<bool> {
+        match self.args.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(Error::invalid_event(format!(
+                "action {:?}: `{key}` must be true or false, got {}",
+                self.action,
+                json_type(other)
+            ))),
+        }
+    }
+
+    pub fn u64_arg(&self, key: &str) -> Result<Option<u64>> {
+        match self.args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                Error::invalid_event(format!(
+                    "action {:?}: `{key}` must be a non-negative whole number, got {v}",
+                    self.action
+                ))
+            }),
+        }
+    }
+
+    /// Mutating actions must say why (unless they only plan).
+    pub fn require_reason(&self) -> Result<&str> {
+        match (&self.reason, self.dry_run) {
+            (Some(r), _) => Ok(r),
+            (None, true) => Ok("dry run"),
+            (None, false) => Err(Error::invalid_event(format!(
+                "action {:?} changes routing or capacity and needs a \"reason\"",
+                self.action
+            ))),
+        }
+    }
+
+    /// Refuses fields the action does not know, so a typo is never ignored.
+    pub fn deny_unknown_args(&self, known: &[&str]) -> Result<()> {
+        let unknown: Vec<&str> =
+            self.args.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_event(format!(
+                "action {:?}: unknown field(s) {} (known: {})",
+                self.action,
+                unknown.join(", "),
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )))
+        }
+    }
+}
