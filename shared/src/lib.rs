@@ -12,6 +12,7 @@ pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod region;
+pub mod routing;
 pub mod schedule;
 
 pub use config::Config;

@@ -3,6 +3,7 @@
 //! Endpoints come only from the SDK's own variables (`AWS_ENDPOINT_URL`, ...).
 
 pub mod cloudwatch;
+pub mod route53;
 pub mod ssm;
 
 use crate::error::{AwsErrorKind, Error};
