@@ -112,6 +112,48 @@ def get_health_check_status(call: AwsCall) -> Response | None:
                      {"HealthCheckObservations": observations})
 
 
+# moto's UpdateHealthCheck wipes ChildHealthChecks/Regions when they are not in the
+# request; AWS keeps every element that is not sent (ResetElements clears some).
+_UPDATE_FIELDS = {
+    "IPAddress": "ip_address", "Port": "port", "ResourcePath": "resource_path",
+    "FullyQualifiedDomainName": "fqdn", "SearchString": "search_string",
+    "FailureThreshold": "failure_threshold", "HealthThreshold": "health_threshold",
+    "Inverted": "inverted", "Disabled": "disabled", "EnableSNI": "enable_sni",
+}
+
+
+def update_health_check(call: AwsCall) -> Response | None:
+    p = call.params()
+    hc_id = p.get("HealthCheckId") or call.uri_params.get("HealthCheckId")
+    hc = _backend(call.account).health_checks.get(hc_id)
+    if hc is None:
+        return None  # moto answers NoSuchHealthCheck
+    version = p.get("HealthCheckVersion")
+    if version is not None and int(version) != int(hc.health_check_version):
+        return error_response(call, "HealthCheckVersionMismatch",
+                              "The value of HealthCheckVersion in the request doesn't match the value of HealthCheckVersion in the health check.",
+                              409)
+    with STATE.lock:
+        for field, attr in _UPDATE_FIELDS.items():
+            if p.get(field) is not None:
+                setattr(hc, attr, p[field])
+        if p.get("ChildHealthChecks") is not None:
+            hc.set_children(p["ChildHealthChecks"])
+        if p.get("Regions") is not None:
+            hc.set_regions(p["Regions"])
+        for element in p.get("ResetElements") or []:
+            if element == "ChildHealthChecks":
+                hc.children = None
+            elif element == "Regions":
+                hc.regions = None
+            elif element == "ResourcePath":
+                hc.resource_path = None
+            elif element == "FullyQualifiedDomainName":
+                hc.fqdn = None
+        hc.health_check_version += 1
+    return serialize("route53", "UpdateHealthCheck", {"HealthCheck": hc})
+
+
 # -- change batches -------------------------------------------------------------------
 def _label(rr: dict[str, Any]) -> str:
     s = f"[name='{_norm(rr.get('Name', ''))}', type='{rr.get('Type')}'"
@@ -432,6 +474,7 @@ def register(app) -> None:
     app.on("route53", "GetHealthCheckStatus", get_health_check_status)
     app.on("route53", "ChangeResourceRecordSets", change_resource_record_sets)
     app.on("route53", "GetChange", get_change)
+    app.on("route53", "UpdateHealthCheck", update_health_check)
     app.on_reset(STATE.reset)
     app.admin.route("GET", "/route53/endpoints", admin_list_endpoints)
     app.admin.route("POST", "/route53/endpoints", admin_set_endpoint)

@@ -6,17 +6,18 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from localaws.awsreq import service_model
 
 
 def serialize(service: str, operation: str, result: dict[str, Any],
               protocol: str | None = None, status: int | None = None) -> Response:
-    from moto.core.serialize import get_serializer_class
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
 
-    model = service_model(service)
+    model = get_service_model(service)
     op_model = model.operation_model(operation)
     proto = protocol or model.protocol
-    serializer = get_serializer_class(service, proto)(op_model)
+    serializer = get_serializer_class(service, proto)(
+        op_model, value_picker=XFormedAttributePicker())
     out = serializer.serialize(result)
     body = out["body"]
     if isinstance(body, str):
