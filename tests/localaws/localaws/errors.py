@@ -82,20 +82,21 @@ def _query_compatible_code(service: str, code: str) -> str | None:
 
 
 def _cbor_error_shape_name(service: str, code: str) -> tuple[str, str]:
-    """(shape name, message member name) of a modelled error, by shape name or query code."""
+    """(shape name, message member name) of a modelled error: by shape name, then query code."""
     m = service_model(service)
-    for name in m.shape_names:
-        shape = m.shape_for(name)
-        if not shape.metadata.get("exception"):
-            continue
-        qcode = shape.metadata.get("error", {}).get("code")
-        if name == code or qcode == code:
-            member = "message"
-            for mname in getattr(shape, "members", {}):
-                if mname.lower() == "message":
-                    member = mname
-            return name, member
-    return code, "message"
+    exceptions = [m.shape_for(n) for n in m.shape_names]
+    exceptions = [s for s in exceptions if s.metadata.get("exception")]
+    match = next((s for s in exceptions if s.name == code), None)
+    if match is None:
+        match = next((s for s in exceptions
+                      if s.metadata.get("error", {}).get("code") == code), None)
+    if match is None:
+        return code, "message"
+    member = "message"
+    for mname in getattr(match, "members", {}):
+        if mname.lower() == "message":
+            member = mname
+    return match.name, member
 
 
 def cbor_error(service: str, code: str, message: str, status: int,
