@@ -51,7 +51,7 @@ def _provider_class():
                         if k[0] == account_id and k[1] == region]
             if not rows:
                 return []
-            now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+            now = datetime.now(timezone.utc).replace(second=0, microsecond=0, tzinfo=None)  # moto: naive UTC
             stamps = [now - timedelta(seconds=i * RESOLUTION_SECONDS)
                       for i in range(WINDOW_SECONDS // RESOLUTION_SECONDS + 1)]
             out = []
@@ -105,9 +105,10 @@ def evaluate_alarm(backend, alarm, now: datetime) -> tuple[str, str, dict[str, A
     n = int(alarm.evaluation_periods or 1)
     m = int(alarm.datapoints_to_alarm or n)
     stat = alarm.statistic or "Average"
-    start = now - timedelta(seconds=period * n)
+    end = now.replace(tzinfo=None)  # moto keeps naive UTC datetimes
+    start = end - timedelta(seconds=period * n)
     stats = backend.get_metric_statistics(
-        alarm.namespace, alarm.metric_name, start, now, period, [stat],
+        alarm.namespace, alarm.metric_name, start, end, period, [stat],
         [{"Name": d.name, "Value": d.value} for d in alarm.dimensions], alarm.unit)
     values = []
     for s in stats[-n:]:
