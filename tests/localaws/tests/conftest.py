@@ -55,7 +55,7 @@ def aws(server):
         return boto3.client(
             service, region_name=region, endpoint_url=server,
             aws_access_key_id=account, aws_secret_access_key="secret",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **cfg))
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, **cfg))
     return make
 
 

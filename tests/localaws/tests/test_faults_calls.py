@@ -1,0 +1,104 @@
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+from conftest import DEV, SHARED
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_call_log_and_counters(aws, adm):
+    aws("sns", account=DEV).list_topics()
+    aws("route53", region="us-east-1").list_hosted_zones()
+    status, out = adm("GET", "/calls?service=sns")
+    assert [(c["account"], c["region"], c["operation"]) for c in out["calls"]] == [
+        (DEV, "eu-central-1", "ListTopics")]
+    status, out = adm("GET", "/calls/counters")
+    assert {"account": SHARED, "region": "us-east-1", "service": "route53",
+            "operation": "ListHostedZones", "count": 1} in out["counters"]
+    adm("POST", "/calls/reset")
+    assert adm("GET", "/calls/counters")[1]["total"] == 0
+
+
+def test_fault_kinds(aws, adm):
+    r53 = aws("route53", region="us-east-1")
+    status, f = adm("POST", "/faults", {"service": "route53", "operation": "ListHostedZones",
+                                        "kind": "throttle", "count": 1})
+    assert status == 201
+    with pytest.raises(ClientError) as exc:
+        r53.list_hosted_zones()
+    assert exc.value.response["Error"]["Code"] == "Throttling"
+    assert exc.value.response["Error"]["Message"] == "Rate exceeded"
+    r53.list_hosted_zones()  # count exhausted
+    adm("POST", "/faults", {"service": "lambda", "kind": "error5xx", "status": 503, "count": 1})
+    with pytest.raises(ClientError) as exc:
+        aws("lambda").list_functions()
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    adm("POST", "/faults", {"service": "sns", "kind": "latency", "latencyMs": 200, "count": 1})
+    t0 = time.time()
+    aws("sns").list_topics()
+    assert time.time() - t0 >= 0.2
+    adm("POST", "/faults", {"service": "sts", "kind": "drop", "count": 1})
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        aws("sts").get_caller_identity()
+    aws("sts").get_caller_identity()
+    status, out = adm("GET", "/faults")
+    assert out["injectedByKind"] == {"throttle": 1, "error5xx": 1, "latency": 1, "drop": 1}
+    assert all(f["injected"] == 1 for f in out["faults"])
+    adm("DELETE", "/faults")
+    assert adm("GET", "/faults")[1]["faults"] == []
+
+
+def test_cbor_throttle_fault(aws, adm):
+    adm("POST", "/faults", {"service": "cloudwatch", "kind": "throttle", "probability": 1.0})
+    with pytest.raises(ClientError) as exc:
+        aws("cloudwatch").list_metrics()
+    assert exc.value.response["Error"]["Code"] == "Throttling"
+
+
+def test_throttling_quotas(aws, adm):
+    adm("POST", "/throttling", {"service": "route53", "enabled": True})
+    r53 = aws("route53", region="us-east-1")
+    codes = []
+    for _ in range(8):
+        try:
+            r53.list_hosted_zones()
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+    assert codes[:5] == ["ok"] * 5 and "Throttling" in codes[5:]
+    # other accounts have their own bucket
+    aws("route53", account=DEV, region="us-east-1").list_hosted_zones()
+    adm("POST", "/throttling", {"service": "lambda", "enabled": True, "rate": 2, "burst": 2})
+    lam = aws("lambda")
+    lam.list_functions()
+    lam.list_functions()
+    with pytest.raises(ClientError) as exc:
+        lam.list_functions()
+    err = exc.value.response
+    assert err["Error"]["Code"] == "TooManyRequestsException"
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert err["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "1"
+    adm("POST", "/throttling", {"service": "lambda", "enabled": False})
+    lam.list_functions()
+
+
+def test_process_starts_fast_and_answers_health():
+    env = dict(os.environ, LOCALAWS_PORT="45766", PYTHONPATH=HERE)
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "localaws"], cwd=HERE, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "localaws ready on http://127.0.0.1:45766"
+        with urllib.request.urlopen("http://127.0.0.1:45766/_localaws/health") as resp:
+            assert resp.status == 200
+        assert time.time() - t0 < 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
