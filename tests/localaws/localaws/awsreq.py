@@ -18,7 +18,6 @@ import botocore.session
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-_SESSION_LOCK = None
 _session = botocore.session.get_session()
 
 CRED_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
@@ -116,6 +115,8 @@ class AwsCall:
             self.headers["content-type"] = environ["CONTENT_TYPE"]
         self.content_type = environ.get("CONTENT_TYPE", "")
         auth = self.headers.get("authorization", "")
+        if not auth and "X-Amz-Credential" in self.query:  # presigned URL
+            auth = "Credential=" + self.query["X-Amz-Credential"][0]
         m = CRED_RE.search(auth)
         self.signed = bool(m)
         if m:
