@@ -163,3 +163,23 @@ def test_change_pending_then_insync(aws, adm):
     assert r53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "PENDING"
     time.sleep(0.35)
     assert r53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+
+
+def test_resolve_alias_evaluate_target_health(aws, adm):
+    r53 = aws("route53", region="us-east-1")
+    zone = _zone(r53)
+    changes = []
+    for region, target in (("eu-central-1", "d-eu.execute-api.eu-central-1.amazonaws.com."),
+                           ("us-east-1", "d-us.execute-api.us-east-1.amazonaws.com.")):
+        changes.append({"Action": "CREATE", "ResourceRecordSet": {
+            "Name": "api.example.com.", "Type": "A", "SetIdentifier": region, "Region": region,
+            "AliasTarget": {"HostedZoneId": "Z2FDTNDATAQYW2", "DNSName": target,
+                            "EvaluateTargetHealth": True}}})
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+    q = "/route53/resolve?zone=example.com&name=api.example.com&type=A&region=us-east-1"
+    assert adm("GET", q)[1]["answer"]["setIdentifier"] == "us-east-1"
+    adm("POST", "/route53/endpoints", {"endpoint": "d-us.execute-api.us-east-1.amazonaws.com",
+                                       "healthy": False})
+    res = adm("GET", q)[1]
+    assert res["answer"]["setIdentifier"] == "eu-central-1"
+    assert [r["healthy"] for r in res["records"]] == [True, False]
