@@ -1,0 +1,204 @@
+################################################################################
+# dev: the control plane of the dev workload account, both regions.
+#   shared-services (ECR, replication read role, ECR event forwarding)
+#   -> workload: global routing, S3 bundles + secrets replication,
+#      control plane per region, provisioned concurrency per region.
+################################################################################
+
+locals {
+  environment = "dev"
+
+  primary = {
+    region = "eu-central-1" # build region: ECR pushes, S3 source, primary secrets
+  }
+
+  secondary = {
+    region = "us-east-1" # replication target; Route 53 metrics and alarms live here too
+  }
+
+  regions       = [local.primary.region, local.secondary.region]
+  artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../../../target/lambda")
+  external_id   = coalesce(var.ecr_read_external_id, "${var.service_name}-${local.environment}-controlplane")
+
+  tags = {
+    Service     = var.service_name
+    Environment = local.environment
+    ManagedBy   = "terraform"
+    Component   = "controlplane"
+  }
+
+  # Settings shared by both regional copies of the control plane.
+  control_plane = {
+    hosted_zone_id            = var.hosted_zone_id
+    state_record_name         = module.global_routing.state_record_name
+    gate_health_check_ids     = module.global_routing.gate_health_check_ids
+    endpoint_health_check_ids = module.global_routing.endpoint_health_check_ids
+    region_alarms             = module.global_routing.region_alarms
+    allowed_accounts          = [var.shared_services_account_id, var.workload_account_id]
+    replication = {
+      ecr = {
+        registry_id         = module.replication.registry_id
+        source_region       = module.replication.source_region
+        repositories        = module.replication.repositories
+        destination_regions = module.replication.destination_regions
+        role_arn            = module.replication.ecr_read_role_arn
+        external_id         = module.replication.ecr_read_external_id
+      }
+      s3 = {
+        rules = module.replication.s3_rules
+      }
+      secrets = {
+        source_region = local.primary.region
+        secret_ids    = module.replication.secret_ids
+      }
+    }
+    concurrency = {
+      windows = var.concurrency_windows
+      targets = [for f in var.workload_function_names : { function = f, regions = local.regions }]
+    }
+  }
+}
+
+################################################################################
+# Global routing (workload account; Route 53 metrics/alarms in us-east-1)
+################################################################################
+
+module "global_routing" {
+  source = "../../modules/global-routing"
+
+  providers = {
+    aws = aws.workload_us_east_1
+  }
+
+  service_name    = var.service_name
+  hosted_zone_id  = var.hosted_zone_id
+  domain_name     = var.domain_name
+  api_domain_name = var.api_domain_name
+  endpoints       = var.endpoints
+  tags            = local.tags
+}
+
+################################################################################
+# Replication: ECR in shared-services, S3 bundles and secrets in the workload account
+################################################################################
+
+module "replication" {
+  source = "../../modules/replication"
+
+  providers = {
+    aws.shared_primary     = aws.shared_eu_central_1
+    aws.shared_secondary   = aws.shared_us_east_1
+    aws.workload_primary   = aws.workload_eu_central_1
+    aws.workload_secondary = aws.workload_us_east_1
+  }
+
+  service_name                         = var.service_name
+  environment                          = local.environment
+  primary_region                       = local.primary.region
+  secondary_region                     = local.secondary.region
+  repositories                         = var.ecr_repositories
+  create_ecr_repositories              = var.manage_shared_ecr
+  create_ecr_replication_configuration = var.manage_shared_ecr
+  pull_account_ids                     = var.pull_account_ids
+  ecr_read_external_id                 = local.external_id
+  secrets                              = var.secrets
+  tags                                 = local.tags
+
+  monitor_role_arns = [
+    module.control_plane_eu_central_1.role_arns["replication-monitor"],
+    module.control_plane_us_east_1.role_arns["replication-monitor"],
+  ]
+
+  ecr_event_target_bus_arns = [
+    module.control_plane_eu_central_1.default_event_bus_arn,
+    module.control_plane_us_east_1.default_event_bus_arn,
+  ]
+}
+
+################################################################################
+# Control plane, once per region
+################################################################################
+
+module "control_plane_eu_central_1" {
+  source = "../../modules/control-plane"
+
+  providers = {
+    aws = aws.workload_eu_central_1
+  }
+
+  service_name          = var.service_name
+  environment           = local.environment
+  region                = local.primary.region
+  regions               = local.regions
+  allowed_accounts      = local.control_plane.allowed_accounts
+  artifacts_dir         = local.artifacts_dir
+  architecture          = var.architecture
+  log_retention_in_days = var.log_retention_in_days
+  alert_emails          = var.alert_emails
+
+  hosted_zone_id            = local.control_plane.hosted_zone_id
+  state_record_name         = local.control_plane.state_record_name
+  gate_health_check_ids     = local.control_plane.gate_health_check_ids
+  endpoint_health_check_ids = local.control_plane.endpoint_health_check_ids
+  region_alarms             = local.control_plane.region_alarms
+  replication               = local.control_plane.replication
+  concurrency               = local.control_plane.concurrency
+
+  ecr_event_source_rule_arns = module.replication.ecr_event_rule_arns
+  tags                       = local.tags
+}
+
+module "control_plane_us_east_1" {
+  source = "../../modules/control-plane"
+
+  providers = {
+    aws = aws.workload_us_east_1
+  }
+
+  service_name          = var.service_name
+  environment           = local.environment
+  region                = local.secondary.region
+  regions               = local.regions
+  allowed_accounts      = local.control_plane.allowed_accounts
+  artifacts_dir         = local.artifacts_dir
+  architecture          = var.architecture
+  log_retention_in_days = var.log_retention_in_days
+  alert_emails          = var.alert_emails
+
+  hosted_zone_id            = local.control_plane.hosted_zone_id
+  state_record_name         = local.control_plane.state_record_name
+  gate_health_check_ids     = local.control_plane.gate_health_check_ids
+  endpoint_health_check_ids = local.control_plane.endpoint_health_check_ids
+  region_alarms             = local.control_plane.region_alarms
+  replication               = local.control_plane.replication
+  concurrency               = local.control_plane.concurrency
+
+  ecr_event_source_rule_arns = module.replication.ecr_event_rule_arns
+  tags                       = local.tags
+}
+
+################################################################################
+# The seed's provisioned concurrency on alias `live`, once per region
+################################################################################
+
+module "workload_concurrency_eu_central_1" {
+  source = "../../modules/workload-concurrency"
+
+  providers = {
+    aws = aws.workload_eu_central_1
+  }
+
+  environment    = local.environment
+  function_names = var.workload_function_names
+}
+
+module "workload_concurrency_us_east_1" {
+  source = "../../modules/workload-concurrency"
+
+  providers = {
+    aws = aws.workload_us_east_1
+  }
+
+  environment    = local.environment
+  function_names = var.workload_function_names
+}

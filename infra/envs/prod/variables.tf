@@ -1,0 +1,173 @@
+variable "service_name" {
+  description = "Short name of the service (prefixes every resource)."
+  type        = string
+  default     = "orders"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.service_name))
+    error_message = "service_name must be 2-20 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "shared_services_account_id" {
+  description = "Shared-services account (ECR, CI/CD runners)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.shared_services_account_id))
+    error_message = "shared_services_account_id must be a 12-digit account ID."
+  }
+}
+
+variable "workload_account_id" {
+  description = "The workload account of this environment."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.workload_account_id))
+    error_message = "workload_account_id must be a 12-digit account ID."
+  }
+}
+
+variable "pull_account_ids" {
+  description = "Workload accounts allowed to pull from the shared ECR repositories (dev and prod)."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for a in var.pull_account_ids : can(regex("^[0-9]{12}$", a))])
+    error_message = "pull_account_ids must be 12-digit account IDs."
+  }
+}
+
+variable "deploy_role_name" {
+  description = "Role Terraform assumes in every account."
+  type        = string
+  default     = "terraform-deploy"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.deploy_role_name))
+    error_message = "deploy_role_name must be an IAM role name."
+  }
+}
+
+variable "shared_services_external_id" {
+  description = "sts:ExternalId the shared-services deploy role requires (null if it requires none)."
+  type        = string
+  default     = null
+}
+
+variable "workload_external_id" {
+  description = "sts:ExternalId the workload deploy role requires (null if it requires none)."
+  type        = string
+  default     = null
+}
+
+variable "hosted_zone_id" {
+  description = "Route 53 hosted zone (workload account) of the service's names."
+  type        = string
+
+  validation {
+    condition     = can(regex("^Z[A-Z0-9]{4,32}$", var.hosted_zone_id))
+    error_message = "hosted_zone_id must be a Route 53 zone ID."
+  }
+}
+
+variable "domain_name" {
+  description = "The service's name routed to the ALBs (e.g. orders.example.com)."
+  type        = string
+}
+
+variable "api_domain_name" {
+  description = "The API Gateway custom domain (e.g. api.orders.example.com)."
+  type        = string
+}
+
+variable "endpoints" {
+  description = "Region => ALB and API Gateway regional endpoint of the service (see modules/global-routing)."
+  type = map(object({
+    alb_dns_name           = string
+    alb_zone_id            = string
+    alb_health_fqdn        = optional(string)
+    alb_health_path        = optional(string, "/health")
+    api_target_domain_name = string
+    api_hosted_zone_id     = string
+    api_health_fqdn        = optional(string)
+    api_health_path        = optional(string, "/health")
+  }))
+
+  validation {
+    condition     = alltrue([for r in ["eu-central-1", "us-east-1"] : contains(keys(var.endpoints), r)])
+    error_message = "endpoints must describe eu-central-1 and us-east-1."
+  }
+}
+
+variable "ecr_repositories" {
+  description = "Shared-services ECR repositories of the service."
+  type        = list(string)
+  default     = ["orders-api"]
+}
+
+variable "manage_shared_ecr" {
+  description = "Create the shared ECR repositories and the registry's replication configuration. Exactly one environment (dev, applied first) owns them."
+  type        = bool
+  default     = false
+}
+
+variable "ecr_read_external_id" {
+  description = "External ID replication-monitor presents to the shared-services ECR read role. Defaults to <service>-<env>-controlplane."
+  type        = string
+  default     = null
+}
+
+variable "secrets" {
+  description = "Secret name => description, replicated to us-east-1."
+  type        = map(string)
+  default     = { "orders/db-credentials" = "Database credentials of the orders service" }
+}
+
+variable "workload_function_names" {
+  description = "Workload Lambda functions (same name in both regions) with alias `live` and provisioned concurrency."
+  type        = list(string)
+  default     = ["orders-api"]
+}
+
+variable "concurrency_windows" {
+  description = "Scheduled provisioned-concurrency windows (see config/example.json)."
+  type = list(object({
+    name     = string
+    cron     = string
+    duration = string
+    timezone = string
+    level    = number
+  }))
+  default = []
+}
+
+variable "alert_emails" {
+  description = "Emails subscribed to the alerts topics of both regions."
+  type        = list(string)
+  default     = []
+}
+
+variable "artifacts_dir" {
+  description = "Where `make build` left the zips (<dir>/<function>/bootstrap.zip). Defaults to <repo>/target/lambda."
+  type        = string
+  default     = null
+}
+
+variable "architecture" {
+  description = "arm64 (default build) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the control-plane log groups."
+  type        = number
+  default     = 365
+}

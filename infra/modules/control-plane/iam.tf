@@ -1,0 +1,578 @@
+################################################################################
+# IAM: one least-privilege role per function, plus the roles EventBridge uses.
+#
+# The three `data "aws_iam_policy_document" "<function>"` documents below grant exactly the
+# actions each function's code calls (tests/infra.rs cross-checks them against the crates).
+# Resources are scoped to ARNs wherever the Service Authorization Reference lists a resource
+# type for the action; "*" is used only where it lists none, and says so.
+################################################################################
+
+locals {
+  route53_gate_arns     = [for id in values(var.gate_health_check_ids) : "arn:${local.partition}:route53:::healthcheck/${id}"]
+  route53_readable_arns = distinct(concat(local.route53_gate_arns, [for id in var.endpoint_health_check_ids : "arn:${local.partition}:route53:::healthcheck/${id}"]))
+  hosted_zone_arn       = "arn:${local.partition}:route53:::hostedzone/${var.hosted_zone_id}"
+  ssm_parameter_arns    = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${local.ssm_parameter_prefix}/*"]
+  drill_schedule_arns   = [for r in var.regions : "arn:${local.partition}:scheduler:${r}:${local.account_id}:schedule/${local.drill_schedule_group}/*"]
+  ecr_repository_arns = [
+    for repo in var.replication.ecr.repositories :
+    "arn:${local.partition}:ecr:${var.replication.ecr.source_region}:${var.replication.ecr.registry_id}:repository/${repo}"
+  ]
+  # Secrets keep their name in every replica region; Secrets Manager appends 6 random characters.
+  secret_arns = flatten([
+    for r in var.regions : [
+      for id in var.replication.secrets.secret_ids : "arn:${local.partition}:secretsmanager:${r}:${local.account_id}:secret:${id}-??????"
+    ]
+  ])
+  tagged_function_arns = [for r in var.regions : "arn:${local.partition}:lambda:${r}:${local.account_id}:function:*"]
+  log_stream_arns      = { for k, name in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${name}:*" }
+}
+
+################################################################################
+# Function roles
+################################################################################
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    sid     = "LambdaAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name                 = each.value.name
+  description          = "Execution role of ${each.value.name}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = "${each.key}-actions"
+  role   = aws_iam_role.function[each.key].id
+  policy = local.function_policies[each.key]
+}
+
+# Lambda itself (not the function code) uses the execution role to deliver failed
+# asynchronous invocations to the on_failure destination, so this sits apart from the
+# per-function documents that mirror the code's calls.
+data "aws_iam_policy_document" "async_destination" {
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "async_destination" {
+  for_each = local.functions
+
+  name   = "async-on-failure-destination"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.async_destination.json
+}
+
+data "aws_iam_policy_document" "failover" {
+  statement {
+    sid       = "ReadHealthChecks"
+    actions   = ["route53:GetHealthCheck", "route53:GetHealthCheckStatus"]
+    resources = local.route53_readable_arns
+  }
+
+  statement {
+    sid       = "OpenCloseGates"
+    actions   = ["route53:UpdateHealthCheck"]
+    resources = local.route53_gate_arns
+  }
+
+  statement {
+    sid       = "ReadRoutingState"
+    actions   = ["route53:ListResourceRecordSets"]
+    resources = [local.hosted_zone_arn]
+  }
+
+  statement {
+    sid       = "CompareAndSwapRoutingState"
+    actions   = ["route53:ChangeResourceRecordSets"]
+    resources = [local.hosted_zone_arn]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+      values   = [lower(trimsuffix(var.state_record_name, "."))]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsRecordTypes"
+      values   = ["TXT"]
+    }
+  }
+
+  statement {
+    sid       = "WaitForChange"
+    actions   = ["route53:GetChange"]
+    resources = ["arn:${local.partition}:route53:::change/*"]
+  }
+
+  statement {
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    sid       = "PublishMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metrics_namespace]
+    }
+  }
+
+  statement {
+    # GetMetricData has no resource type and no condition key: "*" is the only option.
+    sid       = "ReadMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Alert"
+    actions   = ["sns:Publish"]
+    resources = values(local.alerts_topic_arns)
+  }
+
+  statement {
+    sid       = "EmitFailoverEvents"
+    actions   = ["events:PutEvents"]
+    resources = [local.default_bus_arns[var.region]]
+  }
+
+  statement {
+    sid       = "DrillEndSchedules"
+    actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+    resources = local.drill_schedule_arns
+  }
+
+  statement {
+    sid       = "PassDrillSchedulerRole"
+    actions   = ["iam:PassRole"]
+    resources = values(local.drill_role_arns)
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["scheduler.amazonaws.com"]
+    }
+  }
+
+  statement {
+    # Readiness of the peer before a drill: is its surge in place?
+    sid       = "ReadProvisionedConcurrency"
+    actions   = ["lambda:GetProvisionedConcurrencyConfig"]
+    resources = local.tagged_function_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.concurrency.discovery_tag_key}"
+      values   = [var.concurrency.discovery_tag_value]
+    }
+  }
+
+  statement {
+    sid       = "ReadConfigParameter"
+    actions   = ["ssm:GetParameter"]
+    resources = local.ssm_parameter_arns
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns["failover"]]
+  }
+}
+
+data "aws_iam_policy_document" "replication-monitor" {
+  statement {
+    sid       = "ReadEcrReplication"
+    actions   = ["ecr:DescribeImages", "ecr:DescribeImageReplicationStatus"]
+    resources = local.ecr_repository_arns
+  }
+
+  statement {
+    # The repositories live in shared-services: the code reads them through this role.
+    sid       = "AssumeSharedServicesEcrRead"
+    actions   = ["sts:AssumeRole"]
+    resources = [var.replication.ecr.role_arn]
+  }
+
+  statement {
+    # GetMetricData has no resource type and no condition key: "*" is the only option.
+    sid       = "ReadS3ReplicationMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
+  statement {
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    sid       = "PublishMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metrics_namespace]
+    }
+  }
+
+  statement {
+    sid       = "ReadSecretReplication"
+    actions   = ["secretsmanager:DescribeSecret"]
+    resources = local.secret_arns
+  }
+
+  statement {
+    sid       = "Alert"
+    actions   = ["sns:Publish"]
+    resources = values(local.alerts_topic_arns)
+  }
+
+  statement {
+    sid       = "AlertState"
+    actions   = ["ssm:GetParameter", "ssm:PutParameter"]
+    resources = local.ssm_parameter_arns
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns["replication-monitor"]]
+  }
+}
+
+data "aws_iam_policy_document" "concurrency-scheduler" {
+  statement {
+    # Functions discovered by tag (tag:GetResources) or named in `concurrency.targets`
+    # carry the discovery tag (workload-concurrency module): ABAC on that tag.
+    sid = "ManageProvisionedConcurrency"
+    actions = [
+      "lambda:GetProvisionedConcurrencyConfig",
+      "lambda:PutProvisionedConcurrencyConfig",
+      "lambda:GetAlias",
+    ]
+    resources = local.tagged_function_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.concurrency.discovery_tag_key}"
+      values   = [var.concurrency.discovery_tag_value]
+    }
+  }
+
+  statement {
+    # GetAccountSettings (headroom) has no resource type: "*" is the only option.
+    sid       = "AccountHeadroom"
+    actions   = ["lambda:GetAccountSettings"]
+    resources = ["*"]
+  }
+
+  statement {
+    # The Resource Groups Tagging API has no resource types: "*" is the only option.
+    sid       = "DiscoverTargets"
+    actions   = ["tag:GetResources"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReadRoutingState"
+    actions   = ["route53:ListResourceRecordSets"]
+    resources = [local.hosted_zone_arn]
+  }
+
+  statement {
+    # GetMetricData (utilisation) has no resource type and no condition key.
+    sid       = "ReadUtilization"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
+  statement {
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    sid       = "PublishMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metrics_namespace]
+    }
+  }
+
+  statement {
+    sid       = "Alert"
+    actions   = ["sns:Publish"]
+    resources = values(local.alerts_topic_arns)
+  }
+
+  statement {
+    sid       = "SchedulerState"
+    actions   = ["ssm:GetParameter", "ssm:PutParameter"]
+    resources = local.ssm_parameter_arns
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns["concurrency-scheduler"]]
+  }
+}
+
+################################################################################
+# EventBridge Scheduler: the periodic ticks and the drill-end schedules
+################################################################################
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    sid     = "SchedulerAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${local.prefix}-ticks-${var.region}"
+  description        = "EventBridge Scheduler: periodic ticks of the control-plane functions in ${var.region}"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeControlPlane"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [for f in aws_lambda_function.this : f.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-control-plane"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+# The role the one-time "end drill" schedules run as; failover may pass only this role
+# (config: failover.drill.scheduler_role_arns).
+resource "aws_iam_role" "drill_scheduler" {
+  name               = local.drill_role_name
+  description        = "EventBridge Scheduler: one-time drill-end schedules created by ${local.function_names["failover"]}"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+
+  lifecycle {
+    postcondition {
+      condition     = self.arn == local.drill_role_arns[var.region]
+      error_message = "The drill scheduler role ARN differs from the one rendered into the config."
+    }
+  }
+}
+
+data "aws_iam_policy_document" "drill_scheduler" {
+  statement {
+    sid       = "InvokeFailover"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["failover"].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "drill_scheduler" {
+  name   = "invoke-failover"
+  role   = aws_iam_role.drill_scheduler.id
+  policy = data.aws_iam_policy_document.drill_scheduler.json
+}
+
+################################################################################
+# EventBridge: forwarding to the peer regions, DLQ and bus policies
+################################################################################
+
+data "aws_iam_policy_document" "events_assume" {
+  statement {
+    sid     = "EventBridgeAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "forwarder" {
+  count = var.enable_peer_forwarding ? 1 : 0
+
+  name               = "${local.prefix}-forwarder-${var.region}"
+  description        = "EventBridge: forwards control-plane events from ${var.region} to the peer regions"
+  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "forwarder" {
+  statement {
+    sid       = "PutOnPeerBuses"
+    actions   = ["events:PutEvents"]
+    resources = [for r in local.peers : local.default_bus_arns[r]]
+  }
+}
+
+resource "aws_iam_role_policy" "forwarder" {
+  count = var.enable_peer_forwarding ? 1 : 0
+
+  name   = "put-on-peer-buses"
+  role   = aws_iam_role.forwarder[0].id
+  policy = data.aws_iam_policy_document.forwarder.json
+}
+
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "EventBridgeRuleDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values = concat(
+        [
+          aws_cloudwatch_event_rule.ecr_image_push.arn,
+          aws_cloudwatch_event_rule.failover_events.arn,
+          aws_cloudwatch_event_rule.region_health_alarms.arn,
+        ],
+        [for r in aws_cloudwatch_event_rule.forward_to_peers : r.arn],
+      )
+    }
+  }
+}
+
+data "aws_iam_policy_document" "event_bus" {
+  count = var.create_event_bus_policy && length(var.ecr_event_source_rule_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "SharedServicesEcrEvents"
+    actions   = ["events:PutEvents"]
+    resources = [local.default_bus_arns[var.region]]
+
+    principals {
+      type        = "AWS"
+      identifiers = distinct([for arn in var.ecr_event_source_rule_arns : "arn:${local.partition}:iam::${split(":", arn)[4]}:root"])
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = var.ecr_event_source_rule_arns
+    }
+  }
+}
+
+################################################################################
+# KMS key policy (logs + alerts topic)
+################################################################################
+
+data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_109: key policy: "*" is this key, and the account root must keep administering it (AWS default key policy).
+  #checkov:skip=CKV_AWS_111: key policy: "*" is this key, and the account root must keep administering it (AWS default key policy).
+  #checkov:skip=CKV_AWS_356: key policy: "*" means this key only; a key policy cannot name its own ARN.
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogs"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${var.service_name}-*"]
+    }
+  }
+
+  statement {
+    # Alarm actions publish to the encrypted alerts topic.
+    sid       = "CloudWatchAlarmsToEncryptedTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    # The functions publish alerts to the encrypted topic. Granted here (key policy) rather
+    # than in their role policies, which mirror exactly what the code calls.
+    sid       = "FunctionsPublishToEncryptedTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [for r in aws_iam_role.function : r.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
+}

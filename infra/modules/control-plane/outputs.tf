@@ -1,0 +1,44 @@
+output "function_arns" {
+  description = "Function name (package) => ARN of this region's control-plane functions."
+  value       = { for k, f in aws_lambda_function.this : k => f.arn }
+}
+
+output "function_names" {
+  description = "Function name (package) => deployed function name in this region."
+  value       = { for k, f in aws_lambda_function.this : k => f.function_name }
+}
+
+output "role_arns" {
+  description = "Function name (package) => execution role ARN."
+  value       = { for k, r in aws_iam_role.function : k => r.arn }
+}
+
+output "alerts_topic_arn" {
+  description = "This region's alerts topic."
+  value       = aws_sns_topic.alerts.arn
+}
+
+output "dlq_arn" {
+  description = "SQS queue receiving failed asynchronous invocations and undeliverable events."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "drill_scheduler_role_arn" {
+  description = "Role the one-time drill-end schedules run as (failover.drill.scheduler_role_arns)."
+  value       = aws_iam_role.drill_scheduler.arn
+}
+
+output "default_event_bus_arn" {
+  description = "This region's default event bus (target of the shared-services ECR forwarding rule)."
+  value       = local.default_bus_arns[var.region]
+}
+
+output "config" {
+  description = "The configuration document rendered into CONTROL_PLANE_CONFIG."
+  value       = local.config
+}
+
+output "kms_key_arn" {
+  description = "Customer-managed key encrypting this region's logs and alerts topic."
+  value       = aws_kms_key.this.arn
+}

@@ -1,0 +1,392 @@
+################################################################################
+# Identity and placement
+################################################################################
+
+variable "service_name" {
+  description = "Short name of the service the control plane protects (e.g. orders). Prefixes every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.service_name))
+    error_message = "service_name must be 2-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment this copy of the control plane runs in: dev or prod (drives the seed's provisioned-concurrency baseline)."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "environment must be dev or prod."
+  }
+}
+
+variable "region" {
+  description = "The region this instance of the module is deployed to; must equal the region of the `aws` provider passed in."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-central-1."
+  }
+}
+
+variable "regions" {
+  description = "Every region of the active/active deployment (the control plane's allow-list), primary first."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.regions) >= 2 && length(distinct(var.regions)) == length(var.regions)
+    error_message = "regions must list at least two distinct regions."
+  }
+}
+
+variable "allowed_accounts" {
+  description = "AWS account IDs any ARN in the configuration may belong to (shared-services and this workload account). The current account is always added."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for a in var.allowed_accounts : can(regex("^[0-9]{12}$", a))])
+    error_message = "allowed_accounts must be 12-digit AWS account IDs."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Functions
+################################################################################
+
+variable "artifacts_dir" {
+  description = "Directory holding the zips `make build` produced: <artifacts_dir>/<function>/bootstrap.zip (normally <repo>/target/lambda)."
+  type        = string
+
+  validation {
+    condition     = length(trimspace(var.artifacts_dir)) > 0
+    error_message = "artifacts_dir must not be empty."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set the bootstrap binaries were built for (cargo lambda build --arm64 is the default)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory (MB) of each control-plane function. Rust binaries need little; more memory also buys CPU."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "timeout_seconds" {
+  description = "Timeout of each function, in seconds. Failover must finish well inside its one-minute tick."
+  type = object({
+    failover              = optional(number, 50)
+    replication_monitor   = optional(number, 120)
+    concurrency_scheduler = optional(number, 240)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for t in values(var.timeout_seconds) : t >= 3 && t <= 900])
+    error_message = "Each timeout must be between 3 and 900 seconds."
+  }
+}
+
+variable "replication_monitor_reserved_concurrency" {
+  description = "Reserved concurrency of replication-monitor (failover and concurrency-scheduler are fixed at 1: one copy at a time per region)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.replication_monitor_reserved_concurrency >= 1 && var.replication_monitor_reserved_concurrency <= 10
+    error_message = "replication_monitor_reserved_concurrency must be between 1 and 10."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the /aws/lambda/<name> log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "log_retention_in_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+variable "application_log_level" {
+  description = "Lambda application log level (JSON log format): TRACE, DEBUG, INFO, WARN, ERROR or FATAL."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  description = "Retries Lambda makes for a failed asynchronous invocation before sending it to the DLQ."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.maximum_retry_attempts >= 0 && var.maximum_retry_attempts <= 2
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "enable_schedules" {
+  description = "Create the EventBridge Scheduler schedules (failover every minute, the others every 5 minutes). Disable to deploy the functions dormant."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Alerts
+################################################################################
+
+variable "alert_emails" {
+  description = "Email addresses subscribed to this region's alerts topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alert_emails must be email addresses."
+  }
+}
+
+variable "replication_lag_alarm_threshold_seconds" {
+  description = "ReplicationLagSeconds above which the lag alarms fire."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.replication_lag_alarm_threshold_seconds > 0
+    error_message = "replication_lag_alarm_threshold_seconds must be positive."
+  }
+}
+
+################################################################################
+# Failover (keys under `failover` in the config document)
+################################################################################
+
+variable "hosted_zone_id" {
+  description = "Route 53 hosted zone holding the latency records and the routing-state TXT record."
+  type        = string
+
+  validation {
+    condition     = can(regex("^Z[A-Z0-9]{4,32}$", var.hosted_zone_id))
+    error_message = "hosted_zone_id must be a Route 53 zone ID (Z...)."
+  }
+}
+
+variable "state_record_name" {
+  description = "Name of the routing-state TXT record (e.g. _controlplane.orders.example.com), from the global-routing module."
+  type        = string
+
+  validation {
+    condition     = can(regex("\\.", var.state_record_name))
+    error_message = "state_record_name must be a name inside the hosted zone."
+  }
+}
+
+variable "gate_health_check_ids" {
+  description = "Region => ID of that region's CALCULATED gate health check (global-routing output). One entry per region."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.gate_health_check_ids) >= 2
+    error_message = "gate_health_check_ids needs one entry per region."
+  }
+}
+
+variable "endpoint_health_check_ids" {
+  description = "IDs of the endpoint (ALB, API Gateway) health checks failover may read (readiness of a peer)."
+  type        = list(string)
+  default     = []
+}
+
+variable "region_alarms" {
+  description = "Region-health alarm name => region it speaks for (global-routing output). An ALARM evacuates that region."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.region_alarms) >= 1
+    error_message = "region_alarms must name at least one alarm."
+  }
+}
+
+variable "failover" {
+  description = "Failover policy. Durations use the control plane's syntax (e.g. 30s, 10m, 4h)."
+  type = object({
+    min_active_regions                 = optional(number, 1)
+    dwell                              = optional(string, "10m")
+    max_automatic_evacuations_per_hour = optional(number, 2)
+    failback_automatic                 = optional(bool, false)
+    failback_stable_for                = optional(string, "30m")
+    require_replication_ready          = optional(bool, true)
+    readiness_max_age                  = optional(string, "15m")
+    drill_default_duration             = optional(string, "15m")
+    drill_max_duration                 = optional(string, "4h")
+    drill_surge_wait                   = optional(string, "3m")
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([for d in [
+      var.failover.dwell, var.failover.failback_stable_for, var.failover.readiness_max_age,
+      var.failover.drill_default_duration, var.failover.drill_max_duration, var.failover.drill_surge_wait,
+    ] : can(regex("^[0-9]+(ms|s|m|h|d)$", d))])
+    error_message = "Durations must look like 30s, 10m, 4h."
+  }
+
+  validation {
+    condition     = var.failover.min_active_regions >= 1
+    error_message = "min_active_regions must be at least 1."
+  }
+}
+
+################################################################################
+# Replication (keys under `replication`)
+################################################################################
+
+variable "replication" {
+  description = "What replication-monitor watches: ECR (in shared-services, read through a cross-account role), S3 replication rules and replicated secrets (replication module outputs)."
+  type = object({
+    window = optional(string, "2h")
+    ecr = object({
+      registry_id         = string
+      source_region       = string
+      repositories        = list(string)
+      destination_regions = list(string)
+      role_arn            = string
+      external_id         = string
+      lag_threshold       = optional(string, "15m")
+      failed_threshold    = optional(number, 0)
+    })
+    s3 = object({
+      rules = list(object({
+        source_bucket      = string
+        destination_bucket = string
+        rule_id            = string
+        source_region      = string
+        destination_region = string
+      }))
+      lag_threshold     = optional(string, "15m")
+      failed_threshold  = optional(number, 0)
+      pending_threshold = optional(number, 1000)
+    })
+    secrets = object({
+      source_region    = string
+      secret_ids       = list(string)
+      lag_threshold    = optional(string, "10m")
+      failed_threshold = optional(number, 0)
+    })
+  })
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.replication.ecr.registry_id))
+    error_message = "replication.ecr.registry_id must be the shared-services account ID."
+  }
+
+  validation {
+    condition     = length(var.replication.ecr.repositories) > 0 && length(var.replication.secrets.secret_ids) > 0
+    error_message = "replication.ecr.repositories and replication.secrets.secret_ids must not be empty (the IAM policy is scoped to them)."
+  }
+
+  validation {
+    condition     = length(var.replication.ecr.external_id) >= 2
+    error_message = "replication.ecr.external_id must be at least 2 characters."
+  }
+}
+
+################################################################################
+# Concurrency (keys under `concurrency`)
+################################################################################
+
+variable "concurrency" {
+  description = "Provisioned-concurrency policy concurrency-scheduler applies. baseline defaults to the seed's value: prod 2, dev 1."
+  type = object({
+    alias        = optional(string, "live")
+    baseline     = optional(number)
+    min          = optional(number, 1)
+    max          = optional(number, 50)
+    surge_factor = optional(number, 2.0)
+    windows = optional(list(object({
+      name     = string
+      cron     = string
+      duration = string
+      timezone = string
+      level    = number
+    })), [])
+    utilization_enabled = optional(bool, false)
+    utilization_window  = optional(string, "15m")
+    utilization_target  = optional(number, 0.7)
+    targets = optional(list(object({
+      function = string
+      regions  = list(string)
+    })), [])
+    discovery_tag_key   = optional(string, "controlplane:provisioned-concurrency")
+    discovery_tag_value = optional(string, "managed")
+    requests_per_second = optional(number, 10)
+    max_in_flight       = optional(number, 4)
+    ready_timeout       = optional(string, "2m")
+  })
+  default = {}
+
+  validation {
+    condition     = var.concurrency.min <= var.concurrency.max
+    error_message = "concurrency.min must not exceed concurrency.max."
+  }
+
+  validation {
+    condition     = var.concurrency.requests_per_second >= 1 && var.concurrency.requests_per_second <= 15
+    error_message = "concurrency.requests_per_second must be 1..15 (Lambda's control-plane quota is about 15 requests/s per account)."
+  }
+
+  validation {
+    condition     = var.concurrency.surge_factor >= 1 && var.concurrency.surge_factor <= 10
+    error_message = "concurrency.surge_factor must be between 1 and 10."
+  }
+}
+
+################################################################################
+# Events from other accounts and regions
+################################################################################
+
+variable "ecr_event_source_rule_arns" {
+  description = "ARNs of the shared-services EventBridge rules that forward `ECR Image Action` events to this region's default bus (allowed by the bus policy)."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_event_bus_policy" {
+  description = "Manage the default event bus policy of this region so the shared-services forwarding rules may put ECR events on it. Disable if another stack owns that policy and add the statement there."
+  type        = bool
+  default     = true
+}
+
+variable "enable_peer_forwarding" {
+  description = "Forward this region's `controlplane.failover` events and region-health alarm state changes to the peer regions' default buses, so every function sees every region's events."
+  type        = bool
+  default     = true
+}

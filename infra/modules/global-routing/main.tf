@@ -1,0 +1,203 @@
+################################################################################
+# global-routing: latency-based records per region, gated by a CALCULATED health
+# check whose children are the region's endpoint checks, the routing-state TXT
+# record, and the health alarms. Route 53 is global; its health-check metrics live
+# in us-east-1, so this module takes the workload account's us-east-1 provider.
+################################################################################
+
+data "aws_region" "current" {}
+
+locals {
+  regions           = sort(keys(var.endpoints))
+  state_record_name = coalesce(var.state_record_name, "_controlplane.${var.domain_name}")
+
+  # The initial routing state, in the format shared::routing::RoutingState::to_txt writes
+  # (JSON, quotes escaped inside the TXT string): no region evacuated, epoch 0.
+  initial_state = replace(jsonencode({ v = 1, epoch = 0, evacuated = {} }), "\"", "\\\"")
+
+  endpoint_checks = merge([
+    for region, e in var.endpoints : {
+      "${region}-alb" = { region = region, kind = "alb", fqdn = coalesce(e.alb_health_fqdn, e.alb_dns_name), path = e.alb_health_path }
+      "${region}-api" = { region = region, kind = "api", fqdn = coalesce(e.api_health_fqdn, e.api_target_domain_name), path = e.api_health_path }
+    }
+  ]...)
+
+  region_alarm_names = { for region in local.regions : "${var.service_name}-health-${region}" => region }
+}
+
+################################################################################
+# Health checks
+################################################################################
+
+resource "aws_route53_health_check" "endpoint" {
+  for_each = local.endpoint_checks
+
+  type              = "HTTPS"
+  fqdn              = each.value.fqdn
+  port              = 443
+  resource_path     = each.value.path
+  enable_sni        = true
+  request_interval  = var.health_check.request_interval
+  failure_threshold = var.health_check.failure_threshold
+  measure_latency   = var.health_check.measure_latency
+  regions           = var.health_check.regions
+
+  tags = merge(var.tags, { Name = "${var.service_name}-${each.value.kind}-${each.value.region}" })
+
+  lifecycle {
+    precondition {
+      condition     = data.aws_region.current.name == "us-east-1"
+      error_message = "global-routing must use a us-east-1 provider: Route 53 health-check metrics and their alarms live there."
+    }
+  }
+}
+
+# The gate: healthy only while all of the region's endpoint checks are. The failover
+# function evacuates a region by raising the threshold above the child count (Route 53
+# then reports the check unhealthy) and restores it by setting it back, so Terraform
+# must not fight it.
+resource "aws_route53_health_check" "gate" {
+  for_each = var.endpoints
+
+  type                   = "CALCULATED"
+  child_healthchecks     = [aws_route53_health_check.endpoint["${each.key}-alb"].id, aws_route53_health_check.endpoint["${each.key}-api"].id]
+  child_health_threshold = 2
+
+  tags = merge(var.tags, { Name = "${var.service_name}-gate-${each.key}", "controlplane:gate" = each.key })
+
+  lifecycle {
+    ignore_changes = [child_health_threshold]
+  }
+}
+
+################################################################################
+# Latency-based records, each carrying its region's gate
+################################################################################
+
+resource "aws_route53_record" "service" {
+  #checkov:skip=CKV2_AWS_23: the alias targets (ALB, API Gateway custom domain) are the workload's, owned by its own stack and passed in as inputs; checkov cannot see them.
+  for_each = var.endpoints
+
+  zone_id         = var.hosted_zone_id
+  name            = var.domain_name
+  type            = "A"
+  set_identifier  = "${var.service_name}-${each.key}"
+  health_check_id = aws_route53_health_check.gate[each.key].id
+
+  latency_routing_policy {
+    region = each.key
+  }
+
+  alias {
+    name                   = each.value.alb_dns_name
+    zone_id                = each.value.alb_zone_id
+    evaluate_target_health = true
+  }
+}
+
+resource "aws_route53_record" "api" {
+  #checkov:skip=CKV2_AWS_23: the alias targets (ALB, API Gateway custom domain) are the workload's, owned by its own stack and passed in as inputs; checkov cannot see them.
+  for_each = var.endpoints
+
+  zone_id         = var.hosted_zone_id
+  name            = var.api_domain_name
+  type            = "A"
+  set_identifier  = "${var.service_name}-api-${each.key}"
+  health_check_id = aws_route53_health_check.gate[each.key].id
+
+  latency_routing_policy {
+    region = each.key
+  }
+
+  alias {
+    name                   = each.value.api_target_domain_name
+    zone_id                = each.value.api_hosted_zone_id
+    evaluate_target_health = true
+  }
+}
+
+# The desired routing state. Created once with "nothing evacuated"; from then on the
+# failover function owns it (compare-and-swap ChangeBatches), so Terraform ignores it.
+resource "aws_route53_record" "routing_state" {
+  zone_id = var.hosted_zone_id
+  name    = local.state_record_name
+  type    = "TXT"
+  ttl     = var.record_ttl
+  records = [local.initial_state]
+
+  lifecycle {
+    ignore_changes = [records]
+  }
+}
+
+################################################################################
+# Alarms (us-east-1): one per endpoint check, and one region-health alarm per region
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "endpoint" {
+  for_each = local.endpoint_checks
+
+  alarm_name          = "${var.service_name}-endpoint-${each.value.kind}-${each.value.region}"
+  alarm_description   = "Route 53 health check of the ${each.value.kind} endpoint in ${each.value.region} (${each.value.fqdn}) is failing."
+  namespace           = "AWS/Route53"
+  metric_name         = "HealthCheckStatus"
+  dimensions          = { HealthCheckId = aws_route53_health_check.endpoint[each.key].id }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}
+
+# <service>-health-<region>: ALARM when any endpoint of the region has been failing for
+# region_health_evaluation_periods minutes. Its state changes reach the failover functions
+# through EventBridge ("CloudWatch Alarm State Change", forwarded to the peer region by the
+# control-plane module), which also works for the copy in eu-central-1.
+resource "aws_cloudwatch_metric_alarm" "region_health" {
+  for_each = local.region_alarm_names
+
+  alarm_name          = each.key
+  alarm_description   = "Region ${each.value} is unhealthy (an ALB or API Gateway health check is failing). Failover evacuates it."
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  evaluation_periods  = var.region_health_evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "healthy"
+    expression  = "MIN([alb, api])"
+    label       = "All endpoints of ${each.value} healthy"
+    return_data = true
+  }
+
+  metric_query {
+    id = "alb"
+
+    metric {
+      namespace   = "AWS/Route53"
+      metric_name = "HealthCheckStatus"
+      dimensions  = { HealthCheckId = aws_route53_health_check.endpoint["${each.value}-alb"].id }
+      period      = 60
+      stat        = "Minimum"
+    }
+  }
+
+  metric_query {
+    id = "api"
+
+    metric {
+      namespace   = "AWS/Route53"
+      metric_name = "HealthCheckStatus"
+      dimensions  = { HealthCheckId = aws_route53_health_check.endpoint["${each.value}-api"].id }
+      period      = 60
+      stat        = "Minimum"
+    }
+  }
+}
