@@ -1,1 +1,3 @@
+//! Integration and end-to-end tests: one binary, so the SDK links once.
 
+mod e2e;

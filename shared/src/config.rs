@@ -256,8 +256,8 @@ impl Config {
 fn parse(root: &Obj<'_>, problems: &Problems) -> Option<Config> {
     let environment: Option<Environment> = root.req("environment");
     let service_name: Option<String> = root.req("service_name");
-    let regions: Vec<Region> = root.req("regions").unwrap_or_default();
-    let allowed_accounts: Vec<AccountId> = root.req("allowed_accounts").unwrap_or_default();
+    let regions: Vec<Region> = root.req_each("regions");
+    let allowed_accounts: Vec<AccountId> = root.req_each("allowed_accounts");
     let alerts_topic_arns: BTreeMap<Region, Arn> = root.req("alerts_topic_arns").unwrap_or_default();
     let event_bus_name = root.or("event_bus_name", "default".to_string());
     let metrics_namespace = root.or("metrics_namespace", "ControlPlane".to_string());

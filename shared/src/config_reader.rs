@@ -81,6 +81,32 @@ impl<'a> Obj<'a> {
         self.take(key).and_then(|v| self.convert(key, v))
     }
 
+    /// A required list whose elements are checked one by one, so one bad element
+    /// does not hide the others (or the checks that use the good ones).
+    pub fn req_each<T: DeserializeOwned>(&self, key: &str) -> Vec<T> {
+        match self.take(key) {
+            None => {
+                self.problem(key, "missing (required list)");
+                Vec::new()
+            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| match T::deserialize(item) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        self.problems.push(format!("{}[{i}]: {e}", self.path_of(key)));
+                        None
+                    }
+                })
+                .collect(),
+            Some(_) => {
+                self.problem(key, "must be a list");
+                Vec::new()
+            }
+        }
+    }
+
     /// An optional value with a default.
     pub fn or<T: DeserializeOwned>(&self, key: &str, default: T) -> T {
         match self.take(key) {

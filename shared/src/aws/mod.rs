@@ -3,8 +3,14 @@
 //! Endpoints come only from the SDK's own variables (`AWS_ENDPOINT_URL`, ...).
 
 pub mod cloudwatch;
+pub mod lambda;
+pub mod ecr;
+pub mod metric_data;
 pub mod route53;
+pub mod secrets;
+pub mod sns;
 pub mod ssm;
+pub mod tagging;
 
 use crate::error::{AwsErrorKind, Error};
 use crate::region::Region;

@@ -1,0 +1,179 @@
+//! Client for the local AWS world (`tests/localaws`): attach to a running one at
+//! `LOCALAWS_URL` (default http://127.0.0.1:4566) or start one on a free port.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, Clone)]
+pub struct LocalAws {
+    pub url: String,
+    host_port: String,
+}
+
+static SHARED: OnceCell<LocalAws> = OnceCell::const_new();
+
+impl LocalAws {
+    pub fn at(url: &str) -> Self {
+        let host_port = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        Self { url: format!("http://{host_port}"), host_port }
+    }
+
+    /// The process-wide instance: attached if one answers at `LOCALAWS_URL`
+    /// (default port 4566), otherwise started on a free port for this process.
+    pub async fn shared() -> &'static LocalAws {
+        SHARED
+            .get_or_init(|| async {
+                let url = std::env::var("LOCALAWS_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+                let candidate = LocalAws::at(&url);
+                if candidate.healthy().await {
+                    return candidate;
+                }
+                LocalAws::start().await.unwrap_or_else(|e| panic!("{e}"))
+            })
+            .await
+    }
+
+    /// Starts `python -m localaws` from the repo's venv on a free port. The child
+    /// is watched by a small shell loop that stops it when this process exits.
+    pub async fn start() -> Result<Self, String> {
+        let root = crate::repo_root();
+        let python = root.join(".venv/bin/python");
+        if !python.exists() {
+            return Err(format!(
+                "the local AWS world is not installed: {} is missing (run `make setup`)",
+                python.display()
+            ));
+        }
+        let port = free_port()?;
+        let script = format!(
+            "cd {dir} && LOCALAWS_PORT={port} {py} -m localaws >{log} 2>&1 & child=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $child",
+            dir = root.join("tests/localaws").display(),
+            py = python.display(),
+            log = std::env::temp_dir().join(format!("localaws-{port}.log")).display(),
+            parent = std::process::id(),
+        );
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("could not start the local AWS world: {e}"))?;
+        let world = Self::at(&format!("127.0.0.1:{port}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if world.healthy().await {
+                return Ok(world);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the local AWS world did not answer on port {port} within 30 s (see its log in /tmp)"))
+    }
+
+    pub async fn healthy(&self) -> bool {
+        matches!(self.request("GET", "/_localaws/health", None).await, Ok((200, _)))
+    }
+
+    /// SDK configuration for one account and region. The account is encoded in
+    /// the access key id, which is how the local world tells accounts apart.
+    pub fn sdk_config(&self, account: &str, region: &str) -> aws_config::SdkConfig {
+        let credentials = aws_sdk_route53::config::Credentials::new(
+            format!("LK{account}XX"),
+            "local-secret",
+            None,
+            None,
+            "localaws",
+        );
+        aws_config::SdkConfig::builder()
+            .behavior_version(shared::aws::behavior_version())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(credentials))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(20))
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .build()
+    }
+
+    /// The environment a function process needs to reach this world as `account`.
+    pub fn function_env(&self, account: &str, region: &str) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.url.clone()),
+            ("AWS_REGION".into(), region.into()),
+            ("AWS_ACCESS_KEY_ID".into(), format!("LK{account}XX")),
+            ("AWS_SECRET_ACCESS_KEY".into(), "local-secret".into()),
+        ]
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.admin("GET", path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.admin("POST", path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Value {
+        self.admin("DELETE", path, None).await
+    }
+
+    /// An admin call that must succeed.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = if path.starts_with("/_localaws") { path.to_string() } else { format!("/_localaws{path}") };
+        match self.request(method, &path, body.as_ref()).await {
+            Ok((status, v)) if (200..300).contains(&status) => v,
+            Ok((status, v)) => panic!("admin {method} {path} answered {status}: {v}"),
+            Err(e) => panic!("admin {method} {path} failed: {e}"),
+        }
+    }
+
+    /// A minimal HTTP/1.1 client: the admin API is JSON over loopback.
+    async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        let mut stream = TcpStream::connect(&self.host_port).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).ok();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            host = self.host_port,
+            len = body.len()
+        );
+        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .map_err(|_| "admin call timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        let value = if body.trim().is_empty() { Value::Null } else { serde_json::from_str(&body).unwrap_or(Value::String(body)) };
+        Ok((status, value))
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}

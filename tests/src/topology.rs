@@ -1,0 +1,285 @@
+//! Creates the seed's world in the local AWS: a hosted zone with latency records
+//! for both regions, endpoint health checks, the per-region gate checks, the
+//! routing-state record, alert topics, ECR repositories with replication,
+//! replicated secrets, workload functions with alias `live`, and the region
+//! health alarms, across the shared-services and workload accounts. Every name
+//! carries a suffix so tests can build independent worlds side by side.
+
+use crate::{LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetRegion, RrType,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub const REGIONS: [&str; 2] = [PRIMARY, SECONDARY];
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Distinguishes this world's names from others in the same local AWS.
+    pub suffix: String,
+    /// The workload account (dev or prod).
+    pub account: String,
+    pub environment: &'static str,
+    /// Latency records per region (the gate covers all of them with one update).
+    pub records_per_region: usize,
+    pub workload_functions: Vec<String>,
+    pub ecr_repositories: Vec<String>,
+    pub secrets: Vec<String>,
+}
+
+impl Spec {
+    pub fn new(suffix: &str) -> Self {
+        Self {
+            suffix: suffix.to_string(),
+            account: crate::PROD.to_string(),
+            environment: "prod",
+            records_per_region: 1,
+            workload_functions: vec![format!("orders-api-{suffix}")],
+            ecr_repositories: vec![format!("orders-api-{suffix}")],
+            secrets: vec![format!("orders/db-{suffix}")],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub spec: Spec,
+    pub zone_id: String,
+    pub domain: String,
+    pub state_record: String,
+    /// Per region: the endpoint health checks (ALB, API Gateway) and their FQDNs.
+    pub endpoints: BTreeMap<String, Vec<(String, String)>>,
+    pub gates: BTreeMap<String, String>,
+    pub topics: BTreeMap<String, String>,
+    pub alarms: BTreeMap<String, String>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Topology {
+    pub async fn create(world: &LocalAws, spec: Spec) -> Result<Self, BoxError> {
+        let s = &spec.suffix;
+        let domain = format!("orders-{s}.example.com");
+        let r53 = aws_sdk_route53::Client::new(&world.sdk_config(&spec.account, SECONDARY));
+        let zone = r53
+            .create_hosted_zone()
+            .name(&domain)
+            .caller_reference(format!("zone-{s}-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()))
+            .send()
+            .await?;
+        let zone_id = zone.hosted_zone().map(|z| z.id().trim_start_matches("/hostedzone/").to_string()).ok_or("no zone id")?;
+
+        let mut endpoints = BTreeMap::new();
+        let mut gates = BTreeMap::new();
+        let mut changes = Vec::new();
+        for region in REGIONS {
+            let mut children = Vec::new();
+            for kind in ["alb", "api"] {
+                let fqdn = format!("{kind}.{region}.{domain}");
+                let id = create_check(&r53, &format!("{kind}-{region}-{s}"), HealthCheckConfig::builder()
+                    .r#type(HealthCheckType::Https)
+                    .fully_qualified_domain_name(&fqdn)
+                    .port(443)
+                    .resource_path("/health")
+                    .request_interval(10)
+                    .failure_threshold(3)
+                    .build()?).await?;
+                children.push((id, fqdn));
+            }
+            let gate = create_check(&r53, &format!("gate-{region}-{s}"), HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Calculated)
+                .set_child_health_checks(Some(children.iter().map(|(id, _)| id.clone()).collect()))
+                .health_threshold(children.len() as i32)
+                .build()?).await?;
+            for i in 0..spec.records_per_region {
+                let name = if i == 0 { format!("api.{domain}") } else { format!("api{i}.{domain}") };
+                let set = ResourceRecordSet::builder()
+                    .name(name)
+                    .r#type(RrType::Cname)
+                    .set_identifier(region)
+                    .region(ResourceRecordSetRegion::from(region))
+                    .ttl(60)
+                    .health_check_id(&gate)
+                    .resource_records(ResourceRecord::builder().value(format!("alb.{region}.{domain}")).build()?)
+                    .build()?;
+                changes.push(Change::builder().action(ChangeAction::Create).resource_record_set(set).build()?);
+            }
+            endpoints.insert(region.to_string(), children);
+            gates.insert(region.to_string(), gate);
+        }
+        let state_record = format!("_controlplane.{domain}");
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(
+                    ResourceRecordSet::builder()
+                        .name(&state_record)
+                        .r#type(RrType::Txt)
+                        .ttl(60)
+                        .resource_records(ResourceRecord::builder().value("\"controlplane state placeholder\"").build()?)
+                        .build()?,
+                )
+                .build()?,
+        );
+        for chunk in changes.chunks(500) {
+            r53.change_resource_record_sets()
+                .hosted_zone_id(&zone_id)
+                .change_batch(ChangeBatch::builder().set_changes(Some(chunk.to_vec())).build()?)
+                .send()
+                .await?;
+        }
+
+        let mut topics = BTreeMap::new();
+        let mut alarms = BTreeMap::new();
+        for region in REGIONS {
+            let config = world.sdk_config(&spec.account, region);
+            let sns = aws_sdk_sns::Client::new(&config);
+            let topic = sns.create_topic().name(format!("alerts-{s}-{region}")).send().await?;
+            topics.insert(region.to_string(), topic.topic_arn().unwrap_or_default().to_string());
+
+            let lambda = aws_sdk_lambda::Client::new(&config);
+            for function in &spec.workload_functions {
+                create_function_with_alias(&lambda, &spec.account, function).await?;
+            }
+
+            // Route 53 metrics live in us-east-1: the region health alarms do too.
+            let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&spec.account, SECONDARY));
+            let alarm = format!("orders-health-{region}-{s}");
+            let first_child = &endpoints[region][0].0;
+            cw.put_metric_alarm()
+                .alarm_name(&alarm)
+                .namespace("AWS/Route53")
+                .metric_name("HealthCheckStatus")
+                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("HealthCheckId").value(first_child).build())
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(1.0)
+                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+                .send()
+                .await?;
+            alarms.insert(alarm, region.to_string());
+        }
+
+        // ECR in shared-services: the source repositories in the primary region,
+        // replicated to the secondary.
+        let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
+        for repo in &spec.ecr_repositories {
+            ecr.create_repository().repository_name(repo).send().await?;
+        }
+        let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk_config(&spec.account, PRIMARY));
+        for secret in &spec.secrets {
+            secrets
+                .create_secret()
+                .name(secret)
+                .secret_string("local-only-not-a-secret")
+                .add_replica_regions(aws_sdk_secretsmanager::types::ReplicaRegionType::builder().region(SECONDARY).build())
+                .send()
+                .await?;
+        }
+
+        Ok(Self { spec, zone_id, domain, state_record, endpoints, gates, topics, alarms })
+    }
+
+    /// Marks every endpoint of a region up or down (the data plane's view).
+    pub async fn set_region_endpoints(&self, world: &LocalAws, region: &str, healthy: bool) {
+        for (_, fqdn) in &self.endpoints[region] {
+            world.post("/route53/endpoints", json!({"endpoint": fqdn, "healthy": healthy})).await;
+        }
+    }
+
+    /// The control-plane configuration for this world.
+    pub fn config(&self) -> Value {
+        let s = &self.spec.suffix;
+        let account = &self.spec.account;
+        let by_region = |f: &dyn Fn(&str) -> String| -> Value {
+            REGIONS.iter().map(|r| (r.to_string(), Value::String(f(r)))).collect::<serde_json::Map<_, _>>().into()
+        };
+        json!({
+            "environment": self.spec.environment,
+            "service_name": format!("orders-{s}"),
+            "regions": REGIONS,
+            "allowed_accounts": [SHARED_SERVICES, account],
+            "alerts_topic_arns": by_region(&|r| self.topics[r].clone()),
+            "failover": {
+                "hosted_zone_id": self.zone_id,
+                "state_record_name": self.state_record,
+                "gate_health_checks": by_region(&|r| self.gates[r].clone()),
+                "region_alarms": self.alarms,
+                "dwell": "0s",
+                "readiness": { "require_replication_ready": false },
+                "drill": {
+                    "surge_wait": "0s",
+                    "scheduler_role_arns": by_region(&|r| format!("arn:aws:iam::{account}:role/scheduler-{s}-{r}")),
+                }
+            },
+            "replication": {
+                "alert_state_parameter": format!("/controlplane/{s}/replication-alert-state"),
+                "ecr": {
+                    "registry_id": SHARED_SERVICES,
+                    "source_region": PRIMARY,
+                    "repositories": self.spec.ecr_repositories,
+                    "destination_regions": [SECONDARY],
+                },
+                "secrets": { "source_region": PRIMARY, "secret_ids": self.spec.secrets },
+            },
+            "concurrency": {
+                "targets": self.spec.workload_functions.iter().map(|f| json!({"function": f})).collect::<Vec<_>>(),
+                "state_parameter": format!("/controlplane/{s}/concurrency-state"),
+            }
+        })
+    }
+}
+
+async fn create_check(r53: &aws_sdk_route53::Client, reference: &str, config: HealthCheckConfig) -> Result<String, BoxError> {
+    let out = r53.create_health_check().caller_reference(reference).health_check_config(config).send().await?;
+    Ok(out.health_check().map(|h| h.id().to_string()).ok_or("no health check id")?)
+}
+
+/// A minimal zip holding one file, enough for CreateFunction.
+fn tiny_zip() -> Vec<u8> {
+    // Stored (no compression) zip with a single empty file named "bootstrap".
+    let name = b"bootstrap";
+    let mut zip = Vec::new();
+    let crc = 0u32;
+    let local = [
+        &0x04034b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &crc.to_le_bytes(), &0u32.to_le_bytes(), &0u32.to_le_bytes(),
+        &(name.len() as u16).to_le_bytes(), &0u16.to_le_bytes(), name,
+    ]
+    .concat();
+    let central = [
+        &0x02014b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &20u16.to_le_bytes(), &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(), &crc.to_le_bytes(), &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(), &(name.len() as u16).to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u32.to_le_bytes(), &0u32.to_le_bytes(), name,
+    ]
+    .concat();
+    let end = [
+        &0x06054b50u32.to_le_bytes()[..], &0u16.to_le_bytes(), &0u16.to_le_bytes(), &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(), &(central.len() as u32).to_le_bytes(), &(local.len() as u32).to_le_bytes(), &0u16.to_le_bytes(),
+    ]
+    .concat();
+    zip.extend(local);
+    zip.extend(central);
+    zip.extend(end);
+    zip
+}
+
+/// A workload function with a published version and alias `live`.
+pub async fn create_function_with_alias(lambda: &aws_sdk_lambda::Client, account: &str, name: &str) -> Result<(), BoxError> {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(format!("arn:aws:iam::{account}:role/lambda-{name}"))
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(tiny_zip())).build())
+        .publish(true)
+        .send()
+        .await?;
+    lambda.create_alias().function_name(name).name("live").function_version("1").send().await?;
+    Ok(())
+}
