@@ -1,0 +1,606 @@
+//! Layer 5: the Terraform under `infra/`, parsed with hcl-rs and cross-checked against the
+//! crates: functions and their triggers, the config document's keys (config/example.json),
+//! the IAM actions each function's role grants, and the ownership rules (lifecycle ignores).
+//! No providers, no network: `terraform fmt -check` and checkov run beside this (infra/README.md).
+
+use hcl::{Block, Body, Expression};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const FUNCTIONS: [&str; 3] = ["failover", "replication-monitor", "concurrency-scheduler"];
+const REGION_PROVIDERS: [&str; 2] = ["aws.workload_eu_central_1", "aws.workload_us_east_1"];
+
+/// The log-group writes every role grants next to what the code calls.
+const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
+
+// mirrors replication_monitor::IAM_ACTIONS (its library is not committed yet: crate_iam_actions reads the source and checks this copy)
+const REPLICATION_MONITOR_IAM_ACTIONS: &[&str] = &[
+    "ecr:DescribeImages",
+    "ecr:DescribeImageReplicationStatus",
+    "sts:AssumeRole",
+    "cloudwatch:GetMetricData",
+    "cloudwatch:PutMetricData",
+    "secretsmanager:DescribeSecret",
+    "sns:Publish",
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+];
+
+// mirrors concurrency_scheduler::IAM_ACTIONS (its library is not committed yet: crate_iam_actions reads the source and checks this copy)
+const CONCURRENCY_SCHEDULER_IAM_ACTIONS: &[&str] = &[
+    "lambda:GetProvisionedConcurrencyConfig",
+    "lambda:PutProvisionedConcurrencyConfig",
+    "lambda:GetAccountSettings",
+    "lambda:GetAlias",
+    "tag:GetResources",
+    "route53:ListResourceRecordSets",
+    "cloudwatch:GetMetricData",
+    "cloudwatch:PutMetricData",
+    "sns:Publish",
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+];
+
+/// Actions the Service Authorization Reference lists with no resource type, so `"*"` is the
+/// only possible Resource: cloudwatch:GetMetricData / PutMetricData (Amazon CloudWatch),
+/// lambda:GetAccountSettings (AWS Lambda), tag:GetResources (Resource Groups Tagging API).
+/// Everything else (events:PutEvents on event-bus, route53:GetChange on change, ...) is scoped.
+const NO_RESOURCE_LEVEL: [&str; 4] =
+    ["cloudwatch:GetMetricData", "cloudwatch:PutMetricData", "lambda:GetAccountSettings", "tag:GetResources"];
+
+/// Config maps keyed by data (regions, alarm names): their keys are values, not schema
+/// (`BTreeMap`s in shared/src/config.rs).
+const DATA_KEYED_MAPS: [&str; 4] =
+    ["alerts_topic_arns", "failover.gate_health_checks", "failover.region_alarms", "failover.drill.scheduler_role_arns"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != ".terraform") {
+                tf_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "tf") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every top-level block of every .tf file in `dir` (recursively), with its file.
+struct Tf {
+    blocks: Vec<(PathBuf, Block)>,
+}
+
+impl Tf {
+    fn load(rel: &str) -> Tf {
+        let dir = repo().join(rel);
+        let mut files = Vec::new();
+        tf_files(&dir, &mut files);
+        assert!(!files.is_empty(), "no .tf files under {}", dir.display());
+        let mut blocks = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read .tf");
+            let body: Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            for block in body.blocks() {
+                blocks.push((file.clone(), block.clone()));
+            }
+        }
+        Tf { blocks }
+    }
+
+    /// Blocks `<kind> "<label0>" ...`, e.g. ("resource", "aws_lambda_function").
+    fn of<'a, 'k>(&'a self, kind: &'k str, type_label: &'k str) -> impl Iterator<Item = &'a Block> + 'k
+    where
+        'a: 'k,
+    {
+        self.blocks
+            .iter()
+            .map(|(_, b)| b)
+            .filter(move |b| b.identifier.as_str() == kind && label(b, 0) == Some(type_label))
+    }
+
+    fn named(&self, kind: &str, type_label: &str, name: &str) -> &Block {
+        self.of(kind, type_label)
+            .find(|b| label(b, 1) == Some(name))
+            .unwrap_or_else(|| panic!("{kind} \"{type_label}\" \"{name}\" not found"))
+    }
+
+    fn local(&self, name: &str) -> &Expression {
+        self.blocks
+            .iter()
+            .filter(|(_, b)| b.identifier.as_str() == "locals")
+            .find_map(|(_, b)| attr(&b.body, name))
+            .unwrap_or_else(|| panic!("local.{name} not found"))
+    }
+}
+
+fn label(block: &Block, i: usize) -> Option<&str> {
+    block.labels.get(i).map(|l| l.as_str())
+}
+
+fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
+}
+
+fn attr_str(body: &Body, key: &str) -> String {
+    attr(body, key).map(|e| e.to_string()).unwrap_or_default()
+}
+
+fn sub_blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
+    body.blocks().filter(move |b| b.identifier.as_str() == ident)
+}
+
+fn strings(expr: &Expression) -> Vec<String> {
+    match expr {
+        Expression::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Expression::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        other => panic!("expected a list of strings, got {other}"),
+    }
+}
+
+fn object_keys(expr: &Expression) -> BTreeSet<String> {
+    match expr {
+        Expression::Object(obj) => obj.keys().map(|k| k.to_string()).collect(),
+        other => panic!("expected an object, got {other}"),
+    }
+}
+
+/// Display output without whitespace, so checks do not depend on the formatter's layout.
+fn compact(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Statements of a policy document: `statement` blocks and the content of `dynamic "statement"`.
+fn statements(doc: &Block) -> Vec<&Body> {
+    let mut out: Vec<&Body> = sub_blocks(&doc.body, "statement").map(|b| &b.body).collect();
+    for dynamic in sub_blocks(&doc.body, "dynamic").filter(|b| label(b, 0) == Some("statement")) {
+        out.extend(sub_blocks(&dynamic.body, "content").map(|b| &b.body));
+    }
+    out
+}
+
+fn policy_actions(doc: &Block) -> BTreeSet<String> {
+    statements(doc)
+        .into_iter()
+        .flat_map(|s| attr(s, "actions").map(strings).unwrap_or_default())
+        .collect()
+}
+
+// (1) ---------------------------------------------------------------------------------------
+
+#[test]
+fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs() {
+    let cp = Tf::load("infra/modules/control-plane");
+    assert_eq!(object_keys(cp.local("functions")), set(&FUNCTIONS), "local.functions in control-plane");
+
+    let lambda = cp.named("resource", "aws_lambda_function", "this");
+    let body = &lambda.body;
+    assert_eq!(attr_str(body, "for_each"), "local.functions");
+    assert_eq!(attr(body, "runtime"), Some(&Expression::String("provided.al2023".into())));
+    assert_eq!(attr(body, "handler"), Some(&Expression::String("bootstrap".into())));
+    assert_eq!(compact(&attr_str(body, "architectures")), "[var.architecture]");
+    for key in ["filename", "source_code_hash"] {
+        let value = attr_str(body, key);
+        assert!(
+            compact(&value).contains("${var.artifacts_dir}/${each.key}/bootstrap.zip"),
+            "{key} must point at <artifacts_dir>/<function>/bootstrap.zip: {value}"
+        );
+    }
+    let env = sub_blocks(body, "environment").next().expect("environment block");
+    let vars = attr(&env.body, "variables").expect("environment.variables");
+    assert_eq!(attr_in_object(vars, "CONTROL_PLANE_CONFIG"), "jsonencode(local.config)", "{vars}");
+    let logging = sub_blocks(body, "logging_config").next().expect("logging_config block");
+    assert_eq!(attr(&logging.body, "log_format"), Some(&Expression::String("JSON".into())));
+
+    // One copy at a time per region for failover and concurrency-scheduler.
+    let functions = cp.local("functions").to_string();
+    for f in ["failover", "concurrency-scheduler"] {
+        let entry = function_entry(cp.local("functions"), f);
+        assert_eq!(attr_in_object(entry, "reserved_concurrency"), "1", "{f} reserved concurrency in {functions}");
+    }
+
+    for env in ["dev", "prod"] {
+        let root = Tf::load(&format!("infra/envs/{env}"));
+        let providers: BTreeSet<String> = root
+            .blocks
+            .iter()
+            .map(|(_, b)| b)
+            .filter(|b| {
+                b.identifier.as_str() == "module"
+                    && attr(&b.body, "source") == Some(&Expression::String("../../modules/control-plane".into()))
+            })
+            .map(|b| {
+                let p = attr(&b.body, "providers").expect("providers map");
+                match p {
+                    Expression::Object(obj) => obj
+                        .iter()
+                        .find(|(k, _)| k.to_string() == "aws")
+                        .map(|(_, v)| v.to_string())
+                        .expect("providers.aws"),
+                    other => panic!("providers must be a map: {other}"),
+                }
+            })
+            .collect();
+        assert_eq!(providers, set(&REGION_PROVIDERS), "{env}: control-plane per region");
+
+        // One provider per account and region, each assuming a role with an external ID.
+        let aliases: BTreeSet<String> = root
+            .of("provider", "aws")
+            .map(|b| match attr(&b.body, "alias") {
+                Some(Expression::String(s)) => s.clone(),
+                other => panic!("provider without alias: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            aliases,
+            set(&["shared_eu_central_1", "shared_us_east_1", "workload_eu_central_1", "workload_us_east_1"]),
+            "{env}: provider aliases"
+        );
+        for provider in root.of("provider", "aws") {
+            let assume = sub_blocks(&provider.body, "assume_role").next().expect("assume_role");
+            assert!(attr(&assume.body, "external_id").is_some(), "{env}: assume_role without external_id");
+        }
+        let terraform = root.blocks.iter().map(|(_, b)| b).find(|b| b.identifier.as_str() == "terraform").expect("terraform block");
+        let backend = sub_blocks(&terraform.body, "backend").next().expect("backend block");
+        assert_eq!(label(backend, 0), Some("s3"));
+        assert_eq!(attr(&backend.body, "use_lockfile"), Some(&Expression::Bool(true)), "{env}: S3 lockfile");
+        assert!(repo().join(format!("infra/envs/{env}/backend.hcl.example")).is_file());
+        assert!(repo().join(format!("infra/envs/{env}/terraform.tfvars.example")).is_file());
+    }
+}
+
+fn function_entry<'a>(functions: &'a Expression, name: &str) -> &'a Expression {
+    match functions {
+        Expression::Object(obj) => obj.iter().find(|(k, _)| k.to_string() == name).map(|(_, v)| v).expect("function entry"),
+        other => panic!("local.functions must be an object: {other}"),
+    }
+}
+
+fn attr_in_object(object: &Expression, key: &str) -> String {
+    match object {
+        Expression::Object(obj) => obj.iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| v.to_string()).unwrap_or_default(),
+        other => panic!("expected an object: {other}"),
+    }
+}
+
+// (2) ---------------------------------------------------------------------------------------
+
+/// The rule on the default bus whose pattern contains every needle, its Lambda target and
+/// the permission letting EventBridge invoke that function for that rule.
+fn assert_rule_invokes(cp: &Tf, needles: &[&str], function: &str) {
+    let target_fn = format!("aws_lambda_function.this[\"{function}\"]");
+    let rules: Vec<&Block> = cp
+        .of("resource", "aws_cloudwatch_event_rule")
+        .filter(|r| {
+            let pattern = compact(&attr_str(&r.body, "event_pattern"));
+            needles.iter().all(|n| pattern.contains(&compact(n)))
+        })
+        .collect();
+    assert!(!rules.is_empty(), "no rule matching {needles:?}");
+    let wired = rules.iter().any(|rule| {
+        let name = label(rule, 1).expect("rule name");
+        let target = cp.of("resource", "aws_cloudwatch_event_target").any(|t| {
+            compact(&attr_str(&t.body, "rule")).contains(&format!("aws_cloudwatch_event_rule.{name}.name"))
+                && compact(&attr_str(&t.body, "arn")).contains(&target_fn)
+        });
+        let permission = cp.of("resource", "aws_lambda_permission").any(|p| {
+            compact(&attr_str(&p.body, "source_arn")).contains(&format!("aws_cloudwatch_event_rule.{name}.arn"))
+                && compact(&attr_str(&p.body, "function_name")).contains(&target_fn)
+                && attr(&p.body, "principal") == Some(&Expression::String("events.amazonaws.com".into()))
+        });
+        target && permission
+    });
+    assert!(wired, "rule {needles:?} must target {function} and have an aws_lambda_permission");
+}
+
+#[test]
+fn infra_every_function_has_its_triggers() {
+    let cp = Tf::load("infra/modules/control-plane");
+
+    // Schedules: one per function (for_each over local.functions), each invoking its function.
+    let schedule = cp.named("resource", "aws_scheduler_schedule", "tick");
+    assert!(attr_str(&schedule.body, "for_each").contains("local.functions"));
+    let target = sub_blocks(&schedule.body, "target").next().expect("schedule target");
+    assert_eq!(compact(&attr_str(&target.body, "arn")), "aws_lambda_function.this[each.key].arn");
+    let input = compact(&attr_str(&target.body, "input"));
+    for needle in ["task=\"tick\"", "<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>"] {
+        assert!(input.contains(needle), "schedule input lacks {needle}: {input}");
+    }
+    for (f, rate) in [("failover", "rate(1 minute)"), ("replication-monitor", "rate(5 minutes)"), ("concurrency-scheduler", "rate(5 minutes)")] {
+        let entry = function_entry(cp.local("functions"), f);
+        assert_eq!(attr_in_object(entry, "schedule"), format!("\"{rate}\""), "{f} schedule");
+    }
+
+    assert_rule_invokes(&cp, &["aws.ecr", "ECR Image Action", "PUSH", "SUCCESS"], "replication-monitor");
+    assert_rule_invokes(
+        &cp,
+        &["controlplane.failover", "Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"],
+        "concurrency-scheduler",
+    );
+    assert_rule_invokes(&cp, &["aws.cloudwatch", "CloudWatch Alarm State Change", "var.region_alarms"], "failover");
+
+    // Both regions see both regions' failover events and alarms: forwarded to the peer buses,
+    // only when they originated in this region (no loops).
+    let forward = cp.named("resource", "aws_cloudwatch_event_rule", "forward_to_peers");
+    let pattern = compact(&attr_str(&forward.body, "event_pattern"));
+    for needle in ["controlplane.failover", "CloudWatchAlarmStateChange", "region=[var.region]"] {
+        assert!(pattern.contains(needle), "forwarding pattern lacks {needle}: {pattern}");
+    }
+    let fwd_target = cp.named("resource", "aws_cloudwatch_event_target", "forward_to_peers");
+    assert!(attr_str(&fwd_target.body, "arn").contains("default_bus_arns"));
+    assert!(attr(&fwd_target.body, "role_arn").is_some(), "cross-region bus targets need a role");
+
+    // ECR events come from shared-services: forwarded by the replication module's rule.
+    let replication = Tf::load("infra/modules/replication");
+    let ecr_rule = replication.named("resource", "aws_cloudwatch_event_rule", "ecr_push");
+    assert!(attr_str(&ecr_rule.body, "event_pattern").contains("ECR Image Action"));
+    let ecr_target = replication.named("resource", "aws_cloudwatch_event_target", "ecr_push");
+    assert!(attr_str(&ecr_target.body, "arn").contains("each.value"));
+    assert!(attr_str(&ecr_target.body, "provider").contains("aws.shared_primary"));
+
+    // The region-health alarms are named <service>-health-<region>, in us-east-1 (Route 53 metrics).
+    let routing = Tf::load("infra/modules/global-routing");
+    let names = compact(&routing.local("region_alarm_names").to_string());
+    assert!(names.contains("\"${var.service_name}-health-${region}\""), "{names}");
+    let alarm = routing.named("resource", "aws_cloudwatch_metric_alarm", "region_health");
+    assert!(attr_str(&alarm.body, "for_each").contains("local.region_alarm_names"));
+    assert!(alarm.body.to_string_lossy().contains("HealthCheckStatus"));
+}
+
+/// Formats a block body back to HCL for substring checks.
+trait Lossy {
+    fn to_string_lossy(&self) -> String;
+}
+
+impl Lossy for Body {
+    fn to_string_lossy(&self) -> String {
+        hcl::format::to_string(self).expect("format body")
+    }
+}
+
+// (3) ---------------------------------------------------------------------------------------
+
+fn json_paths(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                out.insert(path.clone());
+                if !DATA_KEYED_MAPS.contains(&path.as_str()) {
+                    json_paths(v, &path, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter().filter(|i| i.is_object()) {
+                json_paths(item, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn hcl_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
+    match expr {
+        Expression::Object(obj) => {
+            for (k, v) in obj.iter() {
+                let key = k.to_string();
+                let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                out.insert(path.clone());
+                if !DATA_KEYED_MAPS.contains(&path.as_str()) {
+                    hcl_paths(v, &path, out);
+                }
+            }
+        }
+        Expression::Array(items) => {
+            for item in items.iter().filter(|i| matches!(i, Expression::Object(_))) {
+                hcl_paths(item, &format!("{prefix}[]"), out);
+            }
+        }
+        // [for x in xs : { ... }]: the element shape, list index collapsed.
+        Expression::ForExpr(f) if f.key_expr.is_none() => hcl_paths(&f.value_expr, &format!("{prefix}[]"), out),
+        Expression::Parenthesis(inner) => hcl_paths(inner, prefix, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn infra_config_document_has_exactly_the_keys_of_the_example() {
+    let text = std::fs::read_to_string(repo().join("config/example.json")).expect("config/example.json");
+    let example: serde_json::Value = serde_json::from_str(&text).expect("example.json is JSON");
+    let mut expected = BTreeSet::new();
+    json_paths(&example, "", &mut expected);
+
+    let cp = Tf::load("infra/modules/control-plane");
+    let mut actual = BTreeSet::new();
+    hcl_paths(cp.local("config"), "", &mut actual);
+
+    let missing: Vec<_> = expected.difference(&actual).collect();
+    let unknown: Vec<_> = actual.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "local.config vs config/example.json\n  missing in HCL: {missing:?}\n  not in example (rejected at start): {unknown:?}"
+    );
+    // The required keys are there (shared/src/config.rs).
+    for required in [
+        "environment",
+        "service_name",
+        "regions",
+        "allowed_accounts",
+        "alerts_topic_arns",
+        "failover.hosted_zone_id",
+        "failover.state_record_name",
+        "failover.gate_health_checks",
+        "failover.drill.scheduler_role_arns",
+    ] {
+        assert!(actual.contains(required), "required key {required} missing");
+    }
+}
+
+// (4) ---------------------------------------------------------------------------------------
+
+/// `pub const IAM_ACTIONS` of a function crate, read from its source while the crate's library
+/// is not yet a dependency of this test crate (see the mirrors above, which must agree with it).
+fn crate_iam_actions(package: &str, mirror: &[&str]) -> Vec<String> {
+    let path = repo().join(format!("functions/{package}/src/lib.rs"));
+    let Ok(source) = std::fs::read_to_string(&path) else {
+        return mirror.iter().map(|a| a.to_string()).collect();
+    };
+    let Some(start) = source.find("pub const IAM_ACTIONS: &[&str] = &[") else {
+        return mirror.iter().map(|a| a.to_string()).collect();
+    };
+    let list = &source[start..];
+    let list = &list[list.find('[').map(|i| i + 1).unwrap_or(0)..];
+    let list = &list[list.find("&[").map(|i| i + 2).unwrap_or(0)..list.find("];").expect("end of IAM_ACTIONS")];
+    let actions: Vec<String> = list
+        .split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|item| !item.is_empty() && !item.starts_with("//"))
+        .collect();
+    assert_eq!(set(&actions.iter().map(String::as_str).collect::<Vec<_>>()), set(mirror), "{package}: mirror list is stale");
+    actions
+}
+
+#[test]
+fn infra_each_role_grants_exactly_what_its_function_calls() {
+    let cp = Tf::load("infra/modules/control-plane");
+    let expected: [(&str, Vec<String>); 3] = [
+        ("failover", failover::IAM_ACTIONS.iter().map(|a| a.to_string()).collect()),
+        ("replication-monitor", crate_iam_actions("replication-monitor", REPLICATION_MONITOR_IAM_ACTIONS)),
+        ("concurrency-scheduler", crate_iam_actions("concurrency-scheduler", CONCURRENCY_SCHEDULER_IAM_ACTIONS)),
+    ];
+    for (function, code_actions) in expected {
+        let code_actions: Vec<&str> = code_actions.iter().map(String::as_str).collect();
+        let doc = cp.named("data", "aws_iam_policy_document", function);
+        let mut granted = policy_actions(doc);
+        for log in LOG_ACTIONS {
+            assert!(granted.remove(log), "{function}: must grant {log} on its log group");
+        }
+        assert_eq!(granted, set(&code_actions), "{function}: policy actions vs the crate's IAM_ACTIONS");
+
+        // Log writes only on the function's own log group.
+        for statement in statements(doc) {
+            let actions = attr(statement, "actions").map(strings).unwrap_or_default();
+            if actions.iter().any(|a| a.starts_with("logs:")) {
+                let resources = attr_str(statement, "resources");
+                assert!(compact(&resources).contains(&format!("log_stream_arns[\"{function}\"]")), "{function}: logs on {resources}");
+            }
+        }
+        // Attached to that function's role.
+        let policies = cp.local("function_policies");
+        assert_eq!(attr_in_object(policies, function), format!("data.aws_iam_policy_document.{function}.json"));
+    }
+    let role_policy = cp.named("resource", "aws_iam_role_policy", "function");
+    assert_eq!(attr_str(&role_policy.body, "policy"), "local.function_policies[each.key]");
+
+    // failover may pass only the drill scheduler role(s), and only to EventBridge Scheduler.
+    let failover = cp.named("data", "aws_iam_policy_document", "failover");
+    let pass = statements(failover)
+        .into_iter()
+        .find(|s| attr(s, "actions").map(strings).unwrap_or_default() == ["iam:PassRole"])
+        .expect("PassRole statement");
+    assert_eq!(attr_str(pass, "resources"), "values(local.drill_role_arns)");
+    assert!(pass.to_string_lossy().contains("iam:PassedToService"));
+}
+
+// (5) ---------------------------------------------------------------------------------------
+
+#[test]
+fn infra_star_resources_only_where_aws_allows_no_scoping() {
+    let all = Tf::load("infra");
+    let mut checked = 0;
+    for (file, block) in &all.blocks {
+        if block.identifier.as_str() != "data" || label(block, 0) != Some("aws_iam_policy_document") {
+            continue;
+        }
+        // A KMS key policy's "*" is the key itself: a key policy cannot name its own ARN.
+        if label(block, 1) == Some("kms") {
+            continue;
+        }
+        for statement in statements(block) {
+            let Some(resources) = attr(statement, "resources") else { continue };
+            let is_star = matches!(resources, Expression::Array(items) if items.iter().any(|i| matches!(i, Expression::String(s) if s == "*")));
+            if !is_star {
+                continue;
+            }
+            checked += 1;
+            let actions = attr(statement, "actions").map(strings).unwrap_or_default();
+            for action in &actions {
+                assert!(
+                    NO_RESOURCE_LEVEL.contains(&action.as_str()),
+                    "{}: data.aws_iam_policy_document.{}: {action} supports resource-level permissions, but the statement uses \"*\"",
+                    file.display(),
+                    label(block, 1).unwrap_or_default()
+                );
+            }
+            if actions.iter().any(|a| a == "cloudwatch:PutMetricData") {
+                assert!(
+                    statement.to_string_lossy().contains("cloudwatch:namespace"),
+                    "PutMetricData on \"*\" must be narrowed by the cloudwatch:namespace condition"
+                );
+            }
+        }
+    }
+    assert!(checked > 0, "expected the metric statements to use \"*\"");
+}
+
+// (6) ---------------------------------------------------------------------------------------
+
+fn ignores(block: &Block, attribute: &str) -> bool {
+    sub_blocks(&block.body, "lifecycle").any(|l| {
+        attr(&l.body, "ignore_changes").is_some_and(|e| match e {
+            Expression::Array(items) => items.iter().any(|i| i.to_string() == attribute),
+            _ => false,
+        })
+    })
+}
+
+#[test]
+fn infra_terraform_leaves_what_the_functions_own_alone() {
+    let all = Tf::load("infra");
+    let pcs: Vec<&Block> = all.of("resource", "aws_lambda_provisioned_concurrency_config").collect();
+    assert!(!pcs.is_empty(), "the seed's provisioned concurrency config is missing");
+    for pc in pcs {
+        assert!(ignores(pc, "provisioned_concurrent_executions"), "concurrency-scheduler owns the number");
+        assert_eq!(compact(&attr_str(&pc.body, "provisioned_concurrent_executions")), "var.environment==\"prod\"?2:1");
+    }
+
+    let routing = Tf::load("infra/modules/global-routing");
+    let gate = routing.named("resource", "aws_route53_health_check", "gate");
+    assert_eq!(attr(&gate.body, "type"), Some(&Expression::String("CALCULATED".into())));
+    assert!(ignores(gate, "child_health_threshold"), "failover raises/restores the gate threshold");
+    let state = routing.named("resource", "aws_route53_record", "routing_state");
+    assert_eq!(attr(&state.body, "type"), Some(&Expression::String("TXT".into())));
+    assert!(ignores(state, "records"), "failover owns the routing-state record");
+    for record in ["service", "api"] {
+        let r = routing.named("resource", "aws_route53_record", record);
+        assert!(attr_str(&r.body, "health_check_id").contains("aws_route53_health_check.gate"));
+        assert!(sub_blocks(&r.body, "latency_routing_policy").next().is_some());
+    }
+
+    // The initial TXT value is what RoutingState reads: `jsonencode({v = 1, epoch = 0, evacuated = {}})`,
+    // which Terraform renders as below, quotes escaped inside the TXT string.
+    let initial = compact(&routing.local("initial_state").to_string());
+    assert!(initial.contains("v=1") && initial.contains("epoch=0") && initial.contains("evacuated={}"), "{initial}");
+    let txt = r#""{\"epoch\":0,\"evacuated\":{},\"v\":1}""#;
+    let state = shared::routing::RoutingState::from_txt(txt).expect("initial routing state parses");
+    assert_eq!(state.epoch, 0);
+    assert!(state.evacuated.is_empty());
+}
