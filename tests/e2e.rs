@@ -37,7 +37,7 @@ async fn resolved_regions(world: &LocalAws, topology: &Topology) -> Vec<String> 
     let answer = world
         .get(&format!("/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}", topology.zone_id, topology.domain))
         .await;
-    let mut regions: Vec<String> = answer["records"]
+    let mut regions: Vec<String> = answer["candidates"]
         .as_array()
         .map(|records| records.iter().filter_map(|r| r["region"].as_str().or(r["setIdentifier"].as_str()).map(str::to_string)).collect())
         .unwrap_or_default();

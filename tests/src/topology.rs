@@ -141,7 +141,7 @@ impl Topology {
 
             let lambda = aws_sdk_lambda::Client::new(&config);
             for function in &spec.workload_functions {
-                create_function_with_alias(&lambda, &spec.account, function).await?;
+                create_function_with_alias(world, &lambda, &spec.account, function).await?;
             }
 
             // Route 53 metrics live in us-east-1: the region health alarms do too.
@@ -269,13 +269,14 @@ fn tiny_zip() -> Vec<u8> {
 }
 
 /// A workload function with a published version and alias `live`.
-pub async fn create_function_with_alias(lambda: &aws_sdk_lambda::Client, account: &str, name: &str) -> Result<(), BoxError> {
+pub async fn create_function_with_alias(world: &LocalAws, lambda: &aws_sdk_lambda::Client, account: &str, name: &str) -> Result<(), BoxError> {
+    let role = world.post("/iam/roles", json!({"account": account, "name": format!("lambda-{name}")})).await;
     lambda
         .create_function()
         .function_name(name)
         .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
         .handler("bootstrap")
-        .role(format!("arn:aws:iam::{account}:role/lambda-{name}"))
+        .role(role["arn"].as_str().unwrap_or_default())
         .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(tiny_zip())).build())
         .publish(true)
         .send()

@@ -65,11 +65,33 @@ class Admin:
         self.route("GET", "/calls/counters", lambda req: app.calls.counters(self._filters(req)))
         self.route("DELETE", "/calls", self._reset_calls)
         self.route("POST", "/calls/reset", self._reset_calls)
+        # IAM roles, so test topologies can create Lambda functions without an IAM client
+        self.route("POST", "/iam/roles", self._create_role)
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^/_localaws{pattern}/?$"), handler))
 
     # -- built-in handlers ------------------------------------------------------
+    def _create_role(self, req: Request) -> tuple[int, dict[str, Any]]:
+        import json as _json
+        from moto.iam.models import iam_backends
+        from moto.iam.exceptions import EntityAlreadyExists
+
+        data = body_json(req)
+        account, name = require(data, "account", "name")
+        trust = _json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": data.get("service", "lambda.amazonaws.com")},
+            "Action": "sts:AssumeRole"}]})
+        backend = iam_backends[account]["aws"]
+        try:
+            role = backend.create_role(
+                role_name=name, assume_role_policy_document=trust, path="/",
+                permissions_boundary=None, description="localaws test role", tags=[],
+                max_session_duration="3600", linked_service=None)
+        except EntityAlreadyExists:
+            role = backend.get_role(name)
+        return 201, {"arn": role.arn}
+
     def _reset(self, req: Request) -> dict[str, Any]:
         self.app.reset()
         return {"reset": True}
