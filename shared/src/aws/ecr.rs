@@ -164,7 +164,7 @@ impl EcrImages for Ecr {
 mod tests {
     use super::*;
     use aws_sdk_ecr::operation::describe_image_replication_status::DescribeImageReplicationStatusOutput;
-    use aws_sdk_ecr::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
+    use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
     use aws_sdk_ecr::types::{ImageDetail, ImageReplicationStatus, ReplicationStatus};
     use aws_sdk_ecr::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -247,11 +247,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_repository_is_not_found() {
-        let rule = mock!(Client::describe_images).then_error(|| {
-            DescribeImagesError::RepositoryNotFoundException(
-                aws_sdk_ecr::types::error::RepositoryNotFoundException::builder().message("no such repository").build(),
-            )
-        });
+        let rule = mock!(Client::describe_images).sequence().http_status(
+            400,
+            Some(r#"{"__type":"RepositoryNotFoundException","message":"no such repository"}"#.into()),
+        ).build();
         let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
         let err = ecr.recent_images("gone", Utc::now()).await.unwrap_err();
