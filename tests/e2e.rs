@@ -8,38 +8,77 @@ use tests::topology::{Spec, Topology};
 use tests::{LocalAws, PRIMARY, SECONDARY};
 
 pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| tests::repo_root().join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| tests::repo_root().join("target"));
     target.join("debug").join(name)
 }
 
 pub fn fixture(name: &str) -> Value {
     let path = tests::repo_root().join("tests/fixtures").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
-pub async fn start(world: &LocalAws, name: &str, topology: &Topology, region: &str) -> FunctionProcess {
+pub async fn start(
+    world: &LocalAws,
+    name: &str,
+    topology: &Topology,
+    region: &str,
+) -> FunctionProcess {
     let mut env = world.function_env(&topology.spec.account, region);
     env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
-    FunctionProcess::spawn(&binary(name), name, &env).await.expect("function starts")
+    FunctionProcess::spawn(&binary(name), name, &env)
+        .await
+        .expect("function starts")
 }
 
 async fn calls_by(world: &LocalAws, account: &str) -> u64 {
-    world.get(&format!("/calls/counters?account={account}")).await["total"].as_u64().unwrap_or(0)
+    world
+        .get(&format!("/calls/counters?account={account}"))
+        .await["total"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 async fn gate_threshold(world: &LocalAws, topology: &Topology, region: &str) -> i32 {
     let r53 = aws_sdk_route53::Client::new(&world.sdk_config(&topology.spec.account, SECONDARY));
-    let out = r53.get_health_check().health_check_id(&topology.gates[region]).send().await.unwrap();
-    out.health_check().unwrap().health_check_config().unwrap().health_threshold().unwrap()
+    let out = r53
+        .get_health_check()
+        .health_check_id(&topology.gates[region])
+        .send()
+        .await
+        .unwrap();
+    out.health_check()
+        .unwrap()
+        .health_check_config()
+        .unwrap()
+        .health_threshold()
+        .unwrap()
 }
 
 async fn resolved_regions(world: &LocalAws, topology: &Topology) -> Vec<String> {
     let answer = world
-        .get(&format!("/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}", topology.zone_id, topology.domain))
+        .get(&format!(
+            "/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}",
+            topology.zone_id, topology.domain
+        ))
         .await;
     let mut regions: Vec<String> = answer["candidates"]
         .as_array()
-        .map(|records| records.iter().filter_map(|r| r["region"].as_str().or(r["setIdentifier"].as_str()).map(str::to_string)).collect())
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|r| {
+                    r["region"]
+                        .as_str()
+                        .or(r["setIdentifier"].as_str())
+                        .map(str::to_string)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     regions.sort();
     regions
@@ -48,42 +87,77 @@ async fn resolved_regions(world: &LocalAws, topology: &Topology) -> Vec<String> 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     let world = LocalAws::shared().await;
-    let topology = Topology::create(world, Spec::new("e2e1")).await.expect("topology");
+    let topology = Topology::create(world, Spec::new("e2e1"))
+        .await
+        .expect("topology");
     let mut f = start(world, "failover", &topology, PRIMARY).await;
 
-    let status = f.invoke(json!({"action": "status"})).await.unwrap().ok().unwrap();
+    let status = f
+        .invoke(json!({"action": "status"}))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
     assert_eq!(status["outcome"], "noop", "{status}");
     assert_eq!(status["reason"], "2 of 2 regions active, epoch 0");
     assert_eq!(status["state"]["regions"][SECONDARY]["gate"]["open"], true);
 
     // Malformed input: a clear non-retryable error, and not one AWS call.
     let before = calls_by(world, &topology.spec.account).await;
-    for bad in [json!({"hello": "world"}), json!([1, 2]), json!({"action": "evacuate", "region": "us-east-1"})] {
+    for bad in [
+        json!({"hello": "world"}),
+        json!([1, 2]),
+        json!({"action": "evacuate", "region": "us-east-1"}),
+    ] {
         match f.invoke(bad.clone()).await.unwrap() {
-            Reply::Error { error_type, error_message } => {
+            Reply::Error {
+                error_type,
+                error_message,
+            } => {
                 assert_eq!(error_type, "NonRetryable", "{bad}: {error_message}");
                 assert!(!error_message.is_empty());
             }
             other => panic!("{bad} was accepted: {other:?}"),
         }
     }
-    assert_eq!(calls_by(world, &topology.spec.account).await, before, "rejected events must not call AWS");
+    assert_eq!(
+        calls_by(world, &topology.spec.account).await,
+        before,
+        "rejected events must not call AWS"
+    );
 
     // An unknown region is refused with a reason, and nothing changes.
     let refused = f
         .invoke(json!({"action": "evacuate", "region": "ap-south-1", "reason": "test", "requested_by": "e2e"}))
         .await.unwrap().ok().unwrap();
     assert_eq!(refused["outcome"], "refused");
-    assert!(refused["reason"].as_str().unwrap().contains("unknown region"), "{refused}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown region"),
+        "{refused}"
+    );
 
     // The alarm fixture (EventBridge shape) for us-east-1's health alarm evacuates it.
     let mut alarm = fixture("cloudwatch-alarm-state-change.json");
     alarm["detail"]["alarmName"] = json!(format!("orders-health-{SECONDARY}-e2e1"));
     let applied = f.invoke(alarm.clone()).await.unwrap().ok().unwrap();
     assert_eq!(applied["outcome"], "applied", "{applied}");
-    assert_eq!(gate_threshold(world, &topology, SECONDARY).await, 3, "us-east-1's gate is closed");
-    assert_eq!(gate_threshold(world, &topology, PRIMARY).await, 2, "eu-central-1's gate stays open");
-    assert_eq!(resolved_regions(world, &topology).await, vec![PRIMARY.to_string()]);
+    assert_eq!(
+        gate_threshold(world, &topology, SECONDARY).await,
+        3,
+        "us-east-1's gate is closed"
+    );
+    assert_eq!(
+        gate_threshold(world, &topology, PRIMARY).await,
+        2,
+        "eu-central-1's gate stays open"
+    );
+    assert_eq!(
+        resolved_regions(world, &topology).await,
+        vec![PRIMARY.to_string()]
+    );
 
     // The same alarm again: nothing more.
     let again = f.invoke(alarm).await.unwrap().ok().unwrap();
@@ -94,7 +168,13 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         .invoke(json!({"action": "evacuate", "region": PRIMARY, "reason": "test", "force": true, "requested_by": "e2e"}))
         .await.unwrap().ok().unwrap();
     assert_eq!(last["outcome"], "refused");
-    assert!(last["reason"].as_str().unwrap().contains("min_active_regions"), "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("min_active_regions"),
+        "{last}"
+    );
 
     // Restore brings it back.
     let restored = f
@@ -102,7 +182,10 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         .await.unwrap().ok().unwrap();
     assert_eq!(restored["outcome"], "applied", "{restored}");
     assert_eq!(gate_threshold(world, &topology, SECONDARY).await, 2);
-    assert_eq!(resolved_regions(world, &topology).await, vec![PRIMARY.to_string(), SECONDARY.to_string()]);
+    assert_eq!(
+        resolved_regions(world, &topology).await,
+        vec![PRIMARY.to_string(), SECONDARY.to_string()]
+    );
 
     // Every decision was logged as one JSON line.
     assert!(f.decisions().len() >= 5, "{:?}", f.output());
@@ -113,10 +196,26 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
 async fn bad_config_is_refused_at_start_with_every_problem() {
     let world = LocalAws::shared().await;
     let mut env = world.function_env(tests::PROD, PRIMARY);
-    env.push(("CONTROL_PLANE_CONFIG".into(), json!({"environment": "staging", "regions": ["eu-central-1"], "typo": 1}).to_string()));
-    let mut f = FunctionProcess::spawn(&binary("failover"), "failover", &env).await.unwrap();
-    let err = f.invoke_with_timeout(json!({"action": "status"}), std::time::Duration::from_secs(20)).await.unwrap_err();
-    for expected in ["environment", "regions", "typo: unknown key", "service_name: missing"] {
+    env.push((
+        "CONTROL_PLANE_CONFIG".into(),
+        json!({"environment": "staging", "regions": ["eu-central-1"], "typo": 1}).to_string(),
+    ));
+    let mut f = FunctionProcess::spawn(&binary("failover"), "failover", &env)
+        .await
+        .unwrap();
+    let err = f
+        .invoke_with_timeout(
+            json!({"action": "status"}),
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .unwrap_err();
+    for expected in [
+        "environment",
+        "regions",
+        "typo: unknown key",
+        "service_name: missing",
+    ] {
         assert!(err.contains(expected), "missing {expected:?} in: {err}");
     }
 }

@@ -195,7 +195,9 @@ impl Config {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<String>>,
     {
-        let inline = std::env::var(ENV_INLINE).ok().filter(|s| !s.trim().is_empty());
+        let inline = std::env::var(ENV_INLINE)
+            .ok()
+            .filter(|s| !s.trim().is_empty());
         let param = std::env::var(ENV_SSM).ok().filter(|s| !s.trim().is_empty());
         match (inline, param) {
             (Some(json), None) => Self::from_json(&json),
@@ -237,7 +239,11 @@ impl Config {
             .ok_or_else(|| {
                 Error::invalid_event(format!(
                     "unknown region {name:?}: this control plane manages {}",
-                    self.regions.iter().map(Region::as_str).collect::<Vec<_>>().join(", ")
+                    self.regions
+                        .iter()
+                        .map(Region::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })
     }
@@ -249,7 +255,10 @@ impl Config {
 
     /// The configured targets for a region (discovered ones are added at run time).
     pub fn targets_in<'a>(&'a self, region: &'a Region) -> impl Iterator<Item = &'a Target> + 'a {
-        self.concurrency.targets.iter().filter(move |t| t.regions.contains(region))
+        self.concurrency
+            .targets
+            .iter()
+            .filter(move |t| t.regions.contains(region))
     }
 }
 
@@ -258,11 +267,16 @@ fn parse(root: &Obj<'_>, problems: &Problems) -> Option<Config> {
     let service_name: Option<String> = root.req("service_name");
     let regions: Vec<Region> = root.req_each("regions");
     let allowed_accounts: Vec<AccountId> = root.req_each("allowed_accounts");
-    let alerts_topic_arns: BTreeMap<Region, Arn> = root.req("alerts_topic_arns").unwrap_or_default();
+    let alerts_topic_arns: BTreeMap<Region, Arn> =
+        root.req("alerts_topic_arns").unwrap_or_default();
     let event_bus_name = root.or("event_bus_name", "default".to_string());
     let metrics_namespace = root.or("metrics_namespace", "ControlPlane".to_string());
 
-    let check = Checker { regions: &regions, accounts: &allowed_accounts, problems };
+    let check = Checker {
+        regions: &regions,
+        accounts: &allowed_accounts,
+        problems,
+    };
     if regions.len() < 2 {
         problems.push("regions: list at least two regions (the active/active pair)");
     }
@@ -277,10 +291,17 @@ fn parse(root: &Obj<'_>, problems: &Problems) -> Option<Config> {
     }
     check.every_region("alerts_topic_arns", &alerts_topic_arns);
     for (region, arn) in &alerts_topic_arns {
-        check.arn(&format!("alerts_topic_arns.{region}"), arn, "sns", Some(region));
+        check.arn(
+            &format!("alerts_topic_arns.{region}"),
+            arn,
+            "sns",
+            Some(region),
+        );
     }
 
-    let failover = root.obj("failover", true).and_then(|o| parse_failover(&o, &check));
+    let failover = root
+        .obj("failover", true)
+        .and_then(|o| parse_failover(&o, &check));
     let replication = parse_replication(root.obj("replication", false), &check);
     let concurrency = parse_concurrency(root.obj("concurrency", false), environment, &check);
 
@@ -308,13 +329,16 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn region(&self, path: &str, region: &Region) {
         if !self.regions.contains(region) {
-            self.problems.push(format!("{path}: region {region} is not in `regions`"));
+            self.problems
+                .push(format!("{path}: region {region} is not in `regions`"));
         }
     }
 
     fn account(&self, path: &str, account: &AccountId) {
         if !self.accounts.contains(account) {
-            self.problems.push(format!("{path}: account {account} is not in `allowed_accounts`"));
+            self.problems.push(format!(
+                "{path}: account {account} is not in `allowed_accounts`"
+            ));
         }
     }
 
@@ -324,14 +348,16 @@ impl Checker<'_> {
         }
         for region in self.regions {
             if !map.contains_key(region) {
-                self.problems.push(format!("{path}: missing an entry for region {region}"));
+                self.problems
+                    .push(format!("{path}: missing an entry for region {region}"));
             }
         }
     }
 
     fn arn(&self, path: &str, arn: &Arn, service: &str, region: Option<&Region>) {
         if arn.service() != service {
-            self.problems.push(format!("{path}: expected an {service} ARN, got {arn}"));
+            self.problems
+                .push(format!("{path}: expected an {service} ARN, got {arn}"));
         }
         if let Some(account) = arn.account() {
             self.account(path, &account);
@@ -349,7 +375,8 @@ impl Checker<'_> {
 fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let hosted_zone_id: Option<String> = o.req("hosted_zone_id");
     let state_record_name: Option<String> = o.req("state_record_name");
-    let gate_health_checks: BTreeMap<Region, String> = o.req("gate_health_checks").unwrap_or_default();
+    let gate_health_checks: BTreeMap<Region, String> =
+        o.req("gate_health_checks").unwrap_or_default();
     let region_alarms: BTreeMap<String, Region> = o.or("region_alarms", BTreeMap::new());
     let min_active_regions: usize = o.or("min_active_regions", 1);
     let dwell = o.or("dwell", Duration::from_mins(10));
@@ -362,12 +389,18 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     if min_active_regions < 1 || min_active_regions > check.regions.len().max(1) {
         o.problem(
             "min_active_regions",
-            format!("must be between 1 and the number of regions ({})", check.regions.len()),
+            format!(
+                "must be between 1 and the number of regions ({})",
+                check.regions.len()
+            ),
         );
     }
     if let Some(name) = &state_record_name {
         if !name.contains('.') {
-            o.problem("state_record_name", "must be a name inside the hosted zone, e.g. _controlplane.example.com");
+            o.problem(
+                "state_record_name",
+                "must be a name inside the hosted zone, e.g. _controlplane.example.com",
+            );
         }
     }
 
@@ -375,34 +408,51 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
         let f = o.obj("failback", false);
         FailbackConfig {
             automatic: f.as_ref().map_or(false, |f| f.or("automatic", false)),
-            stable_for: f.as_ref().map_or(Duration::from_mins(30), |f| f.or("stable_for", Duration::from_mins(30))),
+            stable_for: f.as_ref().map_or(Duration::from_mins(30), |f| {
+                f.or("stable_for", Duration::from_mins(30))
+            }),
         }
     };
     let readiness = {
         let r = o.obj("readiness", false);
         ReadinessConfig {
-            require_replication_ready: r.as_ref().map_or(true, |r| r.or("require_replication_ready", true)),
-            max_age: r.as_ref().map_or(Duration::from_mins(15), |r| r.or("max_age", Duration::from_mins(15))),
+            require_replication_ready: r
+                .as_ref()
+                .map_or(true, |r| r.or("require_replication_ready", true)),
+            max_age: r.as_ref().map_or(Duration::from_mins(15), |r| {
+                r.or("max_age", Duration::from_mins(15))
+            }),
         }
     };
     let drill = {
         let d = o.obj("drill", true);
         let get = |key: &str, default: Duration| d.as_ref().map_or(default, |d| d.or(key, default));
-        let scheduler_role_arns: BTreeMap<Region, Arn> =
-            d.as_ref().and_then(|d| d.req("scheduler_role_arns")).unwrap_or_default();
+        let scheduler_role_arns: BTreeMap<Region, Arn> = d
+            .as_ref()
+            .and_then(|d| d.req("scheduler_role_arns"))
+            .unwrap_or_default();
         check.every_region("failover.drill.scheduler_role_arns", &scheduler_role_arns);
         for (region, arn) in &scheduler_role_arns {
-            check.arn(&format!("failover.drill.scheduler_role_arns.{region}"), arn, "iam", None);
+            check.arn(
+                &format!("failover.drill.scheduler_role_arns.{region}"),
+                arn,
+                "iam",
+                None,
+            );
         }
         let cfg = DrillConfig {
             default_duration: get("default_duration", Duration::from_mins(15)),
             max_duration: get("max_duration", Duration::from_mins(240)),
             surge_wait: get("surge_wait", Duration::from_mins(3)),
-            schedule_group: d.as_ref().map_or("default".into(), |d| d.or("schedule_group", "default".to_string())),
+            schedule_group: d.as_ref().map_or("default".into(), |d| {
+                d.or("schedule_group", "default".to_string())
+            }),
             scheduler_role_arns,
         };
         if cfg.default_duration > cfg.max_duration {
-            check.problems.push("failover.drill.default_duration: longer than max_duration");
+            check
+                .problems
+                .push("failover.drill.default_duration: longer than max_duration");
         }
         cfg
     };
@@ -422,7 +472,10 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
 }
 
 fn thresholds(o: &Obj<'_>, lag_default: Duration) -> Thresholds {
-    Thresholds { lag: o.or("lag_threshold", lag_default), failed: o.or("failed_threshold", 0u64) }
+    Thresholds {
+        lag: o.or("lag_threshold", lag_default),
+        failed: o.or("failed_threshold", 0u64),
+    }
 }
 
 fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<ReplicationConfig> {
@@ -436,9 +489,15 @@ fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<Replicat
         });
     };
     let window = o.or("window", Duration::from_mins(120));
-    let alert_state_parameter = o.or("alert_state_parameter", "/controlplane/replication-alert-state".to_string());
+    let alert_state_parameter = o.or(
+        "alert_state_parameter",
+        "/controlplane/replication-alert-state".to_string(),
+    );
     if !alert_state_parameter.starts_with('/') {
-        o.problem("alert_state_parameter", "SSM parameter names with a path must start with '/'");
+        o.problem(
+            "alert_state_parameter",
+            "SSM parameter names with a path must start with '/'",
+        );
     }
 
     let ecr = o.obj("ecr", false).and_then(|e| {
@@ -455,7 +514,10 @@ fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<Replicat
             if external_id.as_deref().is_some_and(|x| x.len() < 2) {
                 r.problem("external_id", "must be at least 2 characters");
             }
-            Some(CrossAccountRole { role_arn: role_arn?, external_id: external_id? })
+            Some(CrossAccountRole {
+                role_arn: role_arn?,
+                external_id: external_id?,
+            })
         });
         if let Some(id) = &registry_id {
             check.account("replication.ecr.registry_id", id);
@@ -496,7 +558,11 @@ fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<Replicat
             check.region(&r.path_of("destination_region"), &rule.destination_region);
             Some(rule)
         });
-        S3Replication { rules, thresholds: thresholds(&s, Duration::from_mins(15)), pending_threshold: s.or("pending_threshold", 1_000u64) }
+        S3Replication {
+            rules,
+            thresholds: thresholds(&s, Duration::from_mins(15)),
+            pending_threshold: s.or("pending_threshold", 1_000u64),
+        }
     });
 
     let secrets = o.obj("secrets", false).and_then(|s| {
@@ -506,13 +572,27 @@ fn parse_replication(o: Option<Obj<'_>>, check: &Checker<'_>) -> Option<Replicat
             check.region("replication.secrets.source_region", r);
         }
         let thresholds = thresholds(&s, Duration::from_mins(10));
-        Some(SecretsReplication { source_region: source_region?, secret_ids, thresholds })
+        Some(SecretsReplication {
+            source_region: source_region?,
+            secret_ids,
+            thresholds,
+        })
     });
 
-    Some(ReplicationConfig { window, alert_state_parameter, ecr, s3, secrets })
+    Some(ReplicationConfig {
+        window,
+        alert_state_parameter,
+        ecr,
+        s3,
+        secrets,
+    })
 }
 
-fn parse_concurrency(o: Option<Obj<'_>>, env: Option<Environment>, check: &Checker<'_>) -> Option<ConcurrencyConfig> {
+fn parse_concurrency(
+    o: Option<Obj<'_>>,
+    env: Option<Environment>,
+    check: &Checker<'_>,
+) -> Option<ConcurrencyConfig> {
     let env_baseline = env.map_or(1, Environment::baseline_concurrency);
     let empty = serde_json::Map::new();
     let problems_sink = Problems::default();
@@ -535,7 +615,9 @@ fn parse_concurrency(o: Option<Obj<'_>>, env: Option<Environment>, check: &Check
         let u = o.obj("utilization", false);
         UtilizationConfig {
             enabled: u.as_ref().map_or(false, |u| u.or("enabled", false)),
-            window: u.as_ref().map_or(Duration::from_mins(15), |u| u.or("window", Duration::from_mins(15))),
+            window: u.as_ref().map_or(Duration::from_mins(15), |u| {
+                u.or("window", Duration::from_mins(15))
+            }),
             target: u.as_ref().map_or(0.7, |u| u.or("target", 0.7)),
         }
     };
@@ -560,12 +642,18 @@ fn parse_concurrency(o: Option<Obj<'_>>, env: Option<Environment>, check: &Check
         Some(target)
     });
     let discovery = o.obj("discovery", false).and_then(|d| {
-        Some(DiscoveryConfig { tag_key: d.req("tag_key")?, tag_value: d.opt("tag_value") })
+        Some(DiscoveryConfig {
+            tag_key: d.req("tag_key")?,
+            tag_value: d.opt("tag_value"),
+        })
     });
     let requests_per_second = o.or("requests_per_second", 10u32);
     let max_in_flight = o.or("max_in_flight", 4usize);
     let ready_timeout = o.or("ready_timeout", Duration::from_secs(120));
-    let state_parameter = o.or("state_parameter", "/controlplane/concurrency-state".to_string());
+    let state_parameter = o.or(
+        "state_parameter",
+        "/controlplane/concurrency-state".to_string(),
+    );
 
     if min > max {
         o.problem("min", format!("{min} is above max {max}"));
@@ -574,20 +662,30 @@ fn parse_concurrency(o: Option<Obj<'_>>, env: Option<Environment>, check: &Check
         o.problem("surge_factor", "must be between 1.0 and 10.0");
     }
     if !(0.1..=1.0).contains(&utilization.target) {
-        check.problems.push("concurrency.utilization.target: must be between 0.1 and 1.0");
+        check
+            .problems
+            .push("concurrency.utilization.target: must be between 0.1 and 1.0");
     }
     if requests_per_second == 0 || requests_per_second > 15 {
-        o.problem("requests_per_second", "must be 1..=15 (Lambda's control-plane quota is about 15 requests/s per account)");
+        o.problem(
+            "requests_per_second",
+            "must be 1..=15 (Lambda's control-plane quota is about 15 requests/s per account)",
+        );
     }
     if max_in_flight == 0 || max_in_flight > 32 {
         o.problem("max_in_flight", "must be 1..=32");
     }
     if !state_parameter.starts_with('/') {
-        o.problem("state_parameter", "SSM parameter names with a path must start with '/'");
+        o.problem(
+            "state_parameter",
+            "SSM parameter names with a path must start with '/'",
+        );
     }
     for (i, w) in windows.iter().enumerate() {
         if let Err(e) = crate::schedule::validate_window(w) {
-            check.problems.push(format!("concurrency.windows[{i}] ({}): {e}", w.name));
+            check
+                .problems
+                .push(format!("concurrency.windows[{i}] ({}): {e}", w.name));
         }
     }
     Some(ConcurrencyConfig {

@@ -45,7 +45,12 @@ impl<'a> Obj<'a> {
     }
 
     fn new(path: String, map: &'a Map<String, Value>, problems: &'a Problems) -> Self {
-        Self { path, map, used: RefCell::default(), problems }
+        Self {
+            path,
+            map,
+            used: RefCell::default(),
+            problems,
+        }
     }
 
     pub fn path_of(&self, key: &str) -> String {
@@ -57,7 +62,8 @@ impl<'a> Obj<'a> {
     }
 
     pub fn problem(&self, key: &str, message: impl std::fmt::Display) {
-        self.problems.push(format!("{}: {message}", self.path_of(key)));
+        self.problems
+            .push(format!("{}: {message}", self.path_of(key)));
     }
 
     fn take(&self, key: &str) -> Option<&'a Value> {
@@ -95,7 +101,8 @@ impl<'a> Obj<'a> {
                 .filter_map(|(i, item)| match T::deserialize(item) {
                     Ok(t) => Some(t),
                     Err(e) => {
-                        self.problems.push(format!("{}[{i}]: {e}", self.path_of(key)));
+                        self.problems
+                            .push(format!("{}[{i}]: {e}", self.path_of(key)));
                         None
                     }
                 })
@@ -143,7 +150,12 @@ impl<'a> Obj<'a> {
     }
 
     /// A list of objects, each walked by `each`.
-    pub fn list<T>(&self, key: &str, required: bool, mut each: impl FnMut(&Obj<'a>) -> Option<T>) -> Vec<T> {
+    pub fn list<T>(
+        &self,
+        key: &str,
+        required: bool,
+        mut each: impl FnMut(&Obj<'a>) -> Option<T>,
+    ) -> Vec<T> {
         match self.take(key) {
             None => {
                 if required {
@@ -156,11 +168,13 @@ impl<'a> Obj<'a> {
                 .enumerate()
                 .filter_map(|(i, item)| match item {
                     Value::Object(map) => {
-                        let obj = Obj::new(format!("{}[{i}]", self.path_of(key)), map, self.problems);
+                        let obj =
+                            Obj::new(format!("{}[{i}]", self.path_of(key)), map, self.problems);
                         each(&obj)
                     }
                     _ => {
-                        self.problems.push(format!("{}[{i}]: must be an object", self.path_of(key)));
+                        self.problems
+                            .push(format!("{}[{i}]: must be an object", self.path_of(key)));
                         None
                     }
                 })
@@ -179,7 +193,8 @@ impl Drop for Obj<'_> {
         let used = self.used.borrow();
         for key in self.map.keys() {
             if !used.contains(key) {
-                self.problems.push(format!("{}: unknown key", self.path_of(key)));
+                self.problems
+                    .push(format!("{}: unknown key", self.path_of(key)));
             }
         }
     }

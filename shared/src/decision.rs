@@ -30,7 +30,12 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn new(resource: impl Into<String>, field: impl Into<String>, from: impl Serialize, to: impl Serialize) -> Self {
+    pub fn new(
+        resource: impl Into<String>,
+        field: impl Into<String>,
+        from: impl Serialize,
+        to: impl Serialize,
+    ) -> Self {
         Self {
             resource: resource.into(),
             field: field.into(),
@@ -71,7 +76,12 @@ pub struct DecisionRecord {
 }
 
 impl DecisionRecord {
-    pub fn new(function: &'static str, region: impl Into<String>, action: impl Into<String>, trigger: impl Into<String>) -> Self {
+    pub fn new(
+        function: &'static str,
+        region: impl Into<String>,
+        action: impl Into<String>,
+        trigger: impl Into<String>,
+    ) -> Self {
         Self {
             function,
             region: region.into(),
@@ -100,7 +110,11 @@ impl DecisionRecord {
         let elapsed_ms = self.clock.map_or(0, |c| c.elapsed().as_millis() as u64);
         let step = step.into();
         tracing::info!(action = %self.action, elapsed_ms, step = %step, "step");
-        self.timeline.push(Step { at: Utc::now(), elapsed_ms, step });
+        self.timeline.push(Step {
+            at: Utc::now(),
+            elapsed_ms,
+            step,
+        });
     }
 
     /// Stamps the duration and writes the record to stdout as one JSON line.
@@ -130,11 +144,22 @@ mod tests {
 
     #[test]
     fn record_serialises_the_contract_fields() {
-        let mut r = DecisionRecord::new("failover", "eu-central-1", "evacuate", "manual").outcome(Outcome::Applied, "asked");
-        r.changes.push(Change::new("gate:us-east-1", "health_threshold", 2, 3));
+        let mut r = DecisionRecord::new("failover", "eu-central-1", "evacuate", "manual")
+            .outcome(Outcome::Applied, "asked");
+        r.changes
+            .push(Change::new("gate:us-east-1", "health_threshold", 2, 3));
         r.step("cas");
         let v = r.finish().to_json();
-        for key in ["action", "trigger", "outcome", "reason", "changes", "state", "timeline", "duration_ms"] {
+        for key in [
+            "action",
+            "trigger",
+            "outcome",
+            "reason",
+            "changes",
+            "state",
+            "timeline",
+            "duration_ms",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert_eq!(v["outcome"], "applied");

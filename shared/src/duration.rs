@@ -41,12 +41,20 @@ impl Duration {
                 'm' => 60,
                 'h' => 3_600,
                 'd' => 86_400,
-                _ => return Err(format!("bad duration {text:?}: unknown unit {ch:?} (use s, m, h, d)")),
+                _ => {
+                    return Err(format!(
+                        "bad duration {text:?}: unknown unit {ch:?} (use s, m, h, d)"
+                    ))
+                }
             };
             if digits.is_empty() {
-                return Err(format!("bad duration {text:?}: unit {ch:?} without a number"));
+                return Err(format!(
+                    "bad duration {text:?}: unit {ch:?} without a number"
+                ));
             }
-            let n: u64 = digits.parse().map_err(|_| format!("bad duration {text:?}: number too large"))?;
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("bad duration {text:?}: number too large"))?;
             total = n
                 .checked_mul(unit)
                 .and_then(|v| total.checked_add(v))
@@ -54,7 +62,9 @@ impl Duration {
             digits.clear();
         }
         if !digits.is_empty() {
-            return Err(format!("bad duration {text:?}: missing unit after {digits} (use s, m, h, d)"));
+            return Err(format!(
+                "bad duration {text:?}: missing unit after {digits} (use s, m, h, d)"
+            ));
         }
         Ok(Self(total))
     }

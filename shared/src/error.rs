@@ -19,7 +19,10 @@ pub enum AwsErrorKind {
 
 impl AwsErrorKind {
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Throttling | Self::Conflict | Self::Timeout | Self::Transient)
+        matches!(
+            self,
+            Self::Throttling | Self::Conflict | Self::Timeout | Self::Transient
+        )
     }
 }
 

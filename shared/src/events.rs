@@ -186,8 +186,14 @@ impl AlarmChange {
             .and_then(|r| r.first())
             .and_then(Value::as_str)
             .map(str::to_string);
-        change.alarm_region = map.get("region").and_then(Value::as_str).map(str::to_string);
-        change.account = map.get("account").and_then(Value::as_str).map(str::to_string);
+        change.alarm_region = map
+            .get("region")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        change.account = map
+            .get("account")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Ok(change)
     }
 
@@ -197,9 +203,9 @@ impl AlarmChange {
         let typed: aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm =
             serde_json::from_value(payload.clone())
                 .map_err(|e| Error::invalid_event(format!("{what}: malformed payload: {e}")))?;
-        let data = payload["alarmData"]
-            .as_object()
-            .ok_or_else(|| Error::invalid_event(format!("{what}: `alarmData` must be an object")))?;
+        let data = payload["alarmData"].as_object().ok_or_else(|| {
+            Error::invalid_event(format!("{what}: `alarmData` must be an object"))
+        })?;
         let mut change = Self::from_alarm_data(data, what)?;
         change.alarm_arn = typed.alarm_arn;
         change.alarm_region = typed.region;
@@ -232,7 +238,11 @@ impl AlarmChange {
             alarm_arn: None,
             state: AlarmState::parse(value, what)?,
             previous_state,
-            reason: state.get("reason").and_then(Value::as_str).unwrap_or_default().to_string(),
+            reason: state
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             timestamp,
             alarm_region: None,
             account: None,
@@ -285,7 +295,9 @@ impl ScheduleTick {
         let what = "EventBridge Scheduler input";
         let task = match str_field(map, "task", what)? {
             "tick" => ScheduleTask::Tick,
-            "end_drill" => ScheduleTask::EndDrill { drill_id: str_field(map, "drill_id", what)?.to_string() },
+            "end_drill" => ScheduleTask::EndDrill {
+                drill_id: str_field(map, "drill_id", what)?.to_string(),
+            },
             other => {
                 return Err(Error::invalid_event(format!(
                     "{what}: unknown task {other:?} (expected tick or end_drill)"
@@ -300,7 +312,10 @@ impl ScheduleTick {
         Ok(Self {
             task,
             time,
-            schedule: map.get("schedule_arn").and_then(Value::as_str).map(str::to_string),
+            schedule: map
+                .get("schedule_arn")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             via: ScheduleVia::Scheduler,
         })
     }
@@ -326,14 +341,19 @@ impl EcrImageAction {
             .ok_or_else(|| Error::invalid_event(format!("{what}: `detail` must be an object")))?;
         let digest = str_field(d, "image-digest", what)?;
         if !digest.starts_with("sha256:") {
-            return Err(Error::invalid_event(format!("{what}: image-digest {digest:?} is not a sha256 digest")));
+            return Err(Error::invalid_event(format!(
+                "{what}: image-digest {digest:?} is not a sha256 digest"
+            )));
         }
         Ok(Self {
             action_type: str_field(d, "action-type", what)?.to_string(),
             result: str_field(d, "result", what)?.to_string(),
             repository: str_field(d, "repository-name", what)?.to_string(),
             image_digest: digest.to_string(),
-            image_tag: d.get("image-tag").and_then(Value::as_str).map(str::to_string),
+            image_tag: d
+                .get("image-tag")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             time,
         })
     }
@@ -358,7 +378,12 @@ pub enum ControlPlaneKind {
 }
 
 impl ControlPlaneKind {
-    pub const ALL: [Self; 4] = [Self::RegionEvacuated, Self::RegionRestored, Self::DrillStarted, Self::DrillEnded];
+    pub const ALL: [Self; 4] = [
+        Self::RegionEvacuated,
+        Self::RegionRestored,
+        Self::DrillStarted,
+        Self::DrillEnded,
+    ];
 
     pub fn detail_type(self) -> &'static str {
         match self {
@@ -445,16 +470,30 @@ impl ManualRequest {
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.trim().to_string()),
             Some(other) => {
-                return Err(Error::invalid_event(format!("{what}: `reason` must be a string, got {}", json_type(other))))
+                return Err(Error::invalid_event(format!(
+                    "{what}: `reason` must be a string, got {}",
+                    json_type(other)
+                )))
             }
         };
-        let requested_by = map.get("requested_by").and_then(Value::as_str).map(str::to_string);
+        let requested_by = map
+            .get("requested_by")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let args = map
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "action" | "dry_run" | "reason" | "requested_by"))
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "action" | "dry_run" | "reason" | "requested_by")
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok(Self { action, dry_run, reason, requested_by, args })
+        Ok(Self {
+            action,
+            dry_run,
+            reason,
+            requested_by,
+            args,
+        })
     }
 
     pub fn str_arg(&self, key: &str) -> Result<&str> {
@@ -506,8 +545,12 @@ impl ManualRequest {
 
     /// Refuses fields the action does not know, so a typo is never ignored.
     pub fn deny_unknown_args(&self, known: &[&str]) -> Result<()> {
-        let unknown: Vec<&str> =
-            self.args.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
+        let unknown: Vec<&str> = self
+            .args
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k))
+            .collect();
         if unknown.is_empty() {
             Ok(())
         } else {
@@ -515,7 +558,11 @@ impl ManualRequest {
                 "action {:?}: unknown field(s) {} (known: {})",
                 self.action,
                 unknown.join(", "),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )))
         }
     }

@@ -25,7 +25,12 @@ pub struct Metric {
 
 impl Metric {
     pub fn new(name: &'static str, value: f64, unit: Unit) -> Self {
-        Self { name, dimensions: Vec::new(), value, unit }
+        Self {
+            name,
+            dimensions: Vec::new(),
+            value,
+            unit,
+        }
     }
     pub fn dim(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.dimensions.push((name, value.into()));
@@ -35,7 +40,11 @@ impl Metric {
 
 /// What the functions publish to; the CloudWatch adapter implements it.
 pub trait MetricSink: Send + Sync {
-    fn publish(&self, namespace: &str, metrics: &[Metric]) -> impl Future<Output = Result<()>> + Send;
+    fn publish(
+        &self,
+        namespace: &str,
+        metrics: &[Metric],
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Collects metrics through an invocation.

@@ -14,12 +14,16 @@ impl Region {
         // <area>-<direction>-<n>, optionally with a partition infix (us-gov-west-1).
         let parts: Vec<&str> = text.split('-').collect();
         let ok = (3..=4).contains(&parts.len())
-            && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
             && parts[parts.len() - 1].parse::<u8>().is_ok();
         if ok {
             Ok(Self(text.to_string()))
         } else {
-            Err(format!("{text:?} is not an AWS region code (like eu-central-1)"))
+            Err(format!(
+                "{text:?} is not an AWS region code (like eu-central-1)"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -77,8 +81,15 @@ pub struct Arn(String);
 impl Arn {
     pub fn parse(text: &str) -> Result<Self, String> {
         let parts: Vec<&str> = text.splitn(6, ':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[1].is_empty() || parts[2].is_empty() || parts[5].is_empty() {
-            return Err(format!("{text:?} is not an ARN (arn:partition:service:region:account:resource)"));
+        if parts.len() != 6
+            || parts[0] != "arn"
+            || parts[1].is_empty()
+            || parts[2].is_empty()
+            || parts[5].is_empty()
+        {
+            return Err(format!(
+                "{text:?} is not an ARN (arn:partition:service:region:account:resource)"
+            ));
         }
         if !parts[3].is_empty() {
             Region::parse(parts[3]).map_err(|e| format!("ARN {text:?}: {e}"))?;
@@ -95,10 +106,14 @@ impl Arn {
         self.part(2)
     }
     pub fn region(&self) -> Option<Region> {
-        Some(self.part(3)).filter(|s| !s.is_empty()).map(|s| Region(s.to_string()))
+        Some(self.part(3))
+            .filter(|s| !s.is_empty())
+            .map(|s| Region(s.to_string()))
     }
     pub fn account(&self) -> Option<AccountId> {
-        Some(self.part(4)).filter(|s| !s.is_empty()).map(|s| AccountId(s.to_string()))
+        Some(self.part(4))
+            .filter(|s| !s.is_empty())
+            .map(|s| AccountId(s.to_string()))
     }
     pub fn resource(&self) -> &str {
         self.part(5)
@@ -128,7 +143,14 @@ mod tests {
     fn regions() {
         assert!(Region::parse("eu-central-1").is_ok());
         assert!(Region::parse("us-gov-west-1").is_ok());
-        for bad in ["", "eu", "EU-central-1", "eu-central", "eu-central-x", "moon-1"] {
+        for bad in [
+            "",
+            "eu",
+            "EU-central-1",
+            "eu-central",
+            "eu-central-x",
+            "moon-1",
+        ] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
     }

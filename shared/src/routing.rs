@@ -82,7 +82,10 @@ impl RoutingState {
         self.evacuated.contains_key(region)
     }
 
-    pub fn active_regions<'a>(&'a self, regions: &'a [Region]) -> impl Iterator<Item = &'a Region> + 'a {
+    pub fn active_regions<'a>(
+        &'a self,
+        regions: &'a [Region],
+    ) -> impl Iterator<Item = &'a Region> + 'a {
         regions.iter().filter(|r| !self.is_evacuated(r))
     }
 
@@ -99,7 +102,8 @@ impl RoutingState {
 
     /// Keeps only the automatic evacuations of the last hour.
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        self.automatic_evacuations.retain(|t| now - *t < Duration::hours(1));
+        self.automatic_evacuations
+            .retain(|t| now - *t < Duration::hours(1));
     }
 
     /// Encodes as TXT record data: ASCII-only JSON in quoted strings that each
@@ -113,20 +117,34 @@ impl RoutingState {
                 '\\' => "\\\\".to_string(),
                 c => c.to_string(),
             };
-            if chunks.last().is_some_and(|last| last.len() + escaped.len() > TXT_CHUNK) {
+            if chunks
+                .last()
+                .is_some_and(|last| last.len() + escaped.len() > TXT_CHUNK)
+            {
                 chunks.push(String::new());
             }
-            chunks.last_mut().expect("one chunk at least").push_str(&escaped);
+            chunks
+                .last_mut()
+                .expect("one chunk at least")
+                .push_str(&escaped);
         }
-        chunks.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(" ")
+        chunks
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Decodes TXT record data written by [`Self::to_txt`].
     pub fn from_txt(data: &str) -> Result<Self, String> {
         let json = unquote_txt(data)?;
-        let state: Self = serde_json::from_str(&json).map_err(|e| format!("routing state is not valid: {e}"))?;
+        let state: Self =
+            serde_json::from_str(&json).map_err(|e| format!("routing state is not valid: {e}"))?;
         if state.v != FORMAT_VERSION {
-            return Err(format!("routing state format v{} is not understood (expected v{FORMAT_VERSION})", state.v));
+            return Err(format!(
+                "routing state format v{} is not understood (expected v{FORMAT_VERSION})",
+                state.v
+            ));
         }
         Ok(state)
     }
@@ -206,7 +224,13 @@ mod tests {
         assert!(!s.should_surge(&regions[0], &regions));
         s.evacuated.insert(
             regions[1].clone(),
-            Evacuation { since: Utc::now(), by: "x".into(), reason: "y".into(), automatic: true, drill_id: None },
+            Evacuation {
+                since: Utc::now(),
+                by: "x".into(),
+                reason: "y".into(),
+                automatic: true,
+                drill_id: None,
+            },
         );
         assert!(s.should_surge(&regions[0], &regions));
         assert!(!s.should_surge(&regions[1], &regions));

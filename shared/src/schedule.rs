@@ -24,7 +24,8 @@ fn parse_cron(expr: &str) -> Result<Cron, String> {
 }
 
 fn parse_tz(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?} (use an IANA name like Europe/Berlin)"))
+    name.parse::<Tz>()
+        .map_err(|_| format!("unknown time zone {name:?} (use an IANA name like Europe/Berlin)"))
 }
 
 /// Whether `window` is in force at `now`: its most recent start (in its time zone)
@@ -67,29 +68,60 @@ mod tests {
     fn active_inside_the_window_in_its_time_zone() {
         let w = business_hours();
         // Wed 2026-11-25 07:30 Berlin = 06:30 UTC (CET, UTC+1).
-        assert!(window_active(&w, Utc.with_ymd_and_hms(2026, 11, 25, 6, 30, 0).unwrap()));
+        assert!(window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 25, 6, 30, 0).unwrap()
+        ));
         // 05:59 UTC = 06:59 Berlin: not yet.
-        assert!(!window_active(&w, Utc.with_ymd_and_hms(2026, 11, 25, 5, 59, 0).unwrap()));
+        assert!(!window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 25, 5, 59, 0).unwrap()
+        ));
         // 17:59 Berlin: still in; 18:01 Berlin: out.
-        assert!(window_active(&w, Utc.with_ymd_and_hms(2026, 11, 25, 16, 59, 0).unwrap()));
-        assert!(!window_active(&w, Utc.with_ymd_and_hms(2026, 11, 25, 17, 1, 0).unwrap()));
+        assert!(window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 25, 16, 59, 0).unwrap()
+        ));
+        assert!(!window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 25, 17, 1, 0).unwrap()
+        ));
         // Saturday: out.
-        assert!(!window_active(&w, Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()));
+        assert!(!window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()
+        ));
     }
 
     #[test]
     fn summer_time_moves_the_window_in_utc() {
         let w = business_hours();
         // Wed 2026-07-15 07:30 Berlin = 05:30 UTC (CEST, UTC+2).
-        assert!(window_active(&w, Utc.with_ymd_and_hms(2026, 7, 15, 5, 30, 0).unwrap()));
-        assert!(!window_active(&w, Utc.with_ymd_and_hms(2026, 7, 15, 4, 59, 0).unwrap()));
+        assert!(window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 7, 15, 5, 30, 0).unwrap()
+        ));
+        assert!(!window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 7, 15, 4, 59, 0).unwrap()
+        ));
     }
 
     #[test]
     fn windows_crossing_midnight() {
-        let w = Window { cron: "0 22 * * *".into(), duration: Duration::from_mins(240), ..business_hours() };
-        assert!(window_active(&w, Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap())); // 01:30 Berlin
-        assert!(!window_active(&w, Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap())); // 03:30 Berlin
+        let w = Window {
+            cron: "0 22 * * *".into(),
+            duration: Duration::from_mins(240),
+            ..business_hours()
+        };
+        assert!(window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap()
+        )); // 01:30 Berlin
+        assert!(!window_active(
+            &w,
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap()
+        )); // 03:30 Berlin
     }
 
     #[test]

@@ -7,7 +7,8 @@ use shared::{Config, Error};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap()
 }
 
 fn rejected(payload: Value) -> String {
@@ -22,7 +23,10 @@ fn rejected(payload: Value) -> String {
 
 #[test]
 fn alarm_state_change_via_eventbridge() {
-    let Event::Alarm(a) = Event::parse(&fixture("cloudwatch-alarm-state-change.json")).unwrap() else { panic!() };
+    let Event::Alarm(a) = Event::parse(&fixture("cloudwatch-alarm-state-change.json")).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(a.alarm_name, "orders-health-us-east-1");
     assert_eq!(a.state, AlarmState::Alarm);
     assert_eq!(a.previous_state, Some(AlarmState::Ok));
@@ -33,26 +37,50 @@ fn alarm_state_change_via_eventbridge() {
 
 #[test]
 fn direct_alarm_action() {
-    let Event::Alarm(a) = Event::parse(&fixture("cloudwatch-alarm-action.json")).unwrap() else { panic!() };
+    let Event::Alarm(a) = Event::parse(&fixture("cloudwatch-alarm-action.json")).unwrap() else {
+        panic!()
+    };
     assert_eq!(a.alarm_name, "orders-health-us-east-1");
     assert_eq!(a.state, AlarmState::Alarm);
     assert_eq!(a.via, AlarmVia::AlarmAction);
-    assert!(a.alarm_arn.unwrap().ends_with(":alarm:orders-health-us-east-1"));
+    assert!(a
+        .alarm_arn
+        .unwrap()
+        .ends_with(":alarm:orders-health-us-east-1"));
 }
 
 #[test]
 fn scheduled_event_and_scheduler_inputs() {
-    let Event::Schedule(s) = Event::parse(&fixture("scheduled-event.json")).unwrap() else { panic!() };
-    assert_eq!((s.task, s.via), (ScheduleTask::Tick, ScheduleVia::EventBridgeRule));
-    let Event::Schedule(s) = Event::parse(&fixture("scheduler-tick.json")).unwrap() else { panic!() };
-    assert_eq!((s.task, s.via), (ScheduleTask::Tick, ScheduleVia::Scheduler));
-    let Event::Schedule(s) = Event::parse(&fixture("scheduler-end-drill.json")).unwrap() else { panic!() };
-    assert_eq!(s.task, ScheduleTask::EndDrill { drill_id: "drill-eu-central-1-20261127T150000".into() });
+    let Event::Schedule(s) = Event::parse(&fixture("scheduled-event.json")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (s.task, s.via),
+        (ScheduleTask::Tick, ScheduleVia::EventBridgeRule)
+    );
+    let Event::Schedule(s) = Event::parse(&fixture("scheduler-tick.json")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (s.task, s.via),
+        (ScheduleTask::Tick, ScheduleVia::Scheduler)
+    );
+    let Event::Schedule(s) = Event::parse(&fixture("scheduler-end-drill.json")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        s.task,
+        ScheduleTask::EndDrill {
+            drill_id: "drill-eu-central-1-20261127T150000".into()
+        }
+    );
 }
 
 #[test]
 fn ecr_image_action() {
-    let Event::EcrImage(e) = Event::parse(&fixture("ecr-image-action.json")).unwrap() else { panic!() };
+    let Event::EcrImage(e) = Event::parse(&fixture("ecr-image-action.json")).unwrap() else {
+        panic!()
+    };
     assert!(e.is_successful_push());
     assert_eq!(e.repository, "orders-api");
     assert_eq!(e.image_tag.as_deref(), Some("2026.11.27-1"));
@@ -61,12 +89,26 @@ fn ecr_image_action() {
 #[test]
 fn control_plane_events() {
     for (file, kind) in [
-        ("controlplane-region-evacuated.json", ControlPlaneKind::RegionEvacuated),
-        ("controlplane-region-restored.json", ControlPlaneKind::RegionRestored),
-        ("controlplane-drill-started.json", ControlPlaneKind::DrillStarted),
-        ("controlplane-drill-ended.json", ControlPlaneKind::DrillEnded),
+        (
+            "controlplane-region-evacuated.json",
+            ControlPlaneKind::RegionEvacuated,
+        ),
+        (
+            "controlplane-region-restored.json",
+            ControlPlaneKind::RegionRestored,
+        ),
+        (
+            "controlplane-drill-started.json",
+            ControlPlaneKind::DrillStarted,
+        ),
+        (
+            "controlplane-drill-ended.json",
+            ControlPlaneKind::DrillEnded,
+        ),
     ] {
-        let Event::ControlPlane(e) = Event::parse(&fixture(file)).unwrap() else { panic!("{file}") };
+        let Event::ControlPlane(e) = Event::parse(&fixture(file)).unwrap() else {
+            panic!("{file}")
+        };
         assert_eq!(e.kind, kind);
         assert_eq!(e.detail.region, "us-east-1");
         assert_eq!(e.detail.epoch, 4);
@@ -75,13 +117,19 @@ fn control_plane_events() {
 
 #[test]
 fn manual_actions() {
-    let Event::Manual(m) = Event::parse(&fixture("manual-evacuate.json")).unwrap() else { panic!() };
+    let Event::Manual(m) = Event::parse(&fixture("manual-evacuate.json")).unwrap() else {
+        panic!()
+    };
     assert_eq!(m.action, "evacuate");
     assert!(m.dry_run);
     assert_eq!(m.reason.as_deref(), Some("us-east-1 API errors at 40%"));
     assert_eq!(m.str_arg("region").unwrap(), "us-east-1");
     assert!(m.deny_unknown_args(&["region"]).is_ok());
-    assert!(m.deny_unknown_args(&[]).unwrap_err().to_string().contains("unknown field(s) region"));
+    assert!(m
+        .deny_unknown_args(&[])
+        .unwrap_err()
+        .to_string()
+        .contains("unknown field(s) region"));
 }
 
 #[test]
@@ -94,7 +142,10 @@ fn malformed_and_unknown_events_are_rejected_with_a_reason() {
     alarm["detail"]["state"]["value"] = json!("PANIC");
     assert!(rejected(alarm).contains("unknown alarm state"));
     let mut alarm = fixture("cloudwatch-alarm-action.json");
-    alarm["alarmData"].as_object_mut().unwrap().remove("alarmName");
+    alarm["alarmData"]
+        .as_object_mut()
+        .unwrap()
+        .remove("alarmName");
     assert!(rejected(alarm).contains("alarmName"));
     let mut ecr = fixture("ecr-image-action.json");
     ecr["detail"]["image-digest"] = json!("md5:abc");
@@ -110,7 +161,11 @@ fn malformed_and_unknown_events_are_rejected_with_a_reason() {
 
 #[test]
 fn example_config_is_valid_and_complete() {
-    let text = std::fs::read_to_string(format!("{}/../config/example.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/../config/example.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let config = Config::from_json(&text).unwrap();
     assert_eq!(config.regions.len(), 2);
     assert_eq!(config.failover.min_active_regions, 1);
@@ -121,18 +176,27 @@ fn example_config_is_valid_and_complete() {
 #[test]
 fn config_reports_every_problem_together() {
     let mut bad: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/../config/example.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/../config/example.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
     bad["environment"] = json!("staging");
     bad["regions"] = json!(["eu-central-1", "us-east-1", "mars-north-1x"]);
     bad["failover"]["dwell"] = json!("ten minutes");
-    bad["failover"]["gate_health_checks"].as_object_mut().unwrap().remove("us-east-1");
+    bad["failover"]["gate_health_checks"]
+        .as_object_mut()
+        .unwrap()
+        .remove("us-east-1");
     bad["failover"]["surprise"] = json!(true);
     bad["alerts_topic_arns"]["us-east-1"] = json!("arn:aws:sns:us-east-1:999999999999:alerts");
     bad["concurrency"]["requests_per_second"] = json!(50);
     bad["concurrency"]["windows"][0]["timezone"] = json!("Mars/Olympus");
-    let Err(Error::Config(problems)) = Config::from_value(&bad) else { panic!("accepted") };
+    let Err(Error::Config(problems)) = Config::from_value(&bad) else {
+        panic!("accepted")
+    };
     let all = problems.join("\n");
     for expected in [
         "environment:",
@@ -151,10 +215,21 @@ fn config_reports_every_problem_together() {
 #[test]
 fn config_region_outside_the_allow_list_is_refused() {
     let mut bad: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/../config/example.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/../config/example.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
     bad["replication"]["ecr"]["destination_regions"] = json!(["ap-south-1"]);
-    let Err(Error::Config(problems)) = Config::from_value(&bad) else { panic!("accepted") };
-    assert!(problems.iter().any(|p| p.contains("ap-south-1 is not in `regions`")), "{problems:?}");
+    let Err(Error::Config(problems)) = Config::from_value(&bad) else {
+        panic!("accepted")
+    };
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("ap-south-1 is not in `regions`")),
+        "{problems:?}"
+    );
 }

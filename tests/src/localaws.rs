@@ -17,8 +17,14 @@ static SHARED: OnceCell<LocalAws> = OnceCell::const_new();
 
 impl LocalAws {
     pub fn at(url: &str) -> Self {
-        let host_port = url.trim_start_matches("http://").trim_end_matches('/').to_string();
-        Self { url: format!("http://{host_port}"), host_port }
+        let host_port = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        Self {
+            url: format!("http://{host_port}"),
+            host_port,
+        }
     }
 
     /// The process-wide instance: attached if one answers at `LOCALAWS_URL`
@@ -26,7 +32,8 @@ impl LocalAws {
     pub async fn shared() -> &'static LocalAws {
         SHARED
             .get_or_init(|| async {
-                let url = std::env::var("LOCALAWS_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+                let url = std::env::var("LOCALAWS_URL")
+                    .unwrap_or_else(|_| "http://127.0.0.1:4566".into());
                 let candidate = LocalAws::at(&url);
                 if candidate.healthy().await {
                     return candidate;
@@ -53,7 +60,9 @@ impl LocalAws {
              while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $child",
             dir = root.join("tests/localaws").display(),
             py = python.display(),
-            log = std::env::temp_dir().join(format!("localaws-{port}.log")).display(),
+            log = std::env::temp_dir()
+                .join(format!("localaws-{port}.log"))
+                .display(),
             parent = std::process::id(),
         );
         std::process::Command::new("sh")
@@ -70,11 +79,16 @@ impl LocalAws {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("the local AWS world did not answer on port {port} within 30 s (see its log in /tmp)"))
+        Err(format!(
+            "the local AWS world did not answer on port {port} within 30 s (see its log in /tmp)"
+        ))
     }
 
     pub async fn healthy(&self) -> bool {
-        matches!(self.request("GET", "/_localaws/health", None).await, Ok((200, _)))
+        matches!(
+            self.request("GET", "/_localaws/health", None).await,
+            Ok((200, _))
+        )
     }
 
     /// SDK configuration for one account and region. The account is encoded in
@@ -91,7 +105,9 @@ impl LocalAws {
             .behavior_version(shared::aws::behavior_version())
             .region(aws_config::Region::new(region.to_string()))
             .endpoint_url(&self.url)
-            .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(credentials))
+            .credentials_provider(aws_sdk_route53::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
@@ -124,7 +140,11 @@ impl LocalAws {
 
     /// An admin call that must succeed.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let path = if path.starts_with("/_localaws") { path.to_string() } else { format!("/_localaws{path}") };
+        let path = if path.starts_with("/_localaws") {
+            path.to_string()
+        } else {
+            format!("/_localaws{path}")
+        };
         match self.request(method, &path, body.as_ref()).await {
             Ok((status, v)) if (200..300).contains(&status) => v,
             Ok((status, v)) => panic!("admin {method} {path} answered {status}: {v}"),
@@ -133,8 +153,15 @@ impl LocalAws {
     }
 
     /// A minimal HTTP/1.1 client: the admin API is JSON over loopback.
-    async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-        let mut stream = TcpStream::connect(&self.host_port).await.map_err(|e| e.to_string())?;
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let mut stream = TcpStream::connect(&self.host_port)
+            .await
+            .map_err(|e| e.to_string())?;
         stream.set_nodelay(true).ok();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
@@ -142,17 +169,37 @@ impl LocalAws {
             host = self.host_port,
             len = body.len()
         );
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut raw = Vec::new();
         tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
             .await
             .map_err(|_| "admin call timed out".to_string())?
             .map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-        let value = if body.trim().is_empty() { Value::Null } else { serde_json::from_str(&body).unwrap_or(Value::String(body)) };
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or("malformed HTTP response")?;
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("no status")?;
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        let value = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or(Value::String(body))
+        };
         Ok((status, value))
     }
 }
@@ -161,7 +208,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || tail.len() < n {
             break;
         }

@@ -18,14 +18,20 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Reply {
     Ok(Value),
     /// The function reported an error (`error_type` is Retryable/NonRetryable for ours).
-    Error { error_type: String, error_message: String },
+    Error {
+        error_type: String,
+        error_message: String,
+    },
 }
 
 impl Reply {
     pub fn ok(self) -> Result<Value, String> {
         match self {
             Reply::Ok(v) => Ok(v),
-            Reply::Error { error_type, error_message } => Err(format!("{error_type}: {error_message}")),
+            Reply::Error {
+                error_type,
+                error_message,
+            } => Err(format!("{error_type}: {error_message}")),
         }
     }
 }
@@ -54,16 +60,33 @@ pub struct FunctionProcess {
 
 impl FunctionProcess {
     /// Starts `binary` with `env`, pointing it at a fresh Runtime API on a free port.
-    pub async fn spawn(binary: &Path, name: &str, env: &[(String, String)]) -> Result<Self, String> {
+    pub async fn spawn(
+        binary: &Path,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         if !binary.exists() {
-            return Err(format!("{} does not exist (build it first: cargo build)", binary.display()));
+            return Err(format!(
+                "{} does not exist (build it first: cargo build)",
+                binary.display()
+            ));
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (queue, rx) = mpsc::channel::<Pending>(64);
         let shared = Arc::new(Shared::default());
-        let arn = format!("arn:aws:lambda:{}:333333333333:function:{name}", env_value(env, "AWS_REGION").unwrap_or("eu-central-1"));
-        tokio::spawn(serve(listener, Arc::new(tokio::sync::Mutex::new(rx)), shared.clone(), arn));
+        let arn = format!(
+            "arn:aws:lambda:{}:333333333333:function:{name}",
+            env_value(env, "AWS_REGION").unwrap_or("eu-central-1")
+        );
+        tokio::spawn(serve(
+            listener,
+            Arc::new(tokio::sync::Mutex::new(rx)),
+            shared.clone(),
+            arn,
+        ));
 
         let mut command = tokio::process::Command::new(binary);
         command
@@ -79,11 +102,21 @@ impl FunctionProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| format!("could not start {}: {e}", binary.display()))?;
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-                       child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)]
-            .into_iter()
-            .flatten()
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
         {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -93,15 +126,29 @@ impl FunctionProcess {
                 }
             });
         }
-        Ok(Self { child, queue, shared, next_id: AtomicU64::new(1), name: name.to_string() })
+        Ok(Self {
+            child,
+            queue,
+            shared,
+            next_id: AtomicU64::new(1),
+            name: name.to_string(),
+        })
     }
 
     /// Invokes the function once and waits for its answer (at most `timeout`).
-    pub async fn invoke_with_timeout(&mut self, payload: Value, timeout: Duration) -> Result<Reply, String> {
+    pub async fn invoke_with_timeout(
+        &mut self,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<Reply, String> {
         let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, mut rx) = oneshot::channel();
         self.queue
-            .send(Pending { id, payload, reply: tx })
+            .send(Pending {
+                id,
+                payload,
+                reply: tx,
+            })
             .await
             .map_err(|_| "the runtime emulator stopped".to_string())?;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -124,7 +171,8 @@ impl FunctionProcess {
     }
 
     pub async fn invoke(&mut self, payload: Value) -> Result<Reply, String> {
-        self.invoke_with_timeout(payload, Duration::from_secs(60)).await
+        self.invoke_with_timeout(payload, Duration::from_secs(60))
+            .await
     }
 
     /// Everything the process wrote to stdout and stderr so far.
@@ -147,7 +195,10 @@ impl FunctionProcess {
 
     /// Waits until the process exits on its own (e.g. after an init error).
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait()).await.ok().and_then(Result::ok)
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 
     pub async fn stop(mut self) {
@@ -167,7 +218,12 @@ async fn serve(
 ) {
     while let Ok((stream, _)) = listener.accept().await {
         stream.set_nodelay(true).ok();
-        tokio::spawn(connection(stream, queue.clone(), shared.clone(), arn.clone()));
+        tokio::spawn(connection(
+            stream,
+            queue.clone(),
+            shared.clone(),
+            arn.clone(),
+        ));
     }
 }
 
@@ -217,7 +273,11 @@ async fn connection(
                      Lambda-Runtime-Invoked-Function-Arn: {arn}\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n",
                     pending.id
                 );
-                shared.in_flight.lock().unwrap().insert(pending.id, pending.reply);
+                shared
+                    .in_flight
+                    .lock()
+                    .unwrap()
+                    .insert(pending.id, pending.reply);
                 http(200, &headers, &body)
             }
             ("POST", p) if p.starts_with("/2018-06-01/runtime/invocation/") => {
@@ -246,9 +306,18 @@ async fn connection(
                 ));
                 http(202, "", &json!({"status": "OK"}).to_string())
             }
-            _ => http(404, "", &json!({"errorMessage": format!("no route {method} {path}")}).to_string()),
+            _ => http(
+                404,
+                "",
+                &json!({"errorMessage": format!("no route {method} {path}")}).to_string(),
+            ),
         };
-        if reader.get_mut().write_all(response.as_bytes()).await.is_err() {
+        if reader
+            .get_mut()
+            .write_all(response.as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
     }

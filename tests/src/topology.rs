@@ -7,8 +7,8 @@
 
 use crate::{LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet,
-    ResourceRecordSetRegion, RrType,
+    Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
+    ResourceRecordSet, ResourceRecordSetRegion, RrType,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -66,10 +66,16 @@ impl Topology {
         let zone = r53
             .create_hosted_zone()
             .name(&domain)
-            .caller_reference(format!("zone-{s}-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()))
+            .caller_reference(format!(
+                "zone-{s}-{}",
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            ))
             .send()
             .await?;
-        let zone_id = zone.hosted_zone().map(|z| z.id().trim_start_matches("/hostedzone/").to_string()).ok_or("no zone id")?;
+        let zone_id = zone
+            .hosted_zone()
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+            .ok_or("no zone id")?;
 
         let mut endpoints = BTreeMap::new();
         let mut gates = BTreeMap::new();
@@ -78,23 +84,39 @@ impl Topology {
             let mut children = Vec::new();
             for kind in ["alb", "api"] {
                 let fqdn = format!("{kind}.{region}.{domain}");
-                let id = create_check(&r53, &format!("{kind}-{region}-{s}"), HealthCheckConfig::builder()
-                    .r#type(HealthCheckType::Https)
-                    .fully_qualified_domain_name(&fqdn)
-                    .port(443)
-                    .resource_path("/health")
-                    .request_interval(10)
-                    .failure_threshold(3)
-                    .build()?).await?;
+                let id = create_check(
+                    &r53,
+                    &format!("{kind}-{region}-{s}"),
+                    HealthCheckConfig::builder()
+                        .r#type(HealthCheckType::Https)
+                        .fully_qualified_domain_name(&fqdn)
+                        .port(443)
+                        .resource_path("/health")
+                        .request_interval(10)
+                        .failure_threshold(3)
+                        .build()?,
+                )
+                .await?;
                 children.push((id, fqdn));
             }
-            let gate = create_check(&r53, &format!("gate-{region}-{s}"), HealthCheckConfig::builder()
-                .r#type(HealthCheckType::Calculated)
-                .set_child_health_checks(Some(children.iter().map(|(id, _)| id.clone()).collect()))
-                .health_threshold(children.len() as i32)
-                .build()?).await?;
+            let gate = create_check(
+                &r53,
+                &format!("gate-{region}-{s}"),
+                HealthCheckConfig::builder()
+                    .r#type(HealthCheckType::Calculated)
+                    .set_child_health_checks(Some(
+                        children.iter().map(|(id, _)| id.clone()).collect(),
+                    ))
+                    .health_threshold(children.len() as i32)
+                    .build()?,
+            )
+            .await?;
             for i in 0..spec.records_per_region {
-                let name = if i == 0 { format!("api.{domain}") } else { format!("api{i}.{domain}") };
+                let name = if i == 0 {
+                    format!("api.{domain}")
+                } else {
+                    format!("api{i}.{domain}")
+                };
                 let set = ResourceRecordSet::builder()
                     .name(name)
                     .r#type(RrType::Cname)
@@ -102,9 +124,18 @@ impl Topology {
                     .region(ResourceRecordSetRegion::from(region))
                     .ttl(60)
                     .health_check_id(&gate)
-                    .resource_records(ResourceRecord::builder().value(format!("alb.{region}.{domain}")).build()?)
+                    .resource_records(
+                        ResourceRecord::builder()
+                            .value(format!("alb.{region}.{domain}"))
+                            .build()?,
+                    )
                     .build()?;
-                changes.push(Change::builder().action(ChangeAction::Create).resource_record_set(set).build()?);
+                changes.push(
+                    Change::builder()
+                        .action(ChangeAction::Create)
+                        .resource_record_set(set)
+                        .build()?,
+                );
             }
             endpoints.insert(region.to_string(), children);
             gates.insert(region.to_string(), gate);
@@ -118,7 +149,11 @@ impl Topology {
                         .name(&state_record)
                         .r#type(RrType::Txt)
                         .ttl(60)
-                        .resource_records(ResourceRecord::builder().value("\"controlplane state placeholder\"").build()?)
+                        .resource_records(
+                            ResourceRecord::builder()
+                                .value("\"controlplane state placeholder\"")
+                                .build()?,
+                        )
                         .build()?,
                 )
                 .build()?,
@@ -126,7 +161,11 @@ impl Topology {
         for chunk in changes.chunks(500) {
             r53.change_resource_record_sets()
                 .hosted_zone_id(&zone_id)
-                .change_batch(ChangeBatch::builder().set_changes(Some(chunk.to_vec())).build()?)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .set_changes(Some(chunk.to_vec()))
+                        .build()?,
+                )
                 .send()
                 .await?;
         }
@@ -136,8 +175,15 @@ impl Topology {
         for region in REGIONS {
             let config = world.sdk_config(&spec.account, region);
             let sns = aws_sdk_sns::Client::new(&config);
-            let topic = sns.create_topic().name(format!("alerts-{s}-{region}")).send().await?;
-            topics.insert(region.to_string(), topic.topic_arn().unwrap_or_default().to_string());
+            let topic = sns
+                .create_topic()
+                .name(format!("alerts-{s}-{region}"))
+                .send()
+                .await?;
+            topics.insert(
+                region.to_string(),
+                topic.topic_arn().unwrap_or_default().to_string(),
+            );
 
             let lambda = aws_sdk_lambda::Client::new(&config);
             for function in &spec.workload_functions {
@@ -152,12 +198,19 @@ impl Topology {
                 .alarm_name(&alarm)
                 .namespace("AWS/Route53")
                 .metric_name("HealthCheckStatus")
-                .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("HealthCheckId").value(first_child).build())
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("HealthCheckId")
+                        .value(first_child)
+                        .build(),
+                )
                 .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
                 .period(60)
                 .evaluation_periods(1)
                 .threshold(1.0)
-                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+                .comparison_operator(
+                    aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold,
+                )
                 .send()
                 .await?;
             alarms.insert(alarm, region.to_string());
@@ -169,24 +222,43 @@ impl Topology {
         for repo in &spec.ecr_repositories {
             ecr.create_repository().repository_name(repo).send().await?;
         }
-        let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk_config(&spec.account, PRIMARY));
+        let secrets =
+            aws_sdk_secretsmanager::Client::new(&world.sdk_config(&spec.account, PRIMARY));
         for secret in &spec.secrets {
             secrets
                 .create_secret()
                 .name(secret)
                 .secret_string("local-only-not-a-secret")
-                .add_replica_regions(aws_sdk_secretsmanager::types::ReplicaRegionType::builder().region(SECONDARY).build())
+                .add_replica_regions(
+                    aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
+                        .region(SECONDARY)
+                        .build(),
+                )
                 .send()
                 .await?;
         }
 
-        Ok(Self { spec, zone_id, domain, state_record, endpoints, gates, topics, alarms })
+        Ok(Self {
+            spec,
+            zone_id,
+            domain,
+            state_record,
+            endpoints,
+            gates,
+            topics,
+            alarms,
+        })
     }
 
     /// Marks every endpoint of a region up or down (the data plane's view).
     pub async fn set_region_endpoints(&self, world: &LocalAws, region: &str, healthy: bool) {
         for (_, fqdn) in &self.endpoints[region] {
-            world.post("/route53/endpoints", json!({"endpoint": fqdn, "healthy": healthy})).await;
+            world
+                .post(
+                    "/route53/endpoints",
+                    json!({"endpoint": fqdn, "healthy": healthy}),
+                )
+                .await;
         }
     }
 
@@ -195,7 +267,11 @@ impl Topology {
         let s = &self.spec.suffix;
         let account = &self.spec.account;
         let by_region = |f: &dyn Fn(&str) -> String| -> Value {
-            REGIONS.iter().map(|r| (r.to_string(), Value::String(f(r)))).collect::<serde_json::Map<_, _>>().into()
+            REGIONS
+                .iter()
+                .map(|r| (r.to_string(), Value::String(f(r))))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
         };
         json!({
             "environment": self.spec.environment,
@@ -233,9 +309,21 @@ impl Topology {
     }
 }
 
-async fn create_check(r53: &aws_sdk_route53::Client, reference: &str, config: HealthCheckConfig) -> Result<String, BoxError> {
-    let out = r53.create_health_check().caller_reference(reference).health_check_config(config).send().await?;
-    Ok(out.health_check().map(|h| h.id().to_string()).ok_or("no health check id")?)
+async fn create_check(
+    r53: &aws_sdk_route53::Client,
+    reference: &str,
+    config: HealthCheckConfig,
+) -> Result<String, BoxError> {
+    let out = r53
+        .create_health_check()
+        .caller_reference(reference)
+        .health_check_config(config)
+        .send()
+        .await?;
+    Ok(out
+        .health_check()
+        .map(|h| h.id().to_string())
+        .ok_or("no health check id")?)
 }
 
 /// A minimal zip holding one file, enough for CreateFunction.
@@ -245,21 +333,50 @@ fn tiny_zip() -> Vec<u8> {
     let mut zip = Vec::new();
     let crc = 0u32;
     let local = [
-        &0x04034b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &crc.to_le_bytes(), &0u32.to_le_bytes(), &0u32.to_le_bytes(),
-        &(name.len() as u16).to_le_bytes(), &0u16.to_le_bytes(), name,
+        &0x04034b50u32.to_le_bytes()[..],
+        &20u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &crc.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &(name.len() as u16).to_le_bytes(),
+        &0u16.to_le_bytes(),
+        name,
     ]
     .concat();
     let central = [
-        &0x02014b50u32.to_le_bytes()[..], &20u16.to_le_bytes(), &20u16.to_le_bytes(), &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(), &crc.to_le_bytes(), &0u32.to_le_bytes(),
-        &0u32.to_le_bytes(), &(name.len() as u16).to_le_bytes(), &0u16.to_le_bytes(), &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(), &0u16.to_le_bytes(), &0u32.to_le_bytes(), &0u32.to_le_bytes(), name,
+        &0x02014b50u32.to_le_bytes()[..],
+        &20u16.to_le_bytes(),
+        &20u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &crc.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &(name.len() as u16).to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        name,
     ]
     .concat();
     let end = [
-        &0x06054b50u32.to_le_bytes()[..], &0u16.to_le_bytes(), &0u16.to_le_bytes(), &1u16.to_le_bytes(),
-        &1u16.to_le_bytes(), &(central.len() as u32).to_le_bytes(), &(local.len() as u32).to_le_bytes(), &0u16.to_le_bytes(),
+        &0x06054b50u32.to_le_bytes()[..],
+        &0u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &(central.len() as u32).to_le_bytes(),
+        &(local.len() as u32).to_le_bytes(),
+        &0u16.to_le_bytes(),
     ]
     .concat();
     zip.extend(local);
@@ -269,18 +386,38 @@ fn tiny_zip() -> Vec<u8> {
 }
 
 /// A workload function with a published version and alias `live`.
-pub async fn create_function_with_alias(world: &LocalAws, lambda: &aws_sdk_lambda::Client, account: &str, name: &str) -> Result<(), BoxError> {
-    let role = world.post("/iam/roles", json!({"account": account, "name": format!("lambda-{name}")})).await;
+pub async fn create_function_with_alias(
+    world: &LocalAws,
+    lambda: &aws_sdk_lambda::Client,
+    account: &str,
+    name: &str,
+) -> Result<(), BoxError> {
+    let role = world
+        .post(
+            "/iam/roles",
+            json!({"account": account, "name": format!("lambda-{name}")}),
+        )
+        .await;
     lambda
         .create_function()
         .function_name(name)
         .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
         .handler("bootstrap")
         .role(role["arn"].as_str().unwrap_or_default())
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_smithy_types::Blob::new(tiny_zip())).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(tiny_zip()))
+                .build(),
+        )
         .publish(true)
         .send()
         .await?;
-    lambda.create_alias().function_name(name).name("live").function_version("1").send().await?;
+    lambda
+        .create_alias()
+        .function_name(name)
+        .name("live")
+        .function_version("1")
+        .send()
+        .await?;
     Ok(())
 }

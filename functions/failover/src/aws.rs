@@ -4,7 +4,9 @@ use crate::World;
 use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::CloudWatch;
 use shared::aws::map_err;
-use shared::aws::route53::{CasResult, GateControl, GateStatus, Route53, StateStore, StateVersion, CONTROL_PLANE_REGION};
+use shared::aws::route53::{
+    CasResult, GateControl, GateStatus, Route53, StateStore, StateVersion, CONTROL_PLANE_REGION,
+};
 use shared::events::{ControlPlaneDetail, ControlPlaneKind, CONTROL_PLANE_SOURCE};
 use shared::metrics::{MetricBatch, MetricSink};
 use shared::routing::RoutingState;
@@ -26,13 +28,22 @@ pub struct AwsWorld {
 impl AwsWorld {
     pub async fn new(config: &Config, home: &Region) -> Self {
         let home_sdk = shared::aws::sdk_config(home).await;
-        let r53_sdk = shared::aws::sdk_config(&Region::parse(CONTROL_PLANE_REGION).expect("valid region")).await;
+        let r53_sdk =
+            shared::aws::sdk_config(&Region::parse(CONTROL_PLANE_REGION).expect("valid region"))
+                .await;
         let mut lambda = Vec::new();
         for region in &config.regions {
-            lambda.push((region.clone(), aws_sdk_lambda::Client::new(&shared::aws::sdk_config(region).await)));
+            lambda.push((
+                region.clone(),
+                aws_sdk_lambda::Client::new(&shared::aws::sdk_config(region).await),
+            ));
         }
         Self {
-            route53: Route53::new(&r53_sdk, &config.failover.hosted_zone_id, &config.failover.state_record_name),
+            route53: Route53::new(
+                &r53_sdk,
+                &config.failover.hosted_zone_id,
+                &config.failover.state_record_name,
+            ),
             config: config.clone(),
             home: home.clone(),
             cloudwatch: CloudWatch::new(&home_sdk),
@@ -47,7 +58,13 @@ impl AwsWorld {
         // Schedule names: up to 64 characters of [0-9a-zA-Z-_.].
         let name: String = format!("controlplane-end-{drill_id}")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         name.chars().take(64).collect()
     }
@@ -58,7 +75,11 @@ impl World for AwsWorld {
         self.route53.read().await
     }
 
-    async fn swap_state(&self, expected: Option<&StateVersion>, new: &RoutingState) -> Result<CasResult> {
+    async fn swap_state(
+        &self,
+        expected: Option<&StateVersion>,
+        new: &RoutingState,
+    ) -> Result<CasResult> {
         self.route53.swap(expected, new).await
     }
 
@@ -79,7 +100,8 @@ impl World for AwsWorld {
     async fn replication_ready(&self, region: &Region, max_age: Duration) -> Result<Option<f64>> {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         let end = Utc::now();
-        let start = end - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::minutes(15));
+        let start =
+            end - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::minutes(15));
         let query = MetricDataQuery::builder()
             .id("ready")
             .metric_stat(
@@ -88,7 +110,12 @@ impl World for AwsWorld {
                         Metric::builder()
                             .namespace(&self.config.metrics_namespace)
                             .metric_name("ReplicationReady")
-                            .dimensions(Dimension::builder().name("DestinationRegion").value(region.as_str()).build())
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("DestinationRegion")
+                                    .value(region.as_str())
+                                    .build(),
+                            )
                             .build(),
                     )
                     .period(60)
@@ -122,14 +149,27 @@ impl World for AwsWorld {
         };
         let mut out = Vec::new();
         for target in self.config.targets_in(region) {
-            match client.get_provisioned_concurrency_config().function_name(&target.function).qualifier(&target.alias).send().await {
+            match client
+                .get_provisioned_concurrency_config()
+                .function_name(&target.function)
+                .qualifier(&target.alias)
+                .send()
+                .await
+            {
                 Ok(c) => out.push((
                     format!("{}:{}", target.function, target.alias),
                     c.requested_provisioned_concurrent_executions().unwrap_or(0),
-                    c.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    c.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
                 )),
                 Err(e) => {
-                    let err = map_err("lambda", "GetProvisionedConcurrencyConfig", region.as_str(), e);
+                    let err = map_err(
+                        "lambda",
+                        "GetProvisionedConcurrencyConfig",
+                        region.as_str(),
+                        e,
+                    );
                     if err.aws_kind() != Some(shared::error::AwsErrorKind::NotFound) {
                         return Err(err);
                     }
@@ -154,7 +194,12 @@ impl World for AwsWorld {
             .await
             .map_err(|e| map_err("eventbridge", "PutEvents", self.home.as_str(), e))?;
         if out.failed_entry_count() > 0 {
-            let why = out.entries().iter().filter_map(|e| e.error_message()).collect::<Vec<_>>().join("; ");
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_message())
+                .collect::<Vec<_>>()
+                .join("; ");
             return Err(Error::Aws {
                 service: "eventbridge",
                 operation: "PutEvents",
@@ -171,7 +216,11 @@ impl World for AwsWorld {
             return Ok(());
         };
         // SNS subjects: at most 100 printable ASCII characters.
-        let subject: String = subject.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(100).collect();
+        let subject: String = subject
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_ascii_control())
+            .take(100)
+            .collect();
         self.sns
             .publish()
             .topic_arn(topic.as_str())
@@ -183,8 +232,15 @@ impl World for AwsWorld {
         Ok(())
     }
 
-    async fn schedule_drill_end(&self, drill_id: &str, at: DateTime<Utc>, target_arn: &str) -> Result<()> {
-        use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+    async fn schedule_drill_end(
+        &self,
+        drill_id: &str,
+        at: DateTime<Utc>,
+        target_arn: &str,
+    ) -> Result<()> {
+        use aws_sdk_scheduler::types::{
+            ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+        };
         let role = self
             .config
             .failover
@@ -206,7 +262,12 @@ impl World for AwsWorld {
             .group_name(&self.config.failover.drill.schedule_group)
             .schedule_expression(format!("at({})", at.format("%Y-%m-%dT%H:%M:%S")))
             .schedule_expression_timezone("UTC")
-            .flexible_time_window(FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(|e| Error::State(e.to_string()))?)
+            .flexible_time_window(
+                FlexibleTimeWindow::builder()
+                    .mode(FlexibleTimeWindowMode::Off)
+                    .build()
+                    .map_err(|e| Error::State(e.to_string()))?,
+            )
             .action_after_completion(ActionAfterCompletion::Delete)
             .target(target)
             .description(format!("Ends control-plane drill {drill_id}"))
@@ -217,7 +278,11 @@ impl World for AwsWorld {
             Err(e) => {
                 let err = map_err("scheduler", "CreateSchedule", self.home.as_str(), e);
                 // Already there (a retried invocation): the same schedule, fine.
-                if err.aws_kind() == Some(shared::error::AwsErrorKind::Conflict) { Ok(()) } else { Err(err) }
+                if err.aws_kind() == Some(shared::error::AwsErrorKind::Conflict) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
             }
         }
     }
@@ -234,13 +299,20 @@ impl World for AwsWorld {
             Ok(_) => Ok(()),
             Err(e) => {
                 let err = map_err("scheduler", "DeleteSchedule", self.home.as_str(), e);
-                if err.aws_kind() == Some(shared::error::AwsErrorKind::NotFound) { Ok(()) } else { Err(err) }
+                if err.aws_kind() == Some(shared::error::AwsErrorKind::NotFound) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
             }
         }
     }
 
     async fn publish(&self, metrics: MetricBatch) -> Result<()> {
-        metrics.flush(&self.cloudwatch, &self.config.metrics_namespace).await.map(|_| ())
+        metrics
+            .flush(&self.cloudwatch, &self.config.metrics_namespace)
+            .await
+            .map(|_| ())
     }
 
     async fn sleep(&self, duration: Duration) {

@@ -21,18 +21,39 @@ pub struct Actor {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Evacuate { region: Region, actor: Actor },
-    Restore { region: Region, actor: Actor },
+    Evacuate {
+        region: Region,
+        actor: Actor,
+    },
+    Restore {
+        region: Region,
+        actor: Actor,
+    },
     /// First step of a drill: record it as preparing, so the peer surges.
-    PrepareDrill { region: Region, drill_id: String, expires_at: DateTime<Utc>, actor: Actor },
+    PrepareDrill {
+        region: Region,
+        drill_id: String,
+        expires_at: DateTime<Utc>,
+        actor: Actor,
+    },
     /// Second step: evacuate the drill's region.
-    StartDrill { drill_id: String, actor: Actor },
+    StartDrill {
+        drill_id: String,
+        actor: Actor,
+    },
     /// End the drill (`None`: whichever is running).
-    EndDrill { drill_id: Option<String>, actor: Actor },
+    EndDrill {
+        drill_id: Option<String>,
+        actor: Actor,
+    },
     /// A region's health alarm went OK.
-    Recovered { region: Region },
+    Recovered {
+        region: Region,
+    },
     /// A region's health alarm went to ALARM while it is already out.
-    Relapsed { region: Region },
+    Relapsed {
+        region: Region,
+    },
     /// The scheduled tick: expired drills and automatic failback.
     Tick,
 }
@@ -74,7 +95,11 @@ impl RegionHealth {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Write `state` (by CAS), then reconcile gates and emit `events`.
-    Change { state: RoutingState, reason: String, events: Vec<(ControlPlaneKind, Region)> },
+    Change {
+        state: RoutingState,
+        reason: String,
+        events: Vec<(ControlPlaneKind, Region)>,
+    },
     Noop(String),
     Refuse(String),
 }
@@ -92,7 +117,10 @@ pub fn decide(
     match request {
         Request::Evacuate { region, actor } => {
             if let Some(e) = state.evacuated.get(region) {
-                return Decision::Noop(format!("{region} is already evacuated since {} ({})", e.since, e.reason));
+                return Decision::Noop(format!(
+                    "{region} is already evacuated since {} ({})",
+                    e.since, e.reason
+                ));
             }
             if let Err(why) = may_evacuate(region, actor, state, regions, health, policy, now) {
                 return Decision::Refuse(why);
@@ -117,14 +145,28 @@ pub fn decide(
                 events.push((ControlPlaneKind::DrillEnded, region.clone()));
             }
             restore(&mut next, region, now);
-            Decision::Change { state: next, reason: format!("restored {region}: {}", actor.reason), events }
+            Decision::Change {
+                state: next,
+                reason: format!("restored {region}: {}", actor.reason),
+                events,
+            }
         }
-        Request::PrepareDrill { region, drill_id, expires_at, actor } => {
+        Request::PrepareDrill {
+            region,
+            drill_id,
+            expires_at,
+            actor,
+        } => {
             if let Some(d) = &state.drill {
-                return Decision::Refuse(format!("drill {} on {} is already in progress until {}", d.id, d.region, d.expires_at));
+                return Decision::Refuse(format!(
+                    "drill {} on {} is already in progress until {}",
+                    d.id, d.region, d.expires_at
+                ));
             }
             if state.is_evacuated(region) {
-                return Decision::Refuse(format!("{region} is already evacuated: nothing to drill"));
+                return Decision::Refuse(format!(
+                    "{region} is already evacuated: nothing to drill"
+                ));
             }
             if let Err(why) = may_evacuate(region, actor, state, regions, health, policy, now) {
                 return Decision::Refuse(why);
@@ -154,10 +196,15 @@ pub fn decide(
             }
             let region = drill.region.clone();
             // Re-check at the moment of evacuation: things may have changed while surging.
-            let actor = Actor { force: false, ..actor.clone() };
+            let actor = Actor {
+                force: false,
+                ..actor.clone()
+            };
             let mut check_state = state.clone();
             check_state.changed_at = None; // the preparing step itself is not a routing change
-            if let Err(why) = may_evacuate(&region, &actor, &check_state, regions, health, policy, now) {
+            if let Err(why) =
+                may_evacuate(&region, &actor, &check_state, regions, health, policy, now)
+            {
                 return Decision::Refuse(why);
             }
             evacuate(&mut next, &region, &actor, Some(drill_id.clone()), now);
@@ -166,7 +213,10 @@ pub fn decide(
             }
             Decision::Change {
                 state: next,
-                reason: format!("drill {drill_id}: evacuated {region} until {}", drill.expires_at),
+                reason: format!(
+                    "drill {drill_id}: evacuated {region} until {}",
+                    drill.expires_at
+                ),
                 events: vec![(ControlPlaneKind::RegionEvacuated, region)],
             }
         }
@@ -175,18 +225,29 @@ pub fn decide(
                 return Decision::Noop("no drill is in progress".into());
             };
             if drill_id.as_ref().is_some_and(|id| id != &drill.id) {
-                return Decision::Noop(format!("drill {} already ended; {} is running", drill_id.as_deref().unwrap_or(""), drill.id));
+                return Decision::Noop(format!(
+                    "drill {} already ended; {} is running",
+                    drill_id.as_deref().unwrap_or(""),
+                    drill.id
+                ));
             }
             next.drill = None;
             let mut events = vec![(ControlPlaneKind::DrillEnded, drill.region.clone())];
-            let evacuated_by_drill = state.evacuated.get(&drill.region).is_some_and(|e| e.drill_id.as_ref() == Some(&drill.id));
+            let evacuated_by_drill = state
+                .evacuated
+                .get(&drill.region)
+                .is_some_and(|e| e.drill_id.as_ref() == Some(&drill.id));
             if evacuated_by_drill {
                 restore(&mut next, &drill.region, now);
                 events.push((ControlPlaneKind::RegionRestored, drill.region.clone()));
             } else {
                 next.epoch += 1;
             }
-            Decision::Change { state: next, reason: format!("drill {} ended: {}", drill.id, actor.reason), events }
+            Decision::Change {
+                state: next,
+                reason: format!("drill {} ended: {}", drill.id, actor.reason),
+                events,
+            }
         }
         Request::Recovered { region } => {
             if !state.is_evacuated(region) {
@@ -203,13 +264,20 @@ pub fn decide(
             next.recovered_at.insert(region.clone(), now);
             Decision::Change {
                 state: next,
-                reason: format!("{region} recovering: automatic failback after {} stable", policy.failback.stable_for),
+                reason: format!(
+                    "{region} recovering: automatic failback after {} stable",
+                    policy.failback.stable_for
+                ),
                 events: vec![],
             }
         }
         Request::Relapsed { region } => {
             if next.recovered_at.remove(region).is_some() {
-                Decision::Change { state: next, reason: format!("{region} failed again: failback timer reset"), events: vec![] }
+                Decision::Change {
+                    state: next,
+                    reason: format!("{region} failed again: failback timer reset"),
+                    events: vec![],
+                }
             } else {
                 Decision::Noop(format!("{region} is already evacuated"))
             }
@@ -226,9 +294,17 @@ fn tick(
     now: DateTime<Utc>,
 ) -> Decision {
     if let Some(drill) = state.drill.clone().filter(|d| d.expires_at <= now) {
-        let actor = Actor { by: "controlplane:tick".into(), reason: "drill expired".into(), automatic: true, force: false };
+        let actor = Actor {
+            by: "controlplane:tick".into(),
+            reason: "drill expired".into(),
+            automatic: true,
+            force: false,
+        };
         return decide(
-            &Request::EndDrill { drill_id: Some(drill.id), actor },
+            &Request::EndDrill {
+                drill_id: Some(drill.id),
+                actor,
+            },
             state,
             &[],
             health,
@@ -245,7 +321,10 @@ fn tick(
                 restore(&mut next, region, now);
                 return Decision::Change {
                     state: next,
-                    reason: format!("automatic failback: {region} stable for {}", policy.failback.stable_for),
+                    reason: format!(
+                        "automatic failback: {region} stable for {}",
+                        policy.failback.stable_for
+                    ),
                     events: vec![(ControlPlaneKind::RegionRestored, region.clone())],
                 };
             }
@@ -265,7 +344,10 @@ fn may_evacuate(
     policy: &FailoverConfig,
     now: DateTime<Utc>,
 ) -> Result<(), String> {
-    let remaining: Vec<&Region> = state.active_regions(regions).filter(|r| *r != region).collect();
+    let remaining: Vec<&Region> = state
+        .active_regions(regions)
+        .filter(|r| *r != region)
+        .collect();
     if remaining.len() < policy.min_active_regions {
         return Err(format!(
             "evacuating {region} would leave {} active region(s), below min_active_regions = {} (never overridable)",
@@ -276,17 +358,28 @@ fn may_evacuate(
     if !actor.force {
         dwell_ok(state, policy, now)?;
         for peer in &remaining {
-            let verdict = health.get(*peer).map_or(Err("its health is unknown".to_string()), RegionHealth::ready_for_traffic);
+            let verdict = health.get(*peer).map_or(
+                Err("its health is unknown".to_string()),
+                RegionHealth::ready_for_traffic,
+            );
             if let Err(why) = verdict {
                 return Err(format!(
                     "peer {peer} is not ready to take {region}'s traffic: {why}{}",
-                    if actor.automatic { "" } else { " (use \"force\": true to override)" }
+                    if actor.automatic {
+                        ""
+                    } else {
+                        " (use \"force\": true to override)"
+                    }
                 ));
             }
         }
     }
     if actor.automatic {
-        let recent = state.automatic_evacuations.iter().filter(|t| now - **t < chrono::Duration::hours(1)).count();
+        let recent = state
+            .automatic_evacuations
+            .iter()
+            .filter(|t| now - **t < chrono::Duration::hours(1))
+            .count();
         if recent as u32 >= policy.max_automatic_evacuations_per_hour {
             return Err(format!(
                 "{recent} automatic evacuation(s) in the last hour reach max_automatic_evacuations_per_hour = {}",
@@ -317,7 +410,11 @@ fn may_restore(
     Ok(())
 }
 
-fn dwell_ok(state: &RoutingState, policy: &FailoverConfig, now: DateTime<Utc>) -> Result<(), String> {
+fn dwell_ok(
+    state: &RoutingState,
+    policy: &FailoverConfig,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
     if let Some(changed) = state.changed_at {
         let until = changed + policy.dwell.as_chrono();
         if now < until {
@@ -330,10 +427,22 @@ fn dwell_ok(state: &RoutingState, policy: &FailoverConfig, now: DateTime<Utc>) -
     Ok(())
 }
 
-fn evacuate(next: &mut RoutingState, region: &Region, actor: &Actor, drill_id: Option<String>, now: DateTime<Utc>) {
+fn evacuate(
+    next: &mut RoutingState,
+    region: &Region,
+    actor: &Actor,
+    drill_id: Option<String>,
+    now: DateTime<Utc>,
+) {
     next.evacuated.insert(
         region.clone(),
-        Evacuation { since: now, by: actor.by.clone(), reason: actor.reason.clone(), automatic: actor.automatic, drill_id },
+        Evacuation {
+            since: now,
+            by: actor.by.clone(),
+            reason: actor.reason.clone(),
+            automatic: actor.automatic,
+            drill_id,
+        },
     );
     if actor.automatic {
         next.automatic_evacuations.push(now);

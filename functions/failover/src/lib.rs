@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use decide::{decide, Actor, Decision, RegionHealth, Request};
 use serde_json::{json, Value};
 use shared::aws::route53::{CasResult, GateStatus, StateVersion};
-use shared::events::{AlarmState, ControlPlaneDetail, ControlPlaneKind, Event, ManualRequest, ScheduleTask};
+use shared::events::{
+    AlarmState, ControlPlaneDetail, ControlPlaneKind, Event, ManualRequest, ScheduleTask,
+};
 use shared::metrics::{Metric, MetricBatch, Unit};
 use shared::routing::RoutingState;
 use shared::{Change, Config, DecisionRecord, Error, Outcome, Region, Result};
@@ -44,17 +46,43 @@ const CAS_ATTEMPTS: usize = 5;
 
 /// Everything the function touches in AWS, behind one trait so tests pass fakes.
 pub trait World: Send + Sync {
-    fn read_state(&self) -> impl Future<Output = Result<Option<(RoutingState, StateVersion)>>> + Send;
-    fn swap_state(&self, expected: Option<&StateVersion>, new: &RoutingState) -> impl Future<Output = Result<CasResult>> + Send;
+    fn read_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<(RoutingState, StateVersion)>>> + Send;
+    fn swap_state(
+        &self,
+        expected: Option<&StateVersion>,
+        new: &RoutingState,
+    ) -> impl Future<Output = Result<CasResult>> + Send;
     fn gate(&self, region: &Region) -> impl Future<Output = Result<GateStatus>> + Send;
-    fn set_gate(&self, gate: &GateStatus, threshold: i32) -> impl Future<Output = Result<bool>> + Send;
+    fn set_gate(
+        &self,
+        gate: &GateStatus,
+        threshold: i32,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// The latest `ReplicationReady` for a destination region within `max_age`: None when stale.
-    fn replication_ready(&self, region: &Region, max_age: Duration) -> impl Future<Output = Result<Option<f64>>> + Send;
+    fn replication_ready(
+        &self,
+        region: &Region,
+        max_age: Duration,
+    ) -> impl Future<Output = Result<Option<f64>>> + Send;
     /// Provisioned concurrency (requested, status) of the configured targets in `region`.
-    fn peer_capacity(&self, region: &Region) -> impl Future<Output = Result<Vec<(String, i32, String)>>> + Send;
-    fn emit(&self, kind: ControlPlaneKind, detail: &ControlPlaneDetail) -> impl Future<Output = Result<()>> + Send;
+    fn peer_capacity(
+        &self,
+        region: &Region,
+    ) -> impl Future<Output = Result<Vec<(String, i32, String)>>> + Send;
+    fn emit(
+        &self,
+        kind: ControlPlaneKind,
+        detail: &ControlPlaneDetail,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn notify(&self, subject: &str, message: &str) -> impl Future<Output = Result<()>> + Send;
-    fn schedule_drill_end(&self, drill_id: &str, at: DateTime<Utc>, target_arn: &str) -> impl Future<Output = Result<()>> + Send;
+    fn schedule_drill_end(
+        &self,
+        drill_id: &str,
+        at: DateTime<Utc>,
+        target_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn cancel_drill_end(&self, drill_id: &str) -> impl Future<Output = Result<()>> + Send;
     fn publish(&self, metrics: MetricBatch) -> impl Future<Output = Result<()>> + Send;
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
@@ -73,13 +101,33 @@ pub struct Invocation {
 enum Plan {
     Status,
     Tick,
-    Change { request: Request, trigger: String, dry_run: bool, by: Option<String> },
-    Drill { region: Region, duration: shared::Duration, actor: Actor, dry_run: bool },
+    Change {
+        request: Request,
+        trigger: String,
+        dry_run: bool,
+        by: Option<String>,
+    },
+    Drill {
+        region: Region,
+        duration: shared::Duration,
+        actor: Actor,
+        dry_run: bool,
+    },
     /// A refusal known from the input alone (unknown region, unmapped alarm).
-    Refuse { action: String, trigger: String, reason: String },
+    Refuse {
+        action: String,
+        trigger: String,
+        reason: String,
+    },
 }
 
-pub async fn handle(payload: Value, invocation: &Invocation, config: &Config, home: &Region, world: &impl World) -> Result<Value> {
+pub async fn handle(
+    payload: Value,
+    invocation: &Invocation,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+) -> Result<Value> {
     let event = Event::parse(&payload)?;
     let plan = plan(event, config, world.now())?;
     let record = run(plan, invocation, config, home, world).await;
@@ -94,7 +142,10 @@ pub async fn handle(payload: Value, invocation: &Invocation, config: &Config, ho
 
 fn manual_actor(m: &ManualRequest, force: bool) -> Result<Actor> {
     Ok(Actor {
-        by: m.requested_by.clone().unwrap_or_else(|| "unknown caller (no requested_by)".into()),
+        by: m
+            .requested_by
+            .clone()
+            .unwrap_or_else(|| "unknown caller (no requested_by)".into()),
         reason: m.require_reason()?.to_string(),
         automatic: false,
         force,
@@ -107,7 +158,11 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
         Event::Manual(m) => {
             let region_arg = |m: &ManualRequest| -> Result<std::result::Result<Region, String>> {
                 let name = m.str_arg("region")?;
-                Ok(config.region(name).map_err(|e| e.to_string().trim_start_matches("rejected event: ").to_string()))
+                Ok(config.region(name).map_err(|e| {
+                    e.to_string()
+                        .trim_start_matches("rejected event: ")
+                        .to_string()
+                }))
             };
             match m.action.as_str() {
                 "status" => {
@@ -167,7 +222,12 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
         }
         Event::Alarm(alarm) => {
             let trigger = format!("alarm {} {:?}", alarm.alarm_name, alarm.state);
-            let Some(region) = config.failover.region_alarms.get(&alarm.alarm_name).cloned() else {
+            let Some(region) = config
+                .failover
+                .region_alarms
+                .get(&alarm.alarm_name)
+                .cloned()
+            else {
                 return Ok(Plan::Refuse {
                     action: "alarm".into(),
                     trigger,
@@ -177,20 +237,33 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
                     ),
                 });
             };
-            let reason = format!("alarm {} went {:?}: {}", alarm.alarm_name, alarm.state, alarm.reason);
-            let actor = Actor { by: format!("alarm:{}", alarm.alarm_name), reason, automatic: true, force: false };
+            let reason = format!(
+                "alarm {} went {:?}: {}",
+                alarm.alarm_name, alarm.state, alarm.reason
+            );
+            let actor = Actor {
+                by: format!("alarm:{}", alarm.alarm_name),
+                reason,
+                automatic: true,
+                force: false,
+            };
             let request = match alarm.state {
                 AlarmState::Alarm => Request::Evacuate { region, actor },
                 AlarmState::Ok => Request::Recovered { region },
-                AlarmState::InsufficientData => {
-                    return Ok(Plan::Refuse {
-                        action: "alarm".into(),
-                        trigger,
-                        reason: "INSUFFICIENT_DATA is not a verdict on the region's health; nothing done".into(),
-                    })
-                }
+                AlarmState::InsufficientData => return Ok(Plan::Refuse {
+                    action: "alarm".into(),
+                    trigger,
+                    reason:
+                        "INSUFFICIENT_DATA is not a verdict on the region's health; nothing done"
+                            .into(),
+                }),
             };
-            Ok(Plan::Change { request, trigger, dry_run: false, by: None })
+            Ok(Plan::Change {
+                request,
+                trigger,
+                dry_run: false,
+                by: None,
+            })
         }
         Event::Schedule(tick) => match tick.task {
             ScheduleTask::Tick => Ok(Plan::Tick),
@@ -198,7 +271,12 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
                 trigger: format!("drill-end schedule for {drill_id}"),
                 request: Request::EndDrill {
                     drill_id: Some(drill_id),
-                    actor: Actor { by: "controlplane:drill-schedule".into(), reason: "drill time is up".into(), automatic: true, force: false },
+                    actor: Actor {
+                        by: "controlplane:drill-schedule".into(),
+                        reason: "drill time is up".into(),
+                        automatic: true,
+                        force: false,
+                    },
                 },
                 dry_run: false,
                 by: None,
@@ -214,23 +292,54 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
     }
 }
 
-async fn run(plan: Plan, invocation: &Invocation, config: &Config, home: &Region, world: &impl World) -> DecisionRecord {
+async fn run(
+    plan: Plan,
+    invocation: &Invocation,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+) -> DecisionRecord {
     match plan {
         Plan::Status => status(config, home, world).await,
         Plan::Tick => tick(config, home, world).await,
-        Plan::Refuse { action, trigger, reason } => {
-            let record = DecisionRecord::new(FUNCTION, home.as_str(), action, trigger).outcome(Outcome::Refused, reason.clone());
-            let _ = world.notify(&format!("[{}] failover refused", config.service_name), &reason).await;
+        Plan::Refuse {
+            action,
+            trigger,
+            reason,
+        } => {
+            let record = DecisionRecord::new(FUNCTION, home.as_str(), action, trigger)
+                .outcome(Outcome::Refused, reason.clone());
+            let _ = world
+                .notify(
+                    &format!("[{}] failover refused", config.service_name),
+                    &reason,
+                )
+                .await;
             record
         }
-        Plan::Change { request, trigger, dry_run, by } => {
+        Plan::Change {
+            request,
+            trigger,
+            dry_run,
+            by,
+        } => {
             let action = action_name(&request);
             let mut record = DecisionRecord::new(FUNCTION, home.as_str(), action, trigger);
             record.requested_by = by;
             change(request, dry_run, config, world, &mut record).await;
             record
         }
-        Plan::Drill { region, duration, actor, dry_run } => drill(region, duration, actor, dry_run, invocation, config, home, world).await,
+        Plan::Drill {
+            region,
+            duration,
+            actor,
+            dry_run,
+        } => {
+            drill(
+                region, duration, actor, dry_run, invocation, config, home, world,
+            )
+            .await
+        }
     }
 }
 
@@ -248,7 +357,13 @@ fn action_name(request: &Request) -> &'static str {
 
 /// Reads the state, gathers health, decides, and swaps; a lost swap re-reads and
 /// re-decides. After a swap, gates are reconciled and events and notices sent.
-async fn change(request: Request, dry_run: bool, config: &Config, world: &impl World, record: &mut DecisionRecord) -> Option<RoutingState> {
+async fn change(
+    request: Request,
+    dry_run: bool,
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) -> Option<RoutingState> {
     for attempt in 1..=CAS_ATTEMPTS {
         let (state, version) = match world.read_state().await {
             Ok(Some((s, v))) => (s, Some(v)),
@@ -258,14 +373,23 @@ async fn change(request: Request, dry_run: bool, config: &Config, world: &impl W
         let mut request = request.clone();
         if let Request::Evacuate { region, .. } = &request {
             if state.is_evacuated(region) && !state.recovered_at.is_empty() {
-                request = Request::Relapsed { region: region.clone() };
+                request = Request::Relapsed {
+                    region: region.clone(),
+                };
             }
         }
         let health = match gather_health(config, world).await {
             Ok(h) => h,
             Err(e) => return fail(record, e),
         };
-        let decision = decide(&request, &state, &config.regions, &health, &config.failover, world.now());
+        let decision = decide(
+            &request,
+            &state,
+            &config.regions,
+            &health,
+            &config.failover,
+            world.now(),
+        );
         record.state = state_json(&state, &health);
         match decision {
             Decision::Noop(reason) => {
@@ -277,11 +401,20 @@ async fn change(request: Request, dry_run: bool, config: &Config, world: &impl W
                 record.outcome = Outcome::Refused;
                 record.reason = reason.clone();
                 if matches!(&request, Request::Evacuate { actor, .. } if actor.automatic) {
-                    let _ = world.notify(&format!("[{}] automatic evacuation refused", config.service_name), &reason).await;
+                    let _ = world
+                        .notify(
+                            &format!("[{}] automatic evacuation refused", config.service_name),
+                            &reason,
+                        )
+                        .await;
                 }
                 return None;
             }
-            Decision::Change { state: next, reason, events } => {
+            Decision::Change {
+                state: next,
+                reason,
+                events,
+            } => {
                 record.changes = routing_changes(&state, &next, &config.regions);
                 record.state = state_json(&next, &health);
                 if dry_run {
@@ -291,18 +424,25 @@ async fn change(request: Request, dry_run: bool, config: &Config, world: &impl W
                 }
                 match world.swap_state(version.as_ref(), &next).await {
                     Ok(CasResult::Swapped) => {
-                        record.step(format!("state epoch {} written (attempt {attempt})", next.epoch));
+                        record.step(format!(
+                            "state epoch {} written (attempt {attempt})",
+                            next.epoch
+                        ));
                         record.outcome = Outcome::Applied;
                         record.reason = reason.clone();
                         if let Err(e) = reconcile_gates(&next, config, world, record).await {
                             record.outcome = Outcome::Failed;
-                            record.errors.push(format!("state written, gate update failed (the next tick repairs it): {e}"));
+                            record.errors.push(format!(
+                                "state written, gate update failed (the next tick repairs it): {e}"
+                            ));
                         }
                         announce(&events, &next, &reason, config, world, record).await;
                         return Some(next);
                     }
                     Ok(CasResult::Lost) => {
-                        record.step(format!("compare-and-swap lost (attempt {attempt}): re-reading"));
+                        record.step(format!(
+                            "compare-and-swap lost (attempt {attempt}): re-reading"
+                        ));
                         continue;
                     }
                     Err(e) => return fail(record, e),
@@ -310,7 +450,12 @@ async fn change(request: Request, dry_run: bool, config: &Config, world: &impl W
             }
         }
     }
-    fail(record, Error::State(format!("compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries")))
+    fail(
+        record,
+        Error::State(format!(
+            "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
+        )),
+    )
 }
 
 fn fail<T>(record: &mut DecisionRecord, error: Error) -> Option<T> {
@@ -320,7 +465,14 @@ fn fail<T>(record: &mut DecisionRecord, error: Error) -> Option<T> {
     None
 }
 
-async fn announce(events: &[(ControlPlaneKind, Region)], state: &RoutingState, reason: &str, config: &Config, world: &impl World, record: &mut DecisionRecord) {
+async fn announce(
+    events: &[(ControlPlaneKind, Region)],
+    state: &RoutingState,
+    reason: &str,
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
     for (kind, region) in events {
         let detail = ControlPlaneDetail {
             region: region.to_string(),
@@ -331,11 +483,21 @@ async fn announce(events: &[(ControlPlaneKind, Region)], state: &RoutingState, r
         };
         match world.emit(*kind, &detail).await {
             Ok(()) => record.step(format!("emitted {}", kind.detail_type())),
-            Err(e) => record.errors.push(format!("could not emit {}: {e}", kind.detail_type())),
+            Err(e) => record
+                .errors
+                .push(format!("could not emit {}: {e}", kind.detail_type())),
         }
     }
     if !events.is_empty() {
-        let subject = format!("[{}] {}", config.service_name, events.iter().map(|(k, r)| format!("{} {r}", k.detail_type())).collect::<Vec<_>>().join(", "));
+        let subject = format!(
+            "[{}] {}",
+            config.service_name,
+            events
+                .iter()
+                .map(|(k, r)| format!("{} {r}", k.detail_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if let Err(e) = world.notify(&subject, reason).await {
             record.errors.push(format!("could not notify: {e}"));
         }
@@ -348,28 +510,59 @@ fn routing_changes(old: &RoutingState, new: &RoutingState, regions: &[Region]) -
         let (was, is) = (old.is_evacuated(region), new.is_evacuated(region));
         if was != is {
             let label = |out: bool| if out { "evacuated" } else { "active" };
-            changes.push(Change::new(format!("region:{region}"), "routing", label(was), label(is)));
+            changes.push(Change::new(
+                format!("region:{region}"),
+                "routing",
+                label(was),
+                label(is),
+            ));
         }
     }
     if old.drill != new.drill {
         changes.push(Change::new("drill", "drill", &old.drill, &new.drill));
     }
     if old.recovered_at != new.recovered_at {
-        changes.push(Change::new("failback", "recovered_at", &old.recovered_at, &new.recovered_at));
+        changes.push(Change::new(
+            "failback",
+            "recovered_at",
+            &old.recovered_at,
+            &new.recovered_at,
+        ));
     }
     changes
 }
 
 /// Sets every gate to what the state wants: closed for evacuated regions.
-async fn reconcile_gates(state: &RoutingState, config: &Config, world: &impl World, record: &mut DecisionRecord) -> Result<()> {
+async fn reconcile_gates(
+    state: &RoutingState,
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) -> Result<()> {
     let mut first_error = None;
     for region in &config.regions {
         let result = async {
             let gate = world.gate(region).await?;
-            let want = if state.is_evacuated(region) { gate.closed_threshold() } else { gate.open_threshold() };
+            let want = if state.is_evacuated(region) {
+                gate.closed_threshold()
+            } else {
+                gate.open_threshold()
+            };
             if world.set_gate(&gate, want).await? {
-                record.changes.push(Change::new(format!("gate:{region}"), "health_threshold", gate.health_threshold, want));
-                record.step(format!("gate {region} {}", if state.is_evacuated(region) { "closed" } else { "opened" }));
+                record.changes.push(Change::new(
+                    format!("gate:{region}"),
+                    "health_threshold",
+                    gate.health_threshold,
+                    want,
+                ));
+                record.step(format!(
+                    "gate {region} {}",
+                    if state.is_evacuated(region) {
+                        "closed"
+                    } else {
+                        "opened"
+                    }
+                ));
             }
             Ok::<_, Error>(())
         }
@@ -382,12 +575,18 @@ async fn reconcile_gates(state: &RoutingState, config: &Config, world: &impl Wor
     first_error.map_or(Ok(()), Err)
 }
 
-async fn gather_health(config: &Config, world: &impl World) -> Result<BTreeMap<Region, RegionHealth>> {
+async fn gather_health(
+    config: &Config,
+    world: &impl World,
+) -> Result<BTreeMap<Region, RegionHealth>> {
     let mut health = BTreeMap::new();
     for region in &config.regions {
         let gate = world.gate(region).await?;
         let replication = if config.failover.readiness.require_replication_ready {
-            match world.replication_ready(region, config.failover.readiness.max_age.as_std()).await? {
+            match world
+                .replication_ready(region, config.failover.readiness.max_age.as_std())
+                .await?
+            {
                 Some(v) if v >= 1.0 => decide::Replication::Ready,
                 Some(_) => decide::Replication::NotReady,
                 None => decide::Replication::Stale,
@@ -439,8 +638,16 @@ async fn status(config: &Config, home: &Region, world: &impl World) -> DecisionR
     }
     record.state = json!({ "routing": state, "regions": regions });
     let active = state.active_regions(&config.regions).count();
-    record.outcome = if record.errors.is_empty() { Outcome::Noop } else { Outcome::Failed };
-    record.reason = format!("{active} of {} regions active, epoch {}", config.regions.len(), state.epoch);
+    record.outcome = if record.errors.is_empty() {
+        Outcome::Noop
+    } else {
+        Outcome::Failed
+    };
+    record.reason = format!(
+        "{active} of {} regions active, epoch {}",
+        config.regions.len(),
+        state.epoch
+    );
     record
 }
 
@@ -459,12 +666,18 @@ async fn tick(config: &Config, home: &Region, world: &impl World) -> DecisionRec
     } else if record.changes.len() > before && outcome_before == Outcome::Noop {
         record.outcome = Outcome::Applied;
         record.reason = "repaired gates that disagreed with the routing state".into();
-        let _ = world.notify(&format!("[{}] failover repaired gates", config.service_name), &record.reason).await;
+        let _ = world
+            .notify(
+                &format!("[{}] failover repaired gates", config.service_name),
+                &record.reason,
+            )
+            .await;
     }
     let mut metrics = MetricBatch::default();
     for region in &config.regions {
         let active = if state.is_evacuated(region) { 0.0 } else { 1.0 };
-        metrics.push(Metric::new("RegionActive", active, Unit::None).dim("Region", region.as_str()));
+        metrics
+            .push(Metric::new("RegionActive", active, Unit::None).dim("Region", region.as_str()));
     }
     if let Err(e) = world.publish(metrics).await {
         record.errors.push(format!("metrics: {e}"));
@@ -476,13 +689,32 @@ async fn tick(config: &Config, home: &Region, world: &impl World) -> DecisionRec
 /// state), wait for the peer's capacity up to `surge_wait`, evacuate, and leave a
 /// one-time schedule that ends it even if nobody comes back.
 #[allow(clippy::too_many_arguments)]
-async fn drill(region: Region, duration: shared::Duration, actor: Actor, dry_run: bool, invocation: &Invocation, config: &Config, home: &Region, world: &impl World) -> DecisionRecord {
-    let mut record = DecisionRecord::new(FUNCTION, home.as_str(), "drill", format!("manual drill by {}", actor.by));
+async fn drill(
+    region: Region,
+    duration: shared::Duration,
+    actor: Actor,
+    dry_run: bool,
+    invocation: &Invocation,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+) -> DecisionRecord {
+    let mut record = DecisionRecord::new(
+        FUNCTION,
+        home.as_str(),
+        "drill",
+        format!("manual drill by {}", actor.by),
+    );
     record.requested_by = Some(actor.by.clone());
     let now = world.now();
     let drill_id = format!("drill-{}-{}", region, now.format("%Y%m%dT%H%M%S"));
     let expires_at = now + duration.as_chrono();
-    let prepare = Request::PrepareDrill { region: region.clone(), drill_id: drill_id.clone(), expires_at, actor: actor.clone() };
+    let prepare = Request::PrepareDrill {
+        region: region.clone(),
+        drill_id: drill_id.clone(),
+        expires_at,
+        actor: actor.clone(),
+    };
     let peers: Vec<Region> = config.peers_of(&region).cloned().collect();
     let before: Vec<(String, i32, String)> = if dry_run {
         Vec::new()
@@ -493,23 +725,48 @@ async fn drill(region: Region, duration: shared::Duration, actor: Actor, dry_run
         }
         all
     };
-    if change(prepare, dry_run, config, world, &mut record).await.is_none() || dry_run || record.outcome != Outcome::Applied {
+    if change(prepare, dry_run, config, world, &mut record)
+        .await
+        .is_none()
+        || dry_run
+        || record.outcome != Outcome::Applied
+    {
         if dry_run && record.outcome == Outcome::DryRun {
-            record.reason = format!("would drill {region} for {duration}: surge peers, evacuate, end at {expires_at}");
+            record.reason = format!(
+                "would drill {region} for {duration}: surge peers, evacuate, end at {expires_at}"
+            );
         }
         return record;
     }
-    record.step(format!("drill {drill_id} prepared; waiting up to {} for the peer surge", config.failover.drill.surge_wait));
-    let waited = wait_for_surge(&peers, &before, config.failover.drill.surge_wait.as_std(), world).await;
+    record.step(format!(
+        "drill {drill_id} prepared; waiting up to {} for the peer surge",
+        config.failover.drill.surge_wait
+    ));
+    let waited = wait_for_surge(
+        &peers,
+        &before,
+        config.failover.drill.surge_wait.as_std(),
+        world,
+    )
+    .await;
     record.step(waited);
 
-    let start = Request::StartDrill { drill_id: drill_id.clone(), actor: actor.clone() };
+    let start = Request::StartDrill {
+        drill_id: drill_id.clone(),
+        actor: actor.clone(),
+    };
     let prepared_changes = std::mem::take(&mut record.changes);
     let state = change(start, false, config, world, &mut record).await;
     record.changes.splice(0..0, prepared_changes);
     if state.is_none() || record.outcome != Outcome::Applied {
         // Evacuation refused or failed: withdraw the drill so the peer stops surging.
-        let end = Request::EndDrill { drill_id: Some(drill_id.clone()), actor: Actor { reason: "drill aborted".into(), ..actor } };
+        let end = Request::EndDrill {
+            drill_id: Some(drill_id.clone()),
+            actor: Actor {
+                reason: "drill aborted".into(),
+                ..actor
+            },
+        };
         let (outcome, reason) = (record.outcome, record.reason.clone());
         change(end, false, config, world, &mut record).await;
         record.outcome = outcome;
@@ -526,9 +783,15 @@ async fn drill(region: Region, duration: shared::Duration, actor: Actor, dry_run
     record
 }
 
-async fn wait_for_surge(peers: &[Region], before: &[(String, i32, String)], limit: Duration, world: &impl World) -> String {
+async fn wait_for_surge(
+    peers: &[Region],
+    before: &[(String, i32, String)],
+    limit: Duration,
+    world: &impl World,
+) -> String {
     if before.is_empty() {
-        return "no provisioned-concurrency targets in the peer region(s): nothing to wait for".into();
+        return "no provisioned-concurrency targets in the peer region(s): nothing to wait for"
+            .into();
     }
     let started = std::time::Instant::now();
     loop {
@@ -537,10 +800,14 @@ async fn wait_for_surge(peers: &[Region], before: &[(String, i32, String)], limi
             now.extend(world.peer_capacity(peer).await.unwrap_or_default());
         }
         let surged = before.iter().all(|(name, level, _)| {
-            now.iter().any(|(n, l, status)| n == name && *l > *level && status == "READY")
+            now.iter()
+                .any(|(n, l, status)| n == name && *l > *level && status == "READY")
         });
         if surged {
-            return format!("peer surge READY after {:.1}s", started.elapsed().as_secs_f64());
+            return format!(
+                "peer surge READY after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
         }
         if started.elapsed() >= limit {
             return format!("peer surge not confirmed within {:?}; evacuating anyway (the peer's endpoints are healthy)", limit);
@@ -548,3 +815,6 @@ async fn wait_for_surge(peers: &[Region], before: &[(String, i32, String)], limi
         world.sleep(Duration::from_secs(2).min(limit)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,12 +8,22 @@ use shared::Config;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::logging::init();
     let home = home_region()?;
-    let config = Config::from_env_with(|name| async move { Ssm::new(&sdk_config(&home_region()?).await).get_required(&name).await }).await?;
+    let config = Config::from_env_with(|name| async move {
+        Ssm::new(&sdk_config(&home_region()?).await)
+            .get_required(&name)
+            .await
+    })
+    .await?;
     let world = AwsWorld::new(&config, &home).await;
     let (config, home, world) = (&config, &home, &world);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let invocation = Invocation { request_id: event.context.request_id.clone(), function_arn: event.context.invoked_function_arn.clone() };
-        handle(event.payload, &invocation, config, home, world).await.map_err(Diagnostic::from)
+        let invocation = Invocation {
+            request_id: event.context.request_id.clone(),
+            function_arn: event.context.invoked_function_arn.clone(),
+        };
+        handle(event.payload, &invocation, config, home, world)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

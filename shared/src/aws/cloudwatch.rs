@@ -45,7 +45,9 @@ fn datum(metric: &Metric) -> MetricDatum {
         .set_dimensions(Some(dimensions))
         .value(metric.value)
         .unit(unit)
-        .timestamp(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp()))
+        .timestamp(aws_smithy_types::DateTime::from_secs(
+            chrono::Utc::now().timestamp(),
+        ))
         .build()
 }
 
@@ -74,7 +76,10 @@ mod tests {
             aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput::builder().build()
         });
         let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&ok]);
-        let cw = CloudWatch { client, region: "eu-central-1".into() };
+        let cw = CloudWatch {
+            client,
+            region: "eu-central-1".into(),
+        };
         let mut batch = MetricBatch::default();
         for i in 0..10 {
             batch.push(Metric::new("RegionActive", 1.0, Unit::None).dim("Region", format!("r{i}")));
@@ -84,12 +89,21 @@ mod tests {
 
         let throttled = mock!(Client::put_metric_data).then_error(|| {
             aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataError::generic(
-                aws_smithy_types::error::ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build(),
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
             )
         });
         let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&throttled]);
-        let cw = CloudWatch { client, region: "eu-central-1".into() };
-        let err = cw.publish("ControlPlane", &[Metric::new("X", 1.0, Unit::Count)]).await.unwrap_err();
+        let cw = CloudWatch {
+            client,
+            region: "eu-central-1".into(),
+        };
+        let err = cw
+            .publish("ControlPlane", &[Metric::new("X", 1.0, Unit::Count)])
+            .await
+            .unwrap_err();
         assert_eq!(err.aws_kind(), Some(crate::error::AwsErrorKind::Throttling));
         assert!(err.is_retryable());
     }

@@ -46,9 +46,17 @@ pub struct DestinationStatus {
 pub trait EcrImages: Send + Sync {
     /// Images of `repository` pushed at or after `since` (the listing pages through
     /// the repository; only the filtered images are returned).
-    fn recent_images(&self, repository: &str, since: DateTime<Utc>) -> impl Future<Output = Result<Vec<ImageSummary>>> + Send;
+    fn recent_images(
+        &self,
+        repository: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ImageSummary>>> + Send;
     /// One image's replication status per destination.
-    fn replication_status(&self, repository: &str, digest: &str) -> impl Future<Output = Result<Vec<DestinationStatus>>> + Send;
+    fn replication_status(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Vec<DestinationStatus>>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -61,14 +69,19 @@ pub struct Ecr {
 impl Ecr {
     /// A client for the registry in `config`'s region, through `role` (assumed with
     /// its external id, credentials refreshed by the SDK) when set.
-    pub async fn new(config: &aws_config::SdkConfig, registry_id: &str, role: Option<&CrossAccountRole>) -> Self {
+    pub async fn new(
+        config: &aws_config::SdkConfig,
+        registry_id: &str,
+        role: Option<&CrossAccountRole>,
+    ) -> Self {
         let client = match role {
             None => aws_sdk_ecr::Client::new(config),
             Some(role) => {
-                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.to_string())
-                    .external_id(&role.external_id)
-                    .session_name("controlplane-replication-monitor")
-                    .configure(config);
+                let mut builder =
+                    aws_config::sts::AssumeRoleProvider::builder(role.role_arn.to_string())
+                        .external_id(&role.external_id)
+                        .session_name("controlplane-replication-monitor")
+                        .configure(config);
                 if let Some(region) = config.region() {
                     builder = builder.region(region.clone());
                 }
@@ -79,11 +92,23 @@ impl Ecr {
                 aws_sdk_ecr::Client::from_conf(conf)
             }
         };
-        Self::from_client(client, config.region().map(|r| r.to_string()).unwrap_or_default(), registry_id)
+        Self::from_client(
+            client,
+            config.region().map(|r| r.to_string()).unwrap_or_default(),
+            registry_id,
+        )
     }
 
-    pub fn from_client(client: aws_sdk_ecr::Client, region: impl Into<String>, registry_id: impl Into<String>) -> Self {
-        Self { client, region: region.into(), registry_id: registry_id.into() }
+    pub fn from_client(
+        client: aws_sdk_ecr::Client,
+        region: impl Into<String>,
+        registry_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            region: region.into(),
+            registry_id: registry_id.into(),
+        }
     }
 }
 
@@ -92,7 +117,11 @@ fn to_chrono(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
 }
 
 impl EcrImages for Ecr {
-    async fn recent_images(&self, repository: &str, since: DateTime<Utc>) -> Result<Vec<ImageSummary>> {
+    async fn recent_images(
+        &self,
+        repository: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ImageSummary>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -107,7 +136,8 @@ impl EcrImages for Ecr {
                 .await
                 .map_err(|e| map_err("ecr", "DescribeImages", &self.region, e))?;
             for image in page.image_details() {
-                let (Some(digest), Some(pushed)) = (image.image_digest(), image.image_pushed_at()) else {
+                let (Some(digest), Some(pushed)) = (image.image_digest(), image.image_pushed_at())
+                else {
                     continue;
                 };
                 let pushed_at = to_chrono(pushed);
@@ -128,7 +158,11 @@ impl EcrImages for Ecr {
         Ok(out)
     }
 
-    async fn replication_status(&self, repository: &str, digest: &str) -> Result<Vec<DestinationStatus>> {
+    async fn replication_status(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Vec<DestinationStatus>> {
         use aws_sdk_ecr::types::{ImageIdentifier, ReplicationStatus};
         let out = self
             .client
@@ -171,25 +205,45 @@ mod tests {
 
     const NOW: i64 = 1_790_000_000;
 
-    fn page(first: usize, count: usize, recent: &[usize], next: Option<&str>) -> DescribeImagesOutput {
+    fn page(
+        first: usize,
+        count: usize,
+        recent: &[usize],
+        next: Option<&str>,
+    ) -> DescribeImagesOutput {
         let images = (first..first + count).map(|i| {
-            let pushed = if recent.contains(&i) { NOW - 60 } else { NOW - 86_400 * 30 };
+            let pushed = if recent.contains(&i) {
+                NOW - 60
+            } else {
+                NOW - 86_400 * 30
+            };
             ImageDetail::builder()
                 .image_digest(format!("sha256:{i:064x}"))
                 .image_tags(format!("v{i}"))
                 .image_pushed_at(aws_smithy_types::DateTime::from_secs(pushed))
                 .build()
         });
-        DescribeImagesOutput::builder().set_image_details(Some(images.collect())).set_next_token(next.map(str::to_string)).build()
+        DescribeImagesOutput::builder()
+            .set_image_details(Some(images.collect()))
+            .set_next_token(next.map(str::to_string))
+            .build()
     }
 
     #[tokio::test]
     async fn listing_pages_through_thousands_and_keeps_only_the_window() {
         // 3,500 images, 2 of them recent: 4 pages, 2 images returned.
-        let p1 = mock!(Client::describe_images).match_requests(|r| r.next_token().is_none() && r.max_results() == Some(1000)).then_output(|| page(0, 1000, &[], Some("t1")));
-        let p2 = mock!(Client::describe_images).match_requests(|r| r.next_token() == Some("t1")).then_output(|| page(1000, 1000, &[1500], Some("t2")));
-        let p3 = mock!(Client::describe_images).match_requests(|r| r.next_token() == Some("t2")).then_output(|| page(2000, 1000, &[], Some("t3")));
-        let p4 = mock!(Client::describe_images).match_requests(|r| r.next_token() == Some("t3")).then_output(|| page(3000, 500, &[3499], None));
+        let p1 = mock!(Client::describe_images)
+            .match_requests(|r| r.next_token().is_none() && r.max_results() == Some(1000))
+            .then_output(|| page(0, 1000, &[], Some("t1")));
+        let p2 = mock!(Client::describe_images)
+            .match_requests(|r| r.next_token() == Some("t1"))
+            .then_output(|| page(1000, 1000, &[1500], Some("t2")));
+        let p3 = mock!(Client::describe_images)
+            .match_requests(|r| r.next_token() == Some("t2"))
+            .then_output(|| page(2000, 1000, &[], Some("t3")));
+        let p4 = mock!(Client::describe_images)
+            .match_requests(|r| r.next_token() == Some("t3"))
+            .then_output(|| page(3000, 500, &[3499], None));
         let client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&p1, &p2, &p3, &p4]);
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
         let since = DateTime::from_timestamp(NOW - 7_200, 0).unwrap();
@@ -204,14 +258,34 @@ mod tests {
     async fn statuses_map_to_states() {
         let rule = mock!(Client::describe_image_replication_status).then_output(|| {
             DescribeImageReplicationStatusOutput::builder()
-                .replication_statuses(ImageReplicationStatus::builder().region("us-east-1").registry_id("111111111111").status(ReplicationStatus::InProgress).build())
-                .replication_statuses(ImageReplicationStatus::builder().region("eu-west-1").status(ReplicationStatus::Failed).failure_code("KMS_ACCESS_DENIED").build())
-                .replication_statuses(ImageReplicationStatus::builder().region("us-west-2").status(ReplicationStatus::Complete).build())
+                .replication_statuses(
+                    ImageReplicationStatus::builder()
+                        .region("us-east-1")
+                        .registry_id("111111111111")
+                        .status(ReplicationStatus::InProgress)
+                        .build(),
+                )
+                .replication_statuses(
+                    ImageReplicationStatus::builder()
+                        .region("eu-west-1")
+                        .status(ReplicationStatus::Failed)
+                        .failure_code("KMS_ACCESS_DENIED")
+                        .build(),
+                )
+                .replication_statuses(
+                    ImageReplicationStatus::builder()
+                        .region("us-west-2")
+                        .status(ReplicationStatus::Complete)
+                        .build(),
+                )
                 .build()
         });
         let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
-        let s = ecr.replication_status("orders-api", "sha256:ab").await.unwrap();
+        let s = ecr
+            .replication_status("orders-api", "sha256:ab")
+            .await
+            .unwrap();
         assert_eq!(s[0].state, ImageReplicationState::InProgress);
         assert_eq!(s[1].state, ImageReplicationState::Failed);
         assert_eq!(s[1].failure_code.as_deref(), Some("KMS_ACCESS_DENIED"));
@@ -227,18 +301,31 @@ mod tests {
             .times(2)
             .output(|| page(0, 1, &[0], None))
             .build();
-        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&recovered], |c| c.retry_config(
-            aws_config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(std::time::Duration::from_millis(1))
-        ));
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&recovered], |c| c
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ));
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
         let since = DateTime::from_timestamp(NOW - 7_200, 0).unwrap();
-        assert_eq!(ecr.recent_images("orders-api", since).await.unwrap().len(), 1);
+        assert_eq!(
+            ecr.recent_images("orders-api", since).await.unwrap().len(),
+            1
+        );
         assert_eq!(recovered.num_calls(), 3);
 
-        let always = mock!(Client::describe_images).sequence().http_status(400, Some(body.into())).times(5).build();
-        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&always], |c| c.retry_config(
-            aws_config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(std::time::Duration::from_millis(1))
-        ));
+        let always = mock!(Client::describe_images)
+            .sequence()
+            .http_status(400, Some(body.into()))
+            .times(5)
+            .build();
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&always], |c| c
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ));
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
         let err = ecr.recent_images("orders-api", since).await.unwrap_err();
         assert_eq!(err.aws_kind(), Some(crate::error::AwsErrorKind::Throttling));
@@ -247,10 +334,16 @@ mod tests {
 
     #[tokio::test]
     async fn missing_repository_is_not_found() {
-        let rule = mock!(Client::describe_images).sequence().http_status(
-            400,
-            Some(r#"{"__type":"RepositoryNotFoundException","message":"no such repository"}"#.into()),
-        ).build();
+        let rule = mock!(Client::describe_images)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    r#"{"__type":"RepositoryNotFoundException","message":"no such repository"}"#
+                        .into(),
+                ),
+            )
+            .build();
         let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
         let err = ecr.recent_images("gone", Utc::now()).await.unwrap_err();

@@ -46,13 +46,26 @@ pub struct AliasInfo {
 /// Provisioned concurrency in one region.
 pub trait ProvisionedConcurrency: Send + Sync {
     /// The alias's config; `None` when it has none.
-    fn get(&self, function: &str, alias: &str) -> impl Future<Output = Result<Option<PcConfig>>> + Send;
+    fn get(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<PcConfig>>> + Send;
     /// Requests a level (>= 1). Conflict kind: another update is in flight (409).
-    fn put(&self, function: &str, alias: &str, level: u32) -> impl Future<Output = Result<PcConfig>> + Send;
+    fn put(
+        &self,
+        function: &str,
+        alias: &str,
+        level: u32,
+    ) -> impl Future<Output = Result<PcConfig>> + Send;
     /// The account's UnreservedConcurrentExecutions in this region.
     fn unreserved_concurrency(&self) -> impl Future<Output = Result<u32>> + Send;
     /// The alias; `None` when the function or alias does not exist.
-    fn alias(&self, function: &str, alias: &str) -> impl Future<Output = Result<Option<AliasInfo>>> + Send;
+    fn alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> impl Future<Output = Result<Option<AliasInfo>>> + Send;
 }
 
 /// Whether a Put was refused because it would eat into the account's last 100
@@ -76,11 +89,17 @@ impl Lambda {
     /// A client from a config builder, with the SDK's retries turned off.
     pub fn from_builder(builder: aws_sdk_lambda::config::Builder, region: &str) -> Self {
         let conf = builder.retry_config(RetryConfig::disabled()).build();
-        Self { client: Client::from_conf(conf), region: region.to_string() }
+        Self {
+            client: Client::from_conf(conf),
+            region: region.to_string(),
+        }
     }
 
     pub fn from_client(client: Client, region: &str) -> Self {
-        Self { client, region: region.to_string() }
+        Self {
+            client,
+            region: region.to_string(),
+        }
     }
 
     pub fn region(&self) -> &str {
@@ -102,22 +121,38 @@ fn count(n: Option<i32>) -> u32 {
 
 impl ProvisionedConcurrency for Lambda {
     async fn get(&self, function: &str, alias: &str) -> Result<Option<PcConfig>> {
-        match self.client.get_provisioned_concurrency_config().function_name(function).qualifier(alias).send().await {
+        match self
+            .client
+            .get_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(alias)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(PcConfig {
                 requested: count(out.requested_provisioned_concurrent_executions()),
                 allocated: count(out.allocated_provisioned_concurrent_executions()),
                 status: status(out.status()),
                 reason: out.status_reason().map(str::to_string),
             })),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_provisioned_concurrency_config_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
                 Ok(None)
             }
-            Err(e) => Err(map_err("lambda", "GetProvisionedConcurrencyConfig", &self.region, e)),
+            Err(e) => Err(map_err(
+                "lambda",
+                "GetProvisionedConcurrencyConfig",
+                &self.region,
+                e,
+            )),
         }
     }
 
     async fn put(&self, function: &str, alias: &str, level: u32) -> Result<PcConfig> {
-        let level = i32::try_from(level).map_err(|_| Error::State(format!("level {level} is out of range")))?;
+        let level = i32::try_from(level)
+            .map_err(|_| Error::State(format!("level {level} is out of range")))?;
         let out = self
             .client
             .put_provisioned_concurrency_config()
@@ -145,11 +180,20 @@ impl ProvisionedConcurrency for Lambda {
         out.account_limit()
             .and_then(|l| l.unreserved_concurrent_executions())
             .map(|n| n.max(0) as u32)
-            .ok_or_else(|| Error::State("GetAccountSettings returned no UnreservedConcurrentExecutions".into()))
+            .ok_or_else(|| {
+                Error::State("GetAccountSettings returned no UnreservedConcurrentExecutions".into())
+            })
     }
 
     async fn alias(&self, function: &str, alias: &str) -> Result<Option<AliasInfo>> {
-        match self.client.get_alias().function_name(function).name(alias).send().await {
+        match self
+            .client
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(AliasInfo {
                 function_version: out.function_version().unwrap_or_default().to_string(),
                 weighted: out
@@ -181,14 +225,17 @@ mod tests {
         PutProvisionedConcurrencyConfigError, PutProvisionedConcurrencyConfigOutput,
     };
     use aws_sdk_lambda::types::error::{
-        InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException, ResourceConflictException,
-        ResourceNotFoundException, TooManyRequestsException,
+        InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException,
+        ResourceConflictException, ResourceNotFoundException, TooManyRequestsException,
     };
     use aws_sdk_lambda::types::{AccountLimit, AliasRoutingConfiguration};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn meta(code: &str, message: &str) -> aws_smithy_types::error::ErrorMetadata {
-        aws_smithy_types::error::ErrorMetadata::builder().code(code).message(message).build()
+        aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build()
     }
 
     fn lambda(client: Client) -> Lambda {
@@ -207,15 +254,28 @@ mod tests {
         });
         let missing = mock!(Client::get_provisioned_concurrency_config).then_error(|| {
             GetProvisionedConcurrencyConfigError::ProvisionedConcurrencyConfigNotFoundException(
-                ProvisionedConcurrencyConfigNotFoundException::builder().message("none").meta(meta("ProvisionedConcurrencyConfigNotFoundException", "none")).build(),
+                ProvisionedConcurrencyConfigNotFoundException::builder()
+                    .message("none")
+                    .meta(meta(
+                        "ProvisionedConcurrencyConfigNotFoundException",
+                        "none",
+                    ))
+                    .build(),
             )
         });
         let no_alias = mock!(Client::get_provisioned_concurrency_config).then_error(|| {
             GetProvisionedConcurrencyConfigError::ResourceNotFoundException(
-                ResourceNotFoundException::builder().message("Cannot find alias").meta(meta("ResourceNotFoundException", "Cannot find alias")).build(),
+                ResourceNotFoundException::builder()
+                    .message("Cannot find alias")
+                    .meta(meta("ResourceNotFoundException", "Cannot find alias"))
+                    .build(),
             )
         });
-        let client = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&failed, &missing, &no_alias]);
+        let client = mock_client!(
+            aws_sdk_lambda,
+            RuleMode::Sequential,
+            [&failed, &missing, &no_alias]
+        );
         let l = lambda(client);
         let cfg = l.get("orders", "live").await.unwrap().unwrap();
         assert_eq!(cfg.status, PcStatus::Failed);
@@ -230,12 +290,21 @@ mod tests {
     async fn put_maps_conflict_throttling_and_quota() {
         let conflict = mock!(Client::put_provisioned_concurrency_config).then_error(|| {
             PutProvisionedConcurrencyConfigError::ResourceConflictException(
-                ResourceConflictException::builder().message("An update is in progress").meta(meta("ResourceConflictException", "An update is in progress")).build(),
+                ResourceConflictException::builder()
+                    .message("An update is in progress")
+                    .meta(meta(
+                        "ResourceConflictException",
+                        "An update is in progress",
+                    ))
+                    .build(),
             )
         });
         let throttled = mock!(Client::put_provisioned_concurrency_config).then_error(|| {
             PutProvisionedConcurrencyConfigError::TooManyRequestsException(
-                TooManyRequestsException::builder().message("Rate exceeded").meta(meta("TooManyRequestsException", "Rate exceeded")).build(),
+                TooManyRequestsException::builder()
+                    .message("Rate exceeded")
+                    .meta(meta("TooManyRequestsException", "Rate exceeded"))
+                    .build(),
             )
         });
         let quota = mock!(Client::put_provisioned_concurrency_config).then_error(|| {
@@ -244,7 +313,9 @@ mod tests {
             )
         });
         let ok = mock!(Client::put_provisioned_concurrency_config)
-            .match_requests(|r| r.provisioned_concurrent_executions() == Some(4) && r.qualifier() == Some("live"))
+            .match_requests(|r| {
+                r.provisioned_concurrent_executions() == Some(4) && r.qualifier() == Some("live")
+            })
             .then_output(|| {
                 PutProvisionedConcurrencyConfigOutput::builder()
                     .requested_provisioned_concurrent_executions(4)
@@ -252,7 +323,11 @@ mod tests {
                     .status(ProvisionedConcurrencyStatusEnum::InProgress)
                     .build()
             });
-        let client = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&conflict, &throttled, &quota, &ok]);
+        let client = mock_client!(
+            aws_sdk_lambda,
+            RuleMode::Sequential,
+            [&conflict, &throttled, &quota, &ok]
+        );
         let l = lambda(client);
         let e = l.put("orders", "live", 4).await.unwrap_err();
         assert_eq!(e.aws_kind(), Some(AwsErrorKind::Conflict));
@@ -263,7 +338,15 @@ mod tests {
         assert!(is_quota_refusal(&e), "{e}");
         assert!(!e.is_retryable());
         let cfg = l.put("orders", "live", 4).await.unwrap();
-        assert_eq!(cfg, PcConfig { requested: 4, allocated: 0, status: PcStatus::InProgress, reason: None });
+        assert_eq!(
+            cfg,
+            PcConfig {
+                requested: 4,
+                allocated: 0,
+                status: PcStatus::InProgress,
+                reason: None
+            }
+        );
         assert_eq!(ok.num_calls(), 1);
     }
 
@@ -290,22 +373,46 @@ mod tests {
     async fn account_settings_and_alias() {
         let settings = mock!(Client::get_account_settings).then_output(|| {
             GetAccountSettingsOutput::builder()
-                .account_limit(AccountLimit::builder().concurrent_executions(1000).unreserved_concurrent_executions(900).build())
+                .account_limit(
+                    AccountLimit::builder()
+                        .concurrent_executions(1000)
+                        .unreserved_concurrent_executions(900)
+                        .build(),
+                )
                 .build()
         });
         let weighted = mock!(Client::get_alias).then_output(|| {
             GetAliasOutput::builder()
                 .function_version("7")
-                .routing_config(AliasRoutingConfiguration::builder().additional_version_weights("8", 0.1).build())
+                .routing_config(
+                    AliasRoutingConfiguration::builder()
+                        .additional_version_weights("8", 0.1)
+                        .build(),
+                )
                 .build()
         });
         let missing = mock!(Client::get_alias).then_error(|| {
-            GetAliasError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").meta(meta("ResourceNotFoundException", "no")).build())
+            GetAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("no")
+                    .meta(meta("ResourceNotFoundException", "no"))
+                    .build(),
+            )
         });
-        let client = mock_client!(aws_sdk_lambda, RuleMode::Sequential, [&settings, &weighted, &missing]);
+        let client = mock_client!(
+            aws_sdk_lambda,
+            RuleMode::Sequential,
+            [&settings, &weighted, &missing]
+        );
         let l = lambda(client);
         assert_eq!(l.unreserved_concurrency().await.unwrap(), 900);
-        assert_eq!(l.alias("orders", "live").await.unwrap(), Some(AliasInfo { function_version: "7".into(), weighted: true }));
+        assert_eq!(
+            l.alias("orders", "live").await.unwrap(),
+            Some(AliasInfo {
+                function_version: "7".into(),
+                weighted: true
+            })
+        );
         assert_eq!(l.alias("orders", "live").await.unwrap(), None);
     }
 }

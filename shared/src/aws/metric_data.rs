@@ -43,13 +43,19 @@ impl MetricSeries {
 
 pub trait MetricReader: Send + Sync {
     /// Reads every query over [start, end); one call per 500 queries (plus pages).
-    fn read(&self, queries: &[MetricQuery], start: DateTime<Utc>, end: DateTime<Utc>) -> impl Future<Output = Result<Vec<MetricSeries>>> + Send;
+    fn read(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<MetricSeries>>> + Send;
 }
 
 /// Whether an id is acceptable to GetMetricData.
 pub fn valid_query_id(id: &str) -> bool {
     let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A CloudWatch client for metric reads in one region.
@@ -61,11 +67,17 @@ pub struct MetricData {
 
 impl MetricData {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self::from_client(aws_sdk_cloudwatch::Client::new(config), config.region().map(|r| r.to_string()).unwrap_or_default())
+        Self::from_client(
+            aws_sdk_cloudwatch::Client::new(config),
+            config.region().map(|r| r.to_string()).unwrap_or_default(),
+        )
     }
 
     pub fn from_client(client: aws_sdk_cloudwatch::Client, region: impl Into<String>) -> Self {
-        Self { client, region: region.into() }
+        Self {
+            client,
+            region: region.into(),
+        }
     }
 }
 
@@ -74,7 +86,11 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 }
 
 fn query(q: &MetricQuery) -> MetricDataQuery {
-    let dimensions = q.dimensions.iter().map(|(n, v)| Dimension::builder().name(n).value(v).build()).collect();
+    let dimensions = q
+        .dimensions
+        .iter()
+        .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+        .collect();
     let metric = aws_sdk_cloudwatch::types::Metric::builder()
         .namespace(&q.namespace)
         .metric_name(&q.metric_name)
@@ -82,18 +98,42 @@ fn query(q: &MetricQuery) -> MetricDataQuery {
         .build();
     MetricDataQuery::builder()
         .id(&q.id)
-        .metric_stat(MetricStat::builder().metric(metric).period(q.period_secs).stat(&q.stat).build())
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(q.period_secs)
+                .stat(&q.stat)
+                .build(),
+        )
         .return_data(true)
         .build()
 }
 
 impl MetricReader for MetricData {
-    async fn read(&self, queries: &[MetricQuery], start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<MetricSeries>> {
+    async fn read(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>> {
         if let Some(bad) = queries.iter().find(|q| !valid_query_id(&q.id)) {
-            return Err(Error::State(format!("metric query id {:?} is not valid for GetMetricData", bad.id)));
+            return Err(Error::State(format!(
+                "metric query id {:?} is not valid for GetMetricData",
+                bad.id
+            )));
         }
-        let mut series: BTreeMap<String, MetricSeries> =
-            queries.iter().map(|q| (q.id.clone(), MetricSeries { id: q.id.clone(), points: Vec::new() })).collect();
+        let mut series: BTreeMap<String, MetricSeries> = queries
+            .iter()
+            .map(|q| {
+                (
+                    q.id.clone(),
+                    MetricSeries {
+                        id: q.id.clone(),
+                        points: Vec::new(),
+                    },
+                )
+            })
+            .collect();
         for chunk in queries.chunks(MAX_QUERIES_PER_CALL) {
             let mut token: Option<String> = None;
             loop {
@@ -109,7 +149,9 @@ impl MetricReader for MetricData {
                     .await
                     .map_err(|e| map_err("cloudwatch", "GetMetricData", &self.region, e))?;
                 for result in out.metric_data_results() {
-                    let Some(entry) = result.id().and_then(|id| series.get_mut(id)) else { continue };
+                    let Some(entry) = result.id().and_then(|id| series.get_mut(id)) else {
+                        continue;
+                    };
                     for (t, v) in result.timestamps().iter().zip(result.values()) {
                         if let Some(t) = DateTime::from_timestamp(t.secs(), t.subsec_nanos()) {
                             entry.points.push((t, *v));
@@ -122,7 +164,10 @@ impl MetricReader for MetricData {
                 }
             }
         }
-        let mut out: Vec<MetricSeries> = queries.iter().filter_map(|q| series.remove(&q.id)).collect();
+        let mut out: Vec<MetricSeries> = queries
+            .iter()
+            .filter_map(|q| series.remove(&q.id))
+            .collect();
         for s in &mut out {
             s.points.sort_by(|a, b| b.0.cmp(&a.0));
         }
@@ -165,31 +210,61 @@ mod tests {
             .then_output(|| {
                 GetMetricDataOutput::builder()
                     .metric_data_results(
-                        MetricDataResult::builder().id("q0").timestamps(aws_smithy_types::DateTime::from_secs(100)).values(1.0).build(),
+                        MetricDataResult::builder()
+                            .id("q0")
+                            .timestamps(aws_smithy_types::DateTime::from_secs(100))
+                            .values(1.0)
+                            .build(),
                     )
                     .next_token("p2")
                     .build()
             });
-        let second_page = mock!(Client::get_metric_data).match_requests(|r| r.next_token() == Some("p2")).then_output(|| {
-            GetMetricDataOutput::builder()
-                .metric_data_results(MetricDataResult::builder().id("q0").timestamps(aws_smithy_types::DateTime::from_secs(160)).values(2.0).build())
-                .build()
-        });
-        let rest = mock!(Client::get_metric_data).match_requests(|r| r.metric_data_queries().len() == 100).then_output(|| {
-            GetMetricDataOutput::builder()
-                .metric_data_results(MetricDataResult::builder().id("q599").timestamps(aws_smithy_types::DateTime::from_secs(100)).values(7.0).build())
-                .build()
-        });
-        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&first, &second_page, &rest]);
+        let second_page = mock!(Client::get_metric_data)
+            .match_requests(|r| r.next_token() == Some("p2"))
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("q0")
+                            .timestamps(aws_smithy_types::DateTime::from_secs(160))
+                            .values(2.0)
+                            .build(),
+                    )
+                    .build()
+            });
+        let rest = mock!(Client::get_metric_data)
+            .match_requests(|r| r.metric_data_queries().len() == 100)
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id("q599")
+                            .timestamps(aws_smithy_types::DateTime::from_secs(100))
+                            .values(7.0)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&first, &second_page, &rest]
+        );
         let cw = MetricData::from_client(client, "eu-central-1");
         let queries: Vec<MetricQuery> = (0..600).map(q).collect();
         let now = Utc::now();
-        let out = cw.read(&queries, now - chrono::Duration::minutes(15), now).await.unwrap();
+        let out = cw
+            .read(&queries, now - chrono::Duration::minutes(15), now)
+            .await
+            .unwrap();
         assert_eq!(out.len(), 600);
         assert_eq!(out[0].latest(), Some(2.0), "newest first");
         assert_eq!(out[0].sum(), Some(3.0));
         assert_eq!(out[599].latest(), Some(7.0));
         assert_eq!(out[1].latest(), None);
-        assert_eq!((first.num_calls(), second_page.num_calls(), rest.num_calls()), (1, 1, 1));
+        assert_eq!(
+            (first.num_calls(), second_page.num_calls(), rest.num_calls()),
+            (1, 1, 1)
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! Endpoints come only from the SDK's own variables (`AWS_ENDPOINT_URL`, ...).
 
 pub mod cloudwatch;
-pub mod lambda;
 pub mod ecr;
+pub mod lambda;
 pub mod metric_data;
 pub mod route53;
 pub mod secrets;
@@ -62,7 +62,12 @@ pub fn home_region() -> Result<Region, Error> {
 
 /// Maps an SDK error to the crate's error, keeping throttling, conflicts,
 /// not-found and access-denied distinguishable.
-pub fn map_err<E, R>(service: &'static str, operation: &'static str, region: &str, err: SdkError<E, R>) -> Error
+pub fn map_err<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    region: &str,
+    err: SdkError<E, R>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -70,8 +75,18 @@ where
     let (kind, message) = match &err {
         SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, "timed out".to_string()),
         SdkError::DispatchFailure(f) => {
-            let kind = if f.is_timeout() { AwsErrorKind::Timeout } else { AwsErrorKind::Transient };
-            (kind, format!("dispatch failure: {:?}", f.as_connector_error().map(|c| c.to_string())))
+            let kind = if f.is_timeout() {
+                AwsErrorKind::Timeout
+            } else {
+                AwsErrorKind::Transient
+            };
+            (
+                kind,
+                format!(
+                    "dispatch failure: {:?}",
+                    f.as_connector_error().map(|c| c.to_string())
+                ),
+            )
         }
         SdkError::ResponseError(_) => (AwsErrorKind::Transient, "unparseable response".to_string()),
         SdkError::ServiceError(se) => {
@@ -80,29 +95,63 @@ where
             let message = format!("{code}: {}", e.message().unwrap_or(""));
             (classify_code(code), message)
         }
-        SdkError::ConstructionFailure(_) => (AwsErrorKind::InvalidRequest, "request construction failed".to_string()),
+        SdkError::ConstructionFailure(_) => (
+            AwsErrorKind::InvalidRequest,
+            "request construction failed".to_string(),
+        ),
         _ => (AwsErrorKind::Other, err.to_string()),
     };
-    Error::Aws { service, operation, region: region.to_string(), kind, message }
+    Error::Aws {
+        service,
+        operation,
+        region: region.to_string(),
+        kind,
+        message,
+    }
 }
 
 /// Classifies an AWS error code. Codes differ by service and protocol.
 pub fn classify_code(code: &str) -> AwsErrorKind {
     match code {
-        "Throttling" | "ThrottlingException" | "ThrottledException" | "TooManyRequestsException"
-        | "RequestLimitExceeded" | "RequestThrottled" | "RequestThrottledException"
-        | "ProvisionedThroughputExceededException" | "SlowDown" | "PriorRequestNotComplete"
+        "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "ProvisionedThroughputExceededException"
+        | "SlowDown"
+        | "PriorRequestNotComplete"
         | "LimitExceededException" => AwsErrorKind::Throttling,
-        "ResourceConflictException" | "ConflictException" | "ConcurrentModification"
-        | "ConcurrentModificationException" | "InvalidChangeBatch" | "HealthCheckVersionMismatch"
+        "ResourceConflictException"
+        | "ConflictException"
+        | "ConcurrentModification"
+        | "ConcurrentModificationException"
+        | "InvalidChangeBatch"
+        | "HealthCheckVersionMismatch"
         | "ResourceInUseException" => AwsErrorKind::Conflict,
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnrecognizedClientException"
-        | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "AuthFailure" => AwsErrorKind::AccessDenied,
-        "InternalFailure" | "InternalError" | "InternalServerError" | "ServiceException"
-        | "ServiceUnavailable" | "ServiceUnavailableException" | "InternalServiceError"
-        | "InternalServiceErrorException" | "ServerException" => AwsErrorKind::Transient,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "AuthFailure" => AwsErrorKind::AccessDenied,
+        "InternalFailure"
+        | "InternalError"
+        | "InternalServerError"
+        | "ServiceException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalServiceError"
+        | "InternalServiceErrorException"
+        | "ServerException" => AwsErrorKind::Transient,
         c if c.contains("NotFound") || c.starts_with("NoSuch") => AwsErrorKind::NotFound,
-        c if c.starts_with("Invalid") || c.contains("Validation") || c.contains("Malformed") => AwsErrorKind::InvalidRequest,
+        c if c.starts_with("Invalid") || c.contains("Validation") || c.contains("Malformed") => {
+            AwsErrorKind::InvalidRequest
+        }
         _ => AwsErrorKind::Other,
     }
 }
@@ -114,13 +163,28 @@ mod tests {
     #[test]
     fn codes_map_to_kinds() {
         assert_eq!(classify_code("Throttling"), AwsErrorKind::Throttling);
-        assert_eq!(classify_code("TooManyRequestsException"), AwsErrorKind::Throttling);
-        assert_eq!(classify_code("ResourceConflictException"), AwsErrorKind::Conflict);
+        assert_eq!(
+            classify_code("TooManyRequestsException"),
+            AwsErrorKind::Throttling
+        );
+        assert_eq!(
+            classify_code("ResourceConflictException"),
+            AwsErrorKind::Conflict
+        );
         assert_eq!(classify_code("InvalidChangeBatch"), AwsErrorKind::Conflict);
         assert_eq!(classify_code("NoSuchHealthCheck"), AwsErrorKind::NotFound);
-        assert_eq!(classify_code("ResourceNotFoundException"), AwsErrorKind::NotFound);
-        assert_eq!(classify_code("AccessDeniedException"), AwsErrorKind::AccessDenied);
-        assert_eq!(classify_code("InvalidParameterValueException"), AwsErrorKind::InvalidRequest);
+        assert_eq!(
+            classify_code("ResourceNotFoundException"),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            classify_code("AccessDeniedException"),
+            AwsErrorKind::AccessDenied
+        );
+        assert_eq!(
+            classify_code("InvalidParameterValueException"),
+            AwsErrorKind::InvalidRequest
+        );
         assert_eq!(classify_code("ServiceUnavailable"), AwsErrorKind::Transient);
         assert_eq!(classify_code("Weird"), AwsErrorKind::Other);
     }

@@ -4,7 +4,9 @@
 use crate::aws::map_err;
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::routing::RoutingState;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 use aws_sdk_route53::Client;
 use std::future::Future;
 
@@ -31,7 +33,11 @@ pub trait StateStore: Send + Sync {
     /// The current state and its version; `None` if the record does not exist yet.
     fn read(&self) -> impl Future<Output = Result<Option<(RoutingState, StateVersion)>>> + Send;
     /// Replaces `expected` (or creates the record when `None`) atomically.
-    fn swap(&self, expected: Option<&StateVersion>, new: &RoutingState) -> impl Future<Output = Result<CasResult>> + Send;
+    fn swap(
+        &self,
+        expected: Option<&StateVersion>,
+        new: &RoutingState,
+    ) -> impl Future<Output = Result<CasResult>> + Send;
 }
 
 /// A region's gate: a CALCULATED health check over that region's endpoint checks.
@@ -66,7 +72,11 @@ impl GateStatus {
 pub trait GateControl: Send + Sync {
     fn status(&self, health_check_id: &str) -> impl Future<Output = Result<GateStatus>> + Send;
     /// Sets the threshold; returns false when it already had that value.
-    fn set_threshold(&self, gate: &GateStatus, threshold: i32) -> impl Future<Output = Result<bool>> + Send;
+    fn set_threshold(
+        &self,
+        gate: &GateStatus,
+        threshold: i32,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -82,8 +92,16 @@ impl Route53 {
     }
 
     pub fn from_client(client: Client, hosted_zone_id: &str, record_name: &str) -> Self {
-        let record_name = if record_name.ends_with('.') { record_name.to_string() } else { format!("{record_name}.") };
-        Self { client, hosted_zone_id: hosted_zone_id.to_string(), record_name }
+        let record_name = if record_name.ends_with('.') {
+            record_name.to_string()
+        } else {
+            format!("{record_name}.")
+        };
+        Self {
+            client,
+            hosted_zone_id: hosted_zone_id.to_string(),
+            record_name,
+        }
     }
 
     fn record(&self, value: &str, ttl: i64) -> Result<ResourceRecordSet> {
@@ -91,7 +109,12 @@ impl Route53 {
             .name(&self.record_name)
             .r#type(RrType::Txt)
             .ttl(ttl)
-            .resource_records(ResourceRecord::builder().value(value).build().map_err(build_err)?)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(value)
+                    .build()
+                    .map_err(build_err)?,
+            )
             .build()
             .map_err(build_err)
     }
@@ -108,7 +131,11 @@ impl Route53 {
         let observations = out.health_check_observations();
         let ok = observations
             .iter()
-            .filter(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
+            .filter(|o| {
+                o.status_report()
+                    .and_then(|r| r.status())
+                    .is_some_and(|s| s.starts_with("Success"))
+            })
             .count();
         Ok(!observations.is_empty() && ok * 2 > observations.len())
     }
@@ -119,7 +146,8 @@ fn build_err(e: aws_sdk_route53::error::BuildError) -> Error {
 }
 
 fn names_match(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 impl StateStore for Route53 {
@@ -141,8 +169,16 @@ impl StateStore for Route53 {
         else {
             return Ok(None);
         };
-        let raw = set.resource_records().iter().map(|r| r.value()).collect::<Vec<_>>().join(" ");
-        let version = StateVersion { raw: raw.clone(), ttl: set.ttl().unwrap_or(STATE_TTL) };
+        let raw = set
+            .resource_records()
+            .iter()
+            .map(|r| r.value())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let version = StateVersion {
+            raw: raw.clone(),
+            ttl: set.ttl().unwrap_or(STATE_TTL),
+        };
         match RoutingState::from_txt(&raw) {
             Ok(state) => Ok(Some((state, version))),
             // A record Terraform created as a placeholder: treat as the initial state,
@@ -161,10 +197,21 @@ impl StateStore for Route53 {
                 .name(&self.record_name)
                 .r#type(RrType::Txt)
                 .ttl(old.ttl)
-                .resource_records(ResourceRecord::builder().value(&old.raw).build().map_err(build_err)?)
+                .resource_records(
+                    ResourceRecord::builder()
+                        .value(&old.raw)
+                        .build()
+                        .map_err(build_err)?,
+                )
                 .build()
                 .map_err(build_err)?;
-            changes.push(Change::builder().action(ChangeAction::Delete).resource_record_set(set).build().map_err(build_err)?);
+            changes.push(
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(build_err)?,
+            );
         }
         changes.push(
             Change::builder()
@@ -178,12 +225,26 @@ impl StateStore for Route53 {
             .set_changes(Some(changes))
             .build()
             .map_err(build_err)?;
-        match self.client.change_resource_record_sets().hosted_zone_id(&self.hosted_zone_id).change_batch(batch).send().await {
+        match self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.hosted_zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+        {
             Ok(_) => Ok(CasResult::Swapped),
             Err(e) => {
                 // InvalidChangeBatch: the DELETE did not match (or the CREATE found a record).
-                let lost = e.as_service_error().is_some_and(|s| s.is_invalid_change_batch());
-                let err = map_err("route53", "ChangeResourceRecordSets", CONTROL_PLANE_REGION, e);
+                let lost = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_invalid_change_batch());
+                let err = map_err(
+                    "route53",
+                    "ChangeResourceRecordSets",
+                    CONTROL_PLANE_REGION,
+                    e,
+                );
                 if lost || err.aws_kind() == Some(AwsErrorKind::Conflict) {
                     Ok(CasResult::Lost)
                 } else {
@@ -250,7 +311,9 @@ impl GateControl for Route53 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_route53::operation::change_resource_record_sets::{ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput};
+    use aws_sdk_route53::operation::change_resource_record_sets::{
+        ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
+    };
     use aws_sdk_route53::types::{ChangeInfo, ChangeStatus};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
@@ -271,13 +334,23 @@ mod tests {
     async fn cas_loss_is_not_an_error() {
         let lost = mock!(Client::change_resource_record_sets).then_error(|| {
             ChangeResourceRecordSetsError::InvalidChangeBatch(
-                aws_sdk_route53::types::error::InvalidChangeBatch::builder().message("values do not match").build(),
+                aws_sdk_route53::types::error::InvalidChangeBatch::builder()
+                    .message("values do not match")
+                    .build(),
             )
         });
         let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&lost]);
         let r53 = Route53::from_client(client, "Z1", "_cp.example.com");
-        let old = StateVersion { raw: "\"x\"".into(), ttl: 60 };
-        assert_eq!(r53.swap(Some(&old), &RoutingState::default()).await.unwrap(), CasResult::Lost);
+        let old = StateVersion {
+            raw: "\"x\"".into(),
+            ttl: 60,
+        };
+        assert_eq!(
+            r53.swap(Some(&old), &RoutingState::default())
+                .await
+                .unwrap(),
+            CasResult::Lost
+        );
     }
 
     #[tokio::test]
@@ -291,9 +364,16 @@ mod tests {
             .output(change_output)
             .build();
         let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&throttled], |c| c
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(std::time::Duration::from_millis(1))));
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1))
+            ));
         let r53 = Route53::from_client(client, "Z1", "_cp.example.com");
-        assert_eq!(r53.swap(None, &RoutingState::default()).await.unwrap(), CasResult::Swapped);
+        assert_eq!(
+            r53.swap(None, &RoutingState::default()).await.unwrap(),
+            CasResult::Swapped
+        );
         assert_eq!(throttled.num_calls(), 3);
     }
 
@@ -307,9 +387,15 @@ mod tests {
             version: 1,
         };
         assert!(gate.is_open() && gate.is_healthy());
-        let closed = GateStatus { health_threshold: gate.closed_threshold(), ..gate.clone() };
+        let closed = GateStatus {
+            health_threshold: gate.closed_threshold(),
+            ..gate.clone()
+        };
         assert!(!closed.is_open() && !closed.is_healthy());
-        let one_down = GateStatus { children_healthy: 1, ..gate };
+        let one_down = GateStatus {
+            children_healthy: 1,
+            ..gate
+        };
         assert!(one_down.is_open() && !one_down.is_healthy());
     }
 }

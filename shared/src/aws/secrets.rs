@@ -43,11 +43,17 @@ pub struct SecretsManager {
 
 impl SecretsManager {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self::from_client(aws_sdk_secretsmanager::Client::new(config), config.region().map(|r| r.to_string()).unwrap_or_default())
+        Self::from_client(
+            aws_sdk_secretsmanager::Client::new(config),
+            config.region().map(|r| r.to_string()).unwrap_or_default(),
+        )
     }
 
     pub fn from_client(client: aws_sdk_secretsmanager::Client, region: impl Into<String>) -> Self {
-        Self { client, region: region.into() }
+        Self {
+            client,
+            region: region.into(),
+        }
     }
 }
 
@@ -70,13 +76,19 @@ impl SecretReplication for SecretsManager {
                     StatusType::Failed => ReplicaState::Failed,
                     _ => ReplicaState::InProgress,
                 };
-                Some(ReplicaStatus { region: r.region()?.to_string(), state, message: r.status_message().map(str::to_string) })
+                Some(ReplicaStatus {
+                    region: r.region()?.to_string(),
+                    state,
+                    message: r.status_message().map(str::to_string),
+                })
             })
             .collect();
         Ok(SecretReplicas {
             secret_id: secret_id.to_string(),
             name: out.name().map(str::to_string),
-            last_changed: out.last_changed_date().and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            last_changed: out
+                .last_changed_date()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             replicas,
         })
     }

@@ -24,11 +24,23 @@ pub struct Sns {
 impl Sns {
     /// Publishes to `topic_arn` (the topic must be in `config`'s region).
     pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        Self::from_client(aws_sdk_sns::Client::new(config), config.region().map(|r| r.to_string()).unwrap_or_default(), topic_arn)
+        Self::from_client(
+            aws_sdk_sns::Client::new(config),
+            config.region().map(|r| r.to_string()).unwrap_or_default(),
+            topic_arn,
+        )
     }
 
-    pub fn from_client(client: aws_sdk_sns::Client, region: impl Into<String>, topic_arn: impl Into<String>) -> Self {
-        Self { client, region: region.into(), topic_arn: topic_arn.into() }
+    pub fn from_client(
+        client: aws_sdk_sns::Client,
+        region: impl Into<String>,
+        topic_arn: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            region: region.into(),
+            topic_arn: topic_arn.into(),
+        }
     }
 
     pub fn topic_arn(&self) -> &str {
@@ -40,7 +52,15 @@ impl Sns {
 pub fn clean_subject(subject: &str) -> String {
     let mut out: String = subject
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else if c.is_whitespace() { ' ' } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else if c.is_whitespace() {
+                ' '
+            } else {
+                '?'
+            }
+        })
         .collect();
     if out.len() > MAX_SUBJECT {
         out.truncate(MAX_SUBJECT - 3);

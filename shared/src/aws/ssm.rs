@@ -13,12 +13,22 @@ pub struct Ssm {
 
 impl Ssm {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config), region: config.region().map(|r| r.to_string()).unwrap_or_default() }
+        Self {
+            client: Client::new(config),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
     }
 
     /// Reads a parameter (decrypted); `None` if it does not exist.
     pub async fn get(&self, name: &str) -> Result<Option<String>> {
-        match self.client.get_parameter().name(name).with_decryption(true).send().await {
+        match self
+            .client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
             Err(e) => {
                 let err = map_err("ssm", "GetParameter", &self.region, e);
@@ -33,7 +43,9 @@ impl Ssm {
 
     /// Reads a required parameter, for the config document.
     pub async fn get_required(&self, name: &str) -> Result<String> {
-        self.get(name).await?.ok_or_else(|| Error::Config(vec![format!("SSM parameter {name} does not exist")]))
+        self.get(name)
+            .await?
+            .ok_or_else(|| Error::Config(vec![format!("SSM parameter {name} does not exist")]))
     }
 
     /// Writes a parameter (String type, overwritten).

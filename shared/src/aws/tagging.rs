@@ -10,7 +10,11 @@ use std::future::Future;
 /// Functions found by tag in one region.
 pub trait FunctionDiscovery: Send + Sync {
     /// Names of the Lambda functions tagged `key` (with `value`, when given), sorted.
-    fn functions_tagged(&self, key: &str, value: Option<&str>) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn functions_tagged(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -21,11 +25,17 @@ pub struct Tagging {
 
 impl Tagging {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config), region: config.region().map(|r| r.to_string()).unwrap_or_default() }
+        Self {
+            client: Client::new(config),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
     }
 
     pub fn from_client(client: Client, region: &str) -> Self {
-        Self { client, region: region.to_string() }
+        Self {
+            client,
+            region: region.to_string(),
+        }
     }
 }
 
@@ -33,12 +43,18 @@ impl Tagging {
 pub fn function_name_of(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
     let (service, kind) = (parts.nth(2)?, parts.nth(2)?);
-    (service == "lambda" && kind == "function").then(|| parts.next()).flatten().filter(|n| !n.is_empty())
+    (service == "lambda" && kind == "function")
+        .then(|| parts.next())
+        .flatten()
+        .filter(|n| !n.is_empty())
 }
 
 impl FunctionDiscovery for Tagging {
     async fn functions_tagged(&self, key: &str, value: Option<&str>) -> Result<Vec<String>> {
-        let filter = TagFilter::builder().key(key).set_values(value.map(|v| vec![v.to_string()])).build();
+        let filter = TagFilter::builder()
+            .key(key)
+            .set_values(value.map(|v| vec![v.to_string()]))
+            .build();
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -83,8 +99,14 @@ mod tests {
 
     #[test]
     fn function_names_from_arns() {
-        assert_eq!(function_name_of("arn:aws:lambda:eu-central-1:123456789012:function:orders-api"), Some("orders-api"));
-        assert_eq!(function_name_of("arn:aws:lambda:eu-central-1:123456789012:function:orders-api:live"), Some("orders-api"));
+        assert_eq!(
+            function_name_of("arn:aws:lambda:eu-central-1:123456789012:function:orders-api"),
+            Some("orders-api")
+        );
+        assert_eq!(
+            function_name_of("arn:aws:lambda:eu-central-1:123456789012:function:orders-api:live"),
+            Some("orders-api")
+        );
         assert_eq!(function_name_of("arn:aws:s3:::bucket"), None);
         assert_eq!(function_name_of("nonsense"), None);
     }
@@ -100,20 +122,37 @@ mod tests {
             })
             .then_output(|| {
                 GetResourcesOutput::builder()
-                    .resource_tag_mapping_list(mapping("arn:aws:lambda:eu-central-1:123456789012:function:b"))
-                    .resource_tag_mapping_list(mapping("arn:aws:lambda:eu-central-1:123456789012:function:a"))
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:lambda:eu-central-1:123456789012:function:b",
+                    ))
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:lambda:eu-central-1:123456789012:function:a",
+                    ))
                     .pagination_token("next")
                     .build()
             });
-        let page2 = mock!(Client::get_resources).match_requests(|r| r.pagination_token() == Some("next")).then_output(|| {
-            GetResourcesOutput::builder()
-                .resource_tag_mapping_list(mapping("arn:aws:lambda:eu-central-1:123456789012:function:a"))
-                .pagination_token("")
-                .build()
-        });
-        let client = mock_client!(aws_sdk_resourcegroupstagging, RuleMode::Sequential, [&page1, &page2]);
+        let page2 = mock!(Client::get_resources)
+            .match_requests(|r| r.pagination_token() == Some("next"))
+            .then_output(|| {
+                GetResourcesOutput::builder()
+                    .resource_tag_mapping_list(mapping(
+                        "arn:aws:lambda:eu-central-1:123456789012:function:a",
+                    ))
+                    .pagination_token("")
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_resourcegroupstagging,
+            RuleMode::Sequential,
+            [&page1, &page2]
+        );
         let t = Tagging::from_client(client, "eu-central-1");
-        assert_eq!(t.functions_tagged("controlplane:pc", Some("managed")).await.unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            t.functions_tagged("controlplane:pc", Some("managed"))
+                .await
+                .unwrap(),
+            vec!["a", "b"]
+        );
         assert_eq!(page2.num_calls(), 1);
     }
 }

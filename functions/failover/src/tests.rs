@@ -1,0 +1,696 @@
+//! Decision tables, properties over event sequences, and the handler against an
+//! in-memory world with real compare-and-swap semantics.
+
+use crate::decide::{decide, Actor, Decision, RegionHealth, Replication, Request};
+use crate::{handle, Invocation, World};
+use chrono::{DateTime, Duration as Chrono, TimeZone, Utc};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use shared::aws::route53::{CasResult, GateStatus, StateVersion};
+use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+use shared::metrics::MetricBatch;
+use shared::routing::RoutingState;
+use shared::{Config, Region, Result};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn r(s: &str) -> Region {
+    Region::parse(s).unwrap()
+}
+fn eu() -> Region {
+    r("eu-central-1")
+}
+fn us() -> Region {
+    r("us-east-1")
+}
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+}
+
+fn config() -> Config {
+    let mut v: Value = serde_json::from_str(include_str!("../../../config/example.json")).unwrap();
+    v["failover"]["dwell"] = json!("10m");
+    v["failover"]["max_automatic_evacuations_per_hour"] = json!(2);
+    Config::from_value(&v).unwrap()
+}
+
+fn healthy() -> RegionHealth {
+    RegionHealth {
+        gate_healthy: true,
+        endpoints_healthy: true,
+        replication: Replication::Ready,
+    }
+}
+fn all_healthy() -> BTreeMap<Region, RegionHealth> {
+    [(eu(), healthy()), (us(), healthy())].into()
+}
+fn alarm() -> Actor {
+    Actor {
+        by: "alarm:x".into(),
+        reason: "alarm".into(),
+        automatic: true,
+        force: false,
+    }
+}
+fn person(force: bool) -> Actor {
+    Actor {
+        by: "alice".into(),
+        reason: "testing".into(),
+        automatic: false,
+        force,
+    }
+}
+fn evacuate(region: Region, actor: Actor) -> Request {
+    Request::Evacuate { region, actor }
+}
+fn apply(d: Decision) -> RoutingState {
+    match d {
+        Decision::Change { state, .. } => state,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+fn refused(d: &Decision, needle: &str) {
+    match d {
+        Decision::Refuse(why) => assert!(why.contains(needle), "{why:?} lacks {needle:?}"),
+        other => panic!("expected refusal containing {needle:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn evacuation_table() {
+    let c = config();
+    let p = &c.failover;
+    let regions = &c.regions;
+    let s0 = RoutingState::default();
+
+    // Healthy peer: evacuate.
+    let s1 = apply(decide(
+        &evacuate(us(), alarm()),
+        &s0,
+        regions,
+        &all_healthy(),
+        p,
+        t0(),
+    ));
+    assert!(s1.is_evacuated(&us()) && s1.epoch == 1);
+    // Again: noop.
+    assert!(matches!(
+        decide(
+            &evacuate(us(), alarm()),
+            &s1,
+            regions,
+            &all_healthy(),
+            p,
+            t0()
+        ),
+        Decision::Noop(_)
+    ));
+    // The last region: refused, even forced.
+    let later = t0() + Chrono::hours(2);
+    refused(
+        &decide(
+            &evacuate(eu(), person(true)),
+            &s1,
+            regions,
+            &all_healthy(),
+            p,
+            later,
+        ),
+        "min_active_regions",
+    );
+    // Peer gate unhealthy: refused unless forced.
+    let mut sick = all_healthy();
+    sick.insert(
+        us(),
+        RegionHealth {
+            gate_healthy: false,
+            ..healthy()
+        },
+    );
+    refused(
+        &decide(&evacuate(eu(), alarm()), &s0, regions, &sick, p, t0()),
+        "gate health check is unhealthy",
+    );
+    refused(
+        &decide(&evacuate(eu(), person(false)), &s0, regions, &sick, p, t0()),
+        "force",
+    );
+    assert!(matches!(
+        decide(&evacuate(eu(), person(true)), &s0, regions, &sick, p, t0()),
+        Decision::Change { .. }
+    ));
+    // Replication not ready or stale: refused.
+    for replication in [Replication::NotReady, Replication::Stale] {
+        let mut h = all_healthy();
+        h.insert(
+            us(),
+            RegionHealth {
+                replication,
+                ..healthy()
+            },
+        );
+        refused(
+            &decide(&evacuate(eu(), alarm()), &s0, regions, &h, p, t0()),
+            "ReplicationReady",
+        );
+    }
+    // Dwell: a change 5 minutes ago blocks automation and unforced people.
+    let mut recent = s0.clone();
+    recent.changed_at = Some(t0() - Chrono::minutes(5));
+    refused(
+        &decide(
+            &evacuate(us(), alarm()),
+            &recent,
+            regions,
+            &all_healthy(),
+            p,
+            t0(),
+        ),
+        "dwell",
+    );
+    assert!(matches!(
+        decide(
+            &evacuate(us(), person(true)),
+            &recent,
+            regions,
+            &all_healthy(),
+            p,
+            t0()
+        ),
+        Decision::Change { .. }
+    ));
+    // Hourly cap: two automatic evacuations in the last hour.
+    let mut busy = s0.clone();
+    busy.automatic_evacuations = vec![t0() - Chrono::minutes(50), t0() - Chrono::minutes(20)];
+    refused(
+        &decide(
+            &evacuate(us(), alarm()),
+            &busy,
+            regions,
+            &all_healthy(),
+            p,
+            t0(),
+        ),
+        "max_automatic_evacuations_per_hour",
+    );
+    // ...but a person is not capped.
+    assert!(matches!(
+        decide(
+            &evacuate(us(), person(false)),
+            &busy,
+            regions,
+            &all_healthy(),
+            p,
+            t0()
+        ),
+        Decision::Change { .. }
+    ));
+}
+
+#[test]
+fn restore_and_failback_table() {
+    let c = config();
+    let regions = &c.regions;
+    let s1 = apply(decide(
+        &evacuate(us(), alarm()),
+        &RoutingState::default(),
+        regions,
+        &all_healthy(),
+        &c.failover,
+        t0(),
+    ));
+    let later = t0() + Chrono::hours(1);
+    // Unhealthy endpoints: restore refused unless forced.
+    let mut down = all_healthy();
+    down.insert(
+        us(),
+        RegionHealth {
+            endpoints_healthy: false,
+            gate_healthy: false,
+            ..healthy()
+        },
+    );
+    refused(
+        &decide(
+            &Request::Restore {
+                region: us(),
+                actor: person(false),
+            },
+            &s1,
+            regions,
+            &down,
+            &c.failover,
+            later,
+        ),
+        "not healthy",
+    );
+    let s2 = apply(decide(
+        &Request::Restore {
+            region: us(),
+            actor: person(false),
+        },
+        &s1,
+        regions,
+        &all_healthy(),
+        &c.failover,
+        later,
+    ));
+    assert!(!s2.is_evacuated(&us()) && s2.epoch == 2);
+    // OK with manual failback: a notice and nothing else.
+    let d = decide(
+        &Request::Recovered { region: us() },
+        &s1,
+        regions,
+        &all_healthy(),
+        &c.failover,
+        later,
+    );
+    assert!(
+        matches!(&d, Decision::Noop(why) if why.contains("failback is manual")),
+        "{d:?}"
+    );
+    // Automatic failback after the stable period.
+    let mut auto = c.failover.clone();
+    auto.failback.automatic = true;
+    auto.failback.stable_for = shared::Duration::from_mins(30);
+    let s3 = apply(decide(
+        &Request::Recovered { region: us() },
+        &s1,
+        regions,
+        &all_healthy(),
+        &auto,
+        later,
+    ));
+    assert!(matches!(
+        decide(
+            &Request::Tick,
+            &s3,
+            regions,
+            &all_healthy(),
+            &auto,
+            later + Chrono::minutes(10)
+        ),
+        Decision::Noop(_)
+    ));
+    let s4 = apply(decide(
+        &Request::Tick,
+        &s3,
+        regions,
+        &all_healthy(),
+        &auto,
+        later + Chrono::minutes(31),
+    ));
+    assert!(!s4.is_evacuated(&us()));
+}
+
+#[test]
+fn drills_prepare_evacuate_and_expire() {
+    let c = config();
+    let regions = &c.regions;
+    let expires = t0() + Chrono::minutes(15);
+    let prepare = Request::PrepareDrill {
+        region: eu(),
+        drill_id: "d1".into(),
+        expires_at: expires,
+        actor: person(false),
+    };
+    let s1 = apply(decide(
+        &prepare,
+        &RoutingState::default(),
+        regions,
+        &all_healthy(),
+        &c.failover,
+        t0(),
+    ));
+    assert!(s1.should_surge(&us(), regions) && !s1.is_evacuated(&eu()));
+    refused(
+        &decide(&prepare, &s1, regions, &all_healthy(), &c.failover, t0()),
+        "already in progress",
+    );
+    let s2 = apply(decide(
+        &Request::StartDrill {
+            drill_id: "d1".into(),
+            actor: person(false),
+        },
+        &s1,
+        regions,
+        &all_healthy(),
+        &c.failover,
+        t0(),
+    ));
+    assert!(s2.is_evacuated(&eu()));
+    assert!(matches!(
+        decide(
+            &Request::Tick,
+            &s2,
+            regions,
+            &all_healthy(),
+            &c.failover,
+            expires - Chrono::seconds(1)
+        ),
+        Decision::Noop(_)
+    ));
+    let s3 = apply(decide(
+        &Request::Tick,
+        &s2,
+        regions,
+        &all_healthy(),
+        &c.failover,
+        expires,
+    ));
+    assert!(!s3.is_evacuated(&eu()) && s3.drill.is_none());
+    // A late drill-end schedule for an ended drill does nothing.
+    let late = Request::EndDrill {
+        drill_id: Some("d1".into()),
+        actor: alarm(),
+    };
+    assert!(matches!(
+        decide(&late, &s3, regions, &all_healthy(), &c.failover, expires),
+        Decision::Noop(_)
+    ));
+}
+
+fn arb_request() -> impl Strategy<Value = (Request, i64)> {
+    let region = prop_oneof![Just(eu()), Just(us())];
+    let actor = prop_oneof![Just(alarm()), Just(person(false)), Just(person(true))];
+    let request = prop_oneof![
+        (region.clone(), actor.clone())
+            .prop_map(|(region, actor)| Request::Evacuate { region, actor }),
+        (region.clone(), actor.clone())
+            .prop_map(|(region, actor)| Request::Restore { region, actor }),
+        region
+            .clone()
+            .prop_map(|region| Request::Recovered { region }),
+        Just(Request::Tick),
+        (region, actor.clone()).prop_map(|(region, actor)| Request::PrepareDrill {
+            region,
+            drill_id: "d".into(),
+            expires_at: t0() + Chrono::hours(3),
+            actor
+        }),
+        actor.clone().prop_map(|actor| Request::StartDrill {
+            drill_id: "d".into(),
+            actor
+        }),
+        actor.prop_map(|actor| Request::EndDrill {
+            drill_id: None,
+            actor
+        }),
+    ];
+    (request, 0i64..1_200)
+}
+
+proptest! {
+    /// For any sequence of events: never fewer than min_active_regions active, and
+    /// no routing change inside the dwell time unless a person forced it.
+    #[test]
+    fn invariants_hold_for_any_sequence(steps in proptest::collection::vec(arb_request(), 1..40), sick in any::<bool>()) {
+        let c = config();
+        let mut health = all_healthy();
+        if sick {
+            health.insert(us(), RegionHealth { gate_healthy: false, endpoints_healthy: false, replication: Replication::Stale });
+        }
+        let mut state = RoutingState::default();
+        let mut now = t0();
+        for (request, advance) in steps {
+            now += Chrono::seconds(advance);
+            if let Decision::Change { state: next, .. } = decide(&request, &state, &c.regions, &health, &c.failover, now) {
+                let active = next.active_regions(&c.regions).count();
+                prop_assert!(active >= c.failover.min_active_regions, "{request:?} left {active} active");
+                let routing_changed = next.evacuated.keys().collect::<Vec<_>>() != state.evacuated.keys().collect::<Vec<_>>();
+                let forced = matches!(&request, Request::Evacuate { actor, .. } | Request::Restore { actor, .. } if actor.force);
+                let expiry = matches!(&request, Request::Tick | Request::EndDrill { .. } | Request::StartDrill { .. });
+                if routing_changed && !forced && !expiry {
+                    if let Some(changed) = state.changed_at {
+                        prop_assert!(now >= changed + c.failover.dwell.as_chrono(), "{request:?} inside dwell");
+                    }
+                }
+                prop_assert!(next.epoch > state.epoch || next.recovered_at != state.recovered_at);
+                state = next;
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ handler
+
+/// An in-memory world: a TXT record with real compare-and-swap, gates, and logs.
+pub struct FakeWorld {
+    record: Mutex<Option<String>>,
+    thresholds: Mutex<BTreeMap<Region, i32>>,
+    pub emitted: Mutex<Vec<(ControlPlaneKind, String)>>,
+    pub notices: Mutex<Vec<String>>,
+    pub swaps: Mutex<u32>,
+    /// Swaps to lose on purpose (someone else wrote first).
+    pub lose: Mutex<u32>,
+    now: DateTime<Utc>,
+}
+
+impl FakeWorld {
+    pub fn new() -> Self {
+        Self {
+            record: Mutex::new(None),
+            thresholds: Mutex::new([(eu(), 2), (us(), 2)].into()),
+            emitted: Mutex::default(),
+            notices: Mutex::default(),
+            swaps: Mutex::new(0),
+            lose: Mutex::new(0),
+            now: t0(),
+        }
+    }
+    fn state(&self) -> RoutingState {
+        self.record
+            .lock()
+            .unwrap()
+            .as_deref()
+            .map(|r| RoutingState::from_txt(r).unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl World for FakeWorld {
+    async fn read_state(&self) -> Result<Option<(RoutingState, StateVersion)>> {
+        let raw = self.record.lock().unwrap().clone();
+        Ok(raw.map(|raw| {
+            (
+                RoutingState::from_txt(&raw).unwrap(),
+                StateVersion { raw, ttl: 60 },
+            )
+        }))
+    }
+    async fn swap_state(
+        &self,
+        expected: Option<&StateVersion>,
+        new: &RoutingState,
+    ) -> Result<CasResult> {
+        tokio::task::yield_now().await;
+        let mut lose = self.lose.lock().unwrap();
+        if *lose > 0 {
+            *lose -= 1;
+            return Ok(CasResult::Lost);
+        }
+        let mut record = self.record.lock().unwrap();
+        if record.as_deref() != expected.map(|v| v.raw.as_str()) {
+            return Ok(CasResult::Lost);
+        }
+        *record = Some(new.to_txt());
+        *self.swaps.lock().unwrap() += 1;
+        Ok(CasResult::Swapped)
+    }
+    async fn gate(&self, region: &Region) -> Result<GateStatus> {
+        Ok(GateStatus {
+            health_check_id: format!("gate-{region}"),
+            health_threshold: self.thresholds.lock().unwrap()[region],
+            children: vec!["a".into(), "b".into()],
+            children_healthy: 2,
+            version: 1,
+        })
+    }
+    async fn set_gate(&self, gate: &GateStatus, threshold: i32) -> Result<bool> {
+        let region = r(gate.health_check_id.trim_start_matches("gate-"));
+        let mut t = self.thresholds.lock().unwrap();
+        Ok(t.insert(region, threshold) != Some(threshold))
+    }
+    async fn replication_ready(&self, _: &Region, _: Duration) -> Result<Option<f64>> {
+        Ok(Some(1.0))
+    }
+    async fn peer_capacity(&self, _: &Region) -> Result<Vec<(String, i32, String)>> {
+        Ok(Vec::new())
+    }
+    async fn emit(&self, kind: ControlPlaneKind, detail: &ControlPlaneDetail) -> Result<()> {
+        self.emitted
+            .lock()
+            .unwrap()
+            .push((kind, detail.region.clone()));
+        Ok(())
+    }
+    async fn notify(&self, subject: &str, _: &str) -> Result<()> {
+        self.notices.lock().unwrap().push(subject.to_string());
+        Ok(())
+    }
+    async fn schedule_drill_end(&self, _: &str, _: DateTime<Utc>, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn cancel_drill_end(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn publish(&self, _: MetricBatch) -> Result<()> {
+        Ok(())
+    }
+    async fn sleep(&self, _: Duration) {}
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+}
+
+fn alarm_event(region: &str, state: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/cloudwatch-alarm-state-change.json"
+    ))
+    .unwrap();
+    v["detail"]["alarmName"] = json!(format!("orders-health-{region}"));
+    v["detail"]["state"]["value"] = json!(state);
+    v
+}
+
+#[tokio::test]
+async fn the_same_alarm_many_times_makes_one_change() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    for _ in 0..100 {
+        handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+            .await
+            .unwrap();
+    }
+    assert_eq!(*world.swaps.lock().unwrap(), 1);
+    assert_eq!(world.emitted.lock().unwrap().len(), 1);
+    assert_eq!(world.thresholds.lock().unwrap()[&us()], 3);
+}
+
+#[tokio::test]
+async fn a_lost_swap_rereads_and_redecides() {
+    let (c, world) = (config(), FakeWorld::new());
+    *world.lose.lock().unwrap() = 2;
+    let out = handle(
+        alarm_event("us-east-1", "ALARM"),
+        &Invocation::default(),
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(
+        out["timeline"]
+            .to_string()
+            .contains("compare-and-swap lost"),
+        "{out}"
+    );
+    assert!(world.state().is_evacuated(&us()));
+}
+
+#[tokio::test]
+async fn racing_copies_never_leave_zero_regions_active() {
+    for _ in 0..50 {
+        let (c, world) = (config(), FakeWorld::new());
+        let (inv, home_a, home_b) = (Invocation::default(), eu(), us());
+        let (a, b) = tokio::join!(
+            handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &home_a, &world),
+            handle(
+                alarm_event("eu-central-1", "ALARM"),
+                &inv,
+                &c,
+                &home_b,
+                &world
+            ),
+        );
+        let outcomes = [a.unwrap()["outcome"].clone(), b.unwrap()["outcome"].clone()];
+        assert!(outcomes.contains(&json!("applied")), "{outcomes:?}");
+        assert_eq!(world.state().active_regions(&c.regions).count(), 1);
+    }
+}
+
+#[tokio::test]
+async fn manual_actions_need_a_reason_and_dry_run_changes_nothing() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    let err = handle(
+        json!({"action": "evacuate", "region": "us-east-1"}),
+        &inv,
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("needs a \"reason\""));
+    let dry = handle(
+        json!({"action": "evacuate", "region": "us-east-1", "dry_run": true}),
+        &inv,
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry["outcome"], "dry_run");
+    assert_eq!(dry["changes"][0]["to"], "evacuated");
+    assert_eq!(*world.swaps.lock().unwrap(), 0);
+    let unknown = handle(json!({"action": "explode"}), &inv, &c, &eu(), &world)
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("known: status, evacuate"));
+    let unmapped = handle(alarm_event("nowhere", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    assert_eq!(unmapped["outcome"], "refused");
+}
+
+#[tokio::test]
+async fn tick_repairs_a_gate_flipped_by_hand() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    world.thresholds.lock().unwrap().insert(us(), 2); // someone reopened it by hand
+    let tick: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/scheduler-tick.json")).unwrap();
+    let out = handle(tick, &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert_eq!(world.thresholds.lock().unwrap()[&us()], 3);
+}
+
+#[tokio::test]
+async fn drill_surges_evacuates_and_records_a_timeline() {
+    let (c, world) = (config(), FakeWorld::new());
+    let out = handle(
+        json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 15, "reason": "game day", "requested_by": "alice"}),
+        &Invocation { request_id: "r".into(), function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into() },
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    let kinds: Vec<ControlPlaneKind> = world
+        .emitted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ControlPlaneKind::DrillStarted,
+            ControlPlaneKind::RegionEvacuated
+        ]
+    );
+    assert!(world.state().is_evacuated(&eu()));
+    assert!(out["timeline"].as_array().unwrap().len() >= 3, "{out}");
+    assert_eq!(out["requested_by"], "alice");
+}
