@@ -45,13 +45,21 @@ const CONCURRENCY_SCHEDULER_IAM_ACTIONS: &[&str] = &[
 /// only possible Resource: cloudwatch:GetMetricData / PutMetricData (Amazon CloudWatch),
 /// lambda:GetAccountSettings (AWS Lambda), tag:GetResources (Resource Groups Tagging API).
 /// Everything else (events:PutEvents on event-bus, route53:GetChange on change, ...) is scoped.
-const NO_RESOURCE_LEVEL: [&str; 4] =
-    ["cloudwatch:GetMetricData", "cloudwatch:PutMetricData", "lambda:GetAccountSettings", "tag:GetResources"];
+const NO_RESOURCE_LEVEL: [&str; 4] = [
+    "cloudwatch:GetMetricData",
+    "cloudwatch:PutMetricData",
+    "lambda:GetAccountSettings",
+    "tag:GetResources",
+];
 
 /// Config maps keyed by data (regions, alarm names): their keys are values, not schema
 /// (`BTreeMap`s in shared/src/config.rs).
-const DATA_KEYED_MAPS: [&str; 4] =
-    ["alerts_topic_arns", "failover.gate_health_checks", "failover.region_alarms", "failover.drill.scheduler_role_arns"];
+const DATA_KEYED_MAPS: [&str; 4] = [
+    "alerts_topic_arns",
+    "failover.gate_health_checks",
+    "failover.region_alarms",
+    "failover.drill.scheduler_role_arns",
+];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -88,7 +96,8 @@ impl Tf {
         let mut blocks = Vec::new();
         for file in files {
             let text = std::fs::read_to_string(&file).expect("read .tf");
-            let body: Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let body: Body =
+                hcl::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             for block in body.blocks() {
                 blocks.push((file.clone(), block.clone()));
             }
@@ -97,7 +106,11 @@ impl Tf {
     }
 
     /// Blocks `<kind> "<label0>" ...`, e.g. ("resource", "aws_lambda_function").
-    fn of<'a, 'k>(&'a self, kind: &'k str, type_label: &'k str) -> impl Iterator<Item = &'a Block> + 'k
+    fn of<'a, 'k>(
+        &'a self,
+        kind: &'k str,
+        type_label: &'k str,
+    ) -> impl Iterator<Item = &'a Block> + 'k
     where
         'a: 'k,
     {
@@ -127,7 +140,9 @@ fn label(block: &Block, i: usize) -> Option<&str> {
 }
 
 fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
-    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
+    body.attributes()
+        .find(|a| a.key.as_str() == key)
+        .map(|a| &a.expr)
 }
 
 fn attr_str(body: &Body, key: &str) -> String {
@@ -135,7 +150,8 @@ fn attr_str(body: &Body, key: &str) -> String {
 }
 
 fn sub_blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
-    body.blocks().filter(move |b| b.identifier.as_str() == ident)
+    body.blocks()
+        .filter(move |b| b.identifier.as_str() == ident)
 }
 
 fn strings(expr: &Expression) -> Vec<String> {
@@ -169,7 +185,9 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 /// Statements of a policy document: `statement` blocks and the content of `dynamic "statement"`.
 fn statements(doc: &Block) -> Vec<&Body> {
-    let mut out: Vec<&Body> = sub_blocks(&doc.body, "statement").map(|b| &b.body).collect();
+    let mut out: Vec<&Body> = sub_blocks(&doc.body, "statement")
+        .map(|b| &b.body)
+        .collect();
     for dynamic in sub_blocks(&doc.body, "dynamic").filter(|b| label(b, 0) == Some("statement")) {
         out.extend(sub_blocks(&dynamic.body, "content").map(|b| &b.body));
     }
@@ -188,14 +206,27 @@ fn policy_actions(doc: &Block) -> BTreeSet<String> {
 #[test]
 fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs() {
     let cp = Tf::load("infra/modules/control-plane");
-    assert_eq!(object_keys(cp.local("functions")), set(&FUNCTIONS), "local.functions in control-plane");
+    assert_eq!(
+        object_keys(cp.local("functions")),
+        set(&FUNCTIONS),
+        "local.functions in control-plane"
+    );
 
     let lambda = cp.named("resource", "aws_lambda_function", "this");
     let body = &lambda.body;
     assert_eq!(attr_str(body, "for_each"), "local.functions");
-    assert_eq!(attr(body, "runtime"), Some(&Expression::String("provided.al2023".into())));
-    assert_eq!(attr(body, "handler"), Some(&Expression::String("bootstrap".into())));
-    assert_eq!(compact(&attr_str(body, "architectures")), "[var.architecture]");
+    assert_eq!(
+        attr(body, "runtime"),
+        Some(&Expression::String("provided.al2023".into()))
+    );
+    assert_eq!(
+        attr(body, "handler"),
+        Some(&Expression::String("bootstrap".into()))
+    );
+    assert_eq!(
+        compact(&attr_str(body, "architectures")),
+        "[var.architecture]"
+    );
     for key in ["filename", "source_code_hash"] {
         let value = attr_str(body, key);
         assert!(
@@ -203,17 +234,32 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             "{key} must point at <artifacts_dir>/<function>/bootstrap.zip: {value}"
         );
     }
-    let env = sub_blocks(body, "environment").next().expect("environment block");
+    let env = sub_blocks(body, "environment")
+        .next()
+        .expect("environment block");
     let vars = attr(&env.body, "variables").expect("environment.variables");
-    assert_eq!(attr_in_object(vars, "CONTROL_PLANE_CONFIG"), "jsonencode(local.config)", "{vars}");
-    let logging = sub_blocks(body, "logging_config").next().expect("logging_config block");
-    assert_eq!(attr(&logging.body, "log_format"), Some(&Expression::String("JSON".into())));
+    assert_eq!(
+        attr_in_object(vars, "CONTROL_PLANE_CONFIG"),
+        "jsonencode(local.config)",
+        "{vars}"
+    );
+    let logging = sub_blocks(body, "logging_config")
+        .next()
+        .expect("logging_config block");
+    assert_eq!(
+        attr(&logging.body, "log_format"),
+        Some(&Expression::String("JSON".into()))
+    );
 
     // One copy at a time per region for failover and concurrency-scheduler.
     let functions = cp.local("functions").to_string();
     for f in ["failover", "concurrency-scheduler"] {
         let entry = function_entry(cp.local("functions"), f);
-        assert_eq!(attr_in_object(entry, "reserved_concurrency"), "1", "{f} reserved concurrency in {functions}");
+        assert_eq!(
+            attr_in_object(entry, "reserved_concurrency"),
+            "1",
+            "{f} reserved concurrency in {functions}"
+        );
     }
 
     for env in ["dev", "prod"] {
@@ -224,7 +270,8 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             .map(|(_, b)| b)
             .filter(|b| {
                 b.identifier.as_str() == "module"
-                    && attr(&b.body, "source") == Some(&Expression::String("../../modules/control-plane".into()))
+                    && attr(&b.body, "source")
+                        == Some(&Expression::String("../../modules/control-plane".into()))
             })
             .map(|b| {
                 let p = attr(&b.body, "providers").expect("providers map");
@@ -238,7 +285,11 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
                 }
             })
             .collect();
-        assert_eq!(providers, set(&REGION_PROVIDERS), "{env}: control-plane per region");
+        assert_eq!(
+            providers,
+            set(&REGION_PROVIDERS),
+            "{env}: control-plane per region"
+        );
 
         // One provider per account and region, each assuming a role with an external ID.
         let aliases: BTreeSet<String> = root
@@ -250,32 +301,65 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             .collect();
         assert_eq!(
             aliases,
-            set(&["shared_eu_central_1", "shared_us_east_1", "workload_eu_central_1", "workload_us_east_1"]),
+            set(&[
+                "shared_eu_central_1",
+                "shared_us_east_1",
+                "workload_eu_central_1",
+                "workload_us_east_1"
+            ]),
             "{env}: provider aliases"
         );
         for provider in root.of("provider", "aws") {
-            let assume = sub_blocks(&provider.body, "assume_role").next().expect("assume_role");
-            assert!(attr(&assume.body, "external_id").is_some(), "{env}: assume_role without external_id");
+            let assume = sub_blocks(&provider.body, "assume_role")
+                .next()
+                .expect("assume_role");
+            assert!(
+                attr(&assume.body, "external_id").is_some(),
+                "{env}: assume_role without external_id"
+            );
         }
-        let terraform = root.blocks.iter().map(|(_, b)| b).find(|b| b.identifier.as_str() == "terraform").expect("terraform block");
-        let backend = sub_blocks(&terraform.body, "backend").next().expect("backend block");
+        let terraform = root
+            .blocks
+            .iter()
+            .map(|(_, b)| b)
+            .find(|b| b.identifier.as_str() == "terraform")
+            .expect("terraform block");
+        let backend = sub_blocks(&terraform.body, "backend")
+            .next()
+            .expect("backend block");
         assert_eq!(label(backend, 0), Some("s3"));
-        assert_eq!(attr(&backend.body, "use_lockfile"), Some(&Expression::Bool(true)), "{env}: S3 lockfile");
-        assert!(repo().join(format!("infra/envs/{env}/backend.hcl.example")).is_file());
-        assert!(repo().join(format!("infra/envs/{env}/terraform.tfvars.example")).is_file());
+        assert_eq!(
+            attr(&backend.body, "use_lockfile"),
+            Some(&Expression::Bool(true)),
+            "{env}: S3 lockfile"
+        );
+        assert!(repo()
+            .join(format!("infra/envs/{env}/backend.hcl.example"))
+            .is_file());
+        assert!(repo()
+            .join(format!("infra/envs/{env}/terraform.tfvars.example"))
+            .is_file());
     }
 }
 
 fn function_entry<'a>(functions: &'a Expression, name: &str) -> &'a Expression {
     match functions {
-        Expression::Object(obj) => obj.iter().find(|(k, _)| k.to_string() == name).map(|(_, v)| v).expect("function entry"),
+        Expression::Object(obj) => obj
+            .iter()
+            .find(|(k, _)| k.to_string() == name)
+            .map(|(_, v)| v)
+            .expect("function entry"),
         other => panic!("local.functions must be an object: {other}"),
     }
 }
 
 fn attr_in_object(object: &Expression, key: &str) -> String {
     match object {
-        Expression::Object(obj) => obj.iter().find(|(k, _)| k.to_string() == key).map(|(_, v)| v.to_string()).unwrap_or_default(),
+        Expression::Object(obj) => obj
+            .iter()
+            .find(|(k, _)| k.to_string() == key)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default(),
         other => panic!("expected an object: {other}"),
     }
 }
@@ -297,17 +381,23 @@ fn assert_rule_invokes(cp: &Tf, needles: &[&str], function: &str) {
     let wired = rules.iter().any(|rule| {
         let name = label(rule, 1).expect("rule name");
         let target = cp.of("resource", "aws_cloudwatch_event_target").any(|t| {
-            compact(&attr_str(&t.body, "rule")).contains(&format!("aws_cloudwatch_event_rule.{name}.name"))
+            compact(&attr_str(&t.body, "rule"))
+                .contains(&format!("aws_cloudwatch_event_rule.{name}.name"))
                 && compact(&attr_str(&t.body, "arn")).contains(&target_fn)
         });
         let permission = cp.of("resource", "aws_lambda_permission").any(|p| {
-            compact(&attr_str(&p.body, "source_arn")).contains(&format!("aws_cloudwatch_event_rule.{name}.arn"))
+            compact(&attr_str(&p.body, "source_arn"))
+                .contains(&format!("aws_cloudwatch_event_rule.{name}.arn"))
                 && compact(&attr_str(&p.body, "function_name")).contains(&target_fn)
-                && attr(&p.body, "principal") == Some(&Expression::String("events.amazonaws.com".into()))
+                && attr(&p.body, "principal")
+                    == Some(&Expression::String("events.amazonaws.com".into()))
         });
         target && permission
     });
-    assert!(wired, "rule {needles:?} must target {function} and have an aws_lambda_permission");
+    assert!(
+        wired,
+        "rule {needles:?} must target {function} and have an aws_lambda_permission"
+    );
 }
 
 #[test]
@@ -317,35 +407,87 @@ fn infra_every_function_has_its_triggers() {
     // Schedules: one per function (for_each over local.functions), each invoking its function.
     let schedule = cp.named("resource", "aws_scheduler_schedule", "tick");
     assert!(attr_str(&schedule.body, "for_each").contains("local.functions"));
-    let target = sub_blocks(&schedule.body, "target").next().expect("schedule target");
-    assert_eq!(compact(&attr_str(&target.body, "arn")), "aws_lambda_function.this[each.key].arn");
+    let target = sub_blocks(&schedule.body, "target")
+        .next()
+        .expect("schedule target");
+    assert_eq!(
+        compact(&attr_str(&target.body, "arn")),
+        "aws_lambda_function.this[each.key].arn"
+    );
     let input = compact(&attr_str(&target.body, "input"));
-    for needle in ["task=\"tick\"", "<aws.scheduler.schedule-arn>", "<aws.scheduler.scheduled-time>"] {
-        assert!(input.contains(needle), "schedule input lacks {needle}: {input}");
+    for needle in [
+        "task=\"tick\"",
+        "<aws.scheduler.schedule-arn>",
+        "<aws.scheduler.scheduled-time>",
+    ] {
+        assert!(
+            input.contains(needle),
+            "schedule input lacks {needle}: {input}"
+        );
     }
-    for (f, rate) in [("failover", "rate(1 minute)"), ("replication-monitor", "rate(5 minutes)"), ("concurrency-scheduler", "rate(5 minutes)")] {
+    for (f, rate) in [
+        ("failover", "rate(1 minute)"),
+        ("replication-monitor", "rate(5 minutes)"),
+        ("concurrency-scheduler", "rate(5 minutes)"),
+    ] {
         let entry = function_entry(cp.local("functions"), f);
-        assert_eq!(attr_in_object(entry, "schedule"), format!("\"{rate}\""), "{f} schedule");
+        assert_eq!(
+            attr_in_object(entry, "schedule"),
+            format!("\"{rate}\""),
+            "{f} schedule"
+        );
     }
 
-    assert_rule_invokes(&cp, &["aws.ecr", "ECR Image Action", "PUSH", "SUCCESS"], "replication-monitor");
     assert_rule_invokes(
         &cp,
-        &["controlplane.failover", "Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"],
+        &["aws.ecr", "ECR Image Action", "PUSH", "SUCCESS"],
+        "replication-monitor",
+    );
+    assert_rule_invokes(
+        &cp,
+        &[
+            "controlplane.failover",
+            "Region Evacuated",
+            "Region Restored",
+            "Drill Started",
+            "Drill Ended",
+        ],
         "concurrency-scheduler",
     );
-    assert_rule_invokes(&cp, &["aws.cloudwatch", "CloudWatch Alarm State Change", "var.region_alarms"], "failover");
+    assert_rule_invokes(
+        &cp,
+        &[
+            "aws.cloudwatch",
+            "CloudWatch Alarm State Change",
+            "var.region_alarms",
+        ],
+        "failover",
+    );
 
     // Both regions see both regions' failover events and alarms: forwarded to the peer buses,
     // only when they originated in this region (no loops).
     let forward = cp.named("resource", "aws_cloudwatch_event_rule", "forward_to_peers");
     let pattern = compact(&attr_str(&forward.body, "event_pattern"));
-    for needle in ["controlplane.failover", "CloudWatchAlarmStateChange", "region=[var.region]"] {
-        assert!(pattern.contains(needle), "forwarding pattern lacks {needle}: {pattern}");
+    for needle in [
+        "controlplane.failover",
+        "CloudWatchAlarmStateChange",
+        "region=[var.region]",
+    ] {
+        assert!(
+            pattern.contains(needle),
+            "forwarding pattern lacks {needle}: {pattern}"
+        );
     }
-    let fwd_target = cp.named("resource", "aws_cloudwatch_event_target", "forward_to_peers");
+    let fwd_target = cp.named(
+        "resource",
+        "aws_cloudwatch_event_target",
+        "forward_to_peers",
+    );
     assert!(attr_str(&fwd_target.body, "arn").contains("default_bus_arns"));
-    assert!(attr(&fwd_target.body, "role_arn").is_some(), "cross-region bus targets need a role");
+    assert!(
+        attr(&fwd_target.body, "role_arn").is_some(),
+        "cross-region bus targets need a role"
+    );
 
     // ECR events come from shared-services: forwarded by the replication module's rule.
     let replication = Tf::load("infra/modules/replication");
@@ -358,7 +500,10 @@ fn infra_every_function_has_its_triggers() {
     // The region-health alarms are named <service>-health-<region>, in us-east-1 (Route 53 metrics).
     let routing = Tf::load("infra/modules/global-routing");
     let names = compact(&routing.local("region_alarm_names").to_string());
-    assert!(names.contains("\"${var.service_name}-health-${region}\""), "{names}");
+    assert!(
+        names.contains("\"${var.service_name}-health-${region}\""),
+        "{names}"
+    );
     let alarm = routing.named("resource", "aws_cloudwatch_metric_alarm", "region_health");
     assert!(attr_str(&alarm.body, "for_each").contains("local.region_alarm_names"));
     assert!(alarm.body.to_string_lossy().contains("HealthCheckStatus"));
@@ -381,7 +526,11 @@ fn json_paths(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.insert(path.clone());
                 if !DATA_KEYED_MAPS.contains(&path.as_str()) {
                     json_paths(v, &path, out);
@@ -402,7 +551,11 @@ fn hcl_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
         Expression::Object(obj) => {
             for (k, v) in obj.iter() {
                 let key = k.to_string();
-                let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 out.insert(path.clone());
                 if !DATA_KEYED_MAPS.contains(&path.as_str()) {
                     hcl_paths(v, &path, out);
@@ -415,7 +568,9 @@ fn hcl_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
             }
         }
         // [for x in xs : { ... }]: the element shape, list index collapsed.
-        Expression::ForExpr(f) if f.key_expr.is_none() => hcl_paths(&f.value_expr, &format!("{prefix}[]"), out),
+        Expression::ForExpr(f) if f.key_expr.is_none() => {
+            hcl_paths(&f.value_expr, &format!("{prefix}[]"), out)
+        }
         Expression::Parenthesis(inner) => hcl_paths(inner, prefix, out),
         _ => {}
     }
@@ -423,7 +578,8 @@ fn hcl_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
 
 #[test]
 fn infra_config_document_has_exactly_the_keys_of_the_example() {
-    let text = std::fs::read_to_string(repo().join("config/example.json")).expect("config/example.json");
+    let text =
+        std::fs::read_to_string(repo().join("config/example.json")).expect("config/example.json");
     let example: serde_json::Value = serde_json::from_str(&text).expect("example.json is JSON");
     let mut expected = BTreeSet::new();
     json_paths(&example, "", &mut expected);
@@ -468,13 +624,18 @@ fn crate_iam_actions(package: &str, mirror: &[&str]) -> Vec<String> {
     };
     let list = &source[start..];
     let list = &list[list.find('[').map(|i| i + 1).unwrap_or(0)..];
-    let list = &list[list.find("&[").map(|i| i + 2).unwrap_or(0)..list.find("];").expect("end of IAM_ACTIONS")];
+    let list = &list
+        [list.find("&[").map(|i| i + 2).unwrap_or(0)..list.find("];").expect("end of IAM_ACTIONS")];
     let actions: Vec<String> = list
         .split(',')
         .map(|item| item.trim().trim_matches('"').to_string())
         .filter(|item| !item.is_empty() && !item.starts_with("//"))
         .collect();
-    assert_eq!(set(&actions.iter().map(String::as_str).collect::<Vec<_>>()), set(mirror), "{package}: mirror list is stale");
+    assert_eq!(
+        set(&actions.iter().map(String::as_str).collect::<Vec<_>>()),
+        set(mirror),
+        "{package}: mirror list is stale"
+    );
     actions
 }
 
@@ -482,33 +643,61 @@ fn crate_iam_actions(package: &str, mirror: &[&str]) -> Vec<String> {
 fn infra_each_role_grants_exactly_what_its_function_calls() {
     let cp = Tf::load("infra/modules/control-plane");
     let expected: [(&str, Vec<String>); 3] = [
-        ("failover", failover::IAM_ACTIONS.iter().map(|a| a.to_string()).collect()),
-        ("replication-monitor", crate_iam_actions("replication-monitor", REPLICATION_MONITOR_IAM_ACTIONS)),
-        ("concurrency-scheduler", crate_iam_actions("concurrency-scheduler", CONCURRENCY_SCHEDULER_IAM_ACTIONS)),
+        (
+            "failover",
+            failover::IAM_ACTIONS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+        ),
+        (
+            "replication-monitor",
+            crate_iam_actions("replication-monitor", REPLICATION_MONITOR_IAM_ACTIONS),
+        ),
+        (
+            "concurrency-scheduler",
+            crate_iam_actions("concurrency-scheduler", CONCURRENCY_SCHEDULER_IAM_ACTIONS),
+        ),
     ];
     for (function, code_actions) in expected {
         let code_actions: Vec<&str> = code_actions.iter().map(String::as_str).collect();
         let doc = cp.named("data", "aws_iam_policy_document", function);
         let mut granted = policy_actions(doc);
         for log in LOG_ACTIONS {
-            assert!(granted.remove(log), "{function}: must grant {log} on its log group");
+            assert!(
+                granted.remove(log),
+                "{function}: must grant {log} on its log group"
+            );
         }
-        assert_eq!(granted, set(&code_actions), "{function}: policy actions vs the crate's IAM_ACTIONS");
+        assert_eq!(
+            granted,
+            set(&code_actions),
+            "{function}: policy actions vs the crate's IAM_ACTIONS"
+        );
 
         // Log writes only on the function's own log group.
         for statement in statements(doc) {
             let actions = attr(statement, "actions").map(strings).unwrap_or_default();
             if actions.iter().any(|a| a.starts_with("logs:")) {
                 let resources = attr_str(statement, "resources");
-                assert!(compact(&resources).contains(&format!("log_stream_arns[\"{function}\"]")), "{function}: logs on {resources}");
+                assert!(
+                    compact(&resources).contains(&format!("log_stream_arns[\"{function}\"]")),
+                    "{function}: logs on {resources}"
+                );
             }
         }
         // Attached to that function's role.
         let policies = cp.local("function_policies");
-        assert_eq!(attr_in_object(policies, function), format!("data.aws_iam_policy_document.{function}.json"));
+        assert_eq!(
+            attr_in_object(policies, function),
+            format!("data.aws_iam_policy_document.{function}.json")
+        );
     }
     let role_policy = cp.named("resource", "aws_iam_role_policy", "function");
-    assert_eq!(attr_str(&role_policy.body, "policy"), "local.function_policies[each.key]");
+    assert_eq!(
+        attr_str(&role_policy.body, "policy"),
+        "local.function_policies[each.key]"
+    );
 
     // failover may pass only the drill scheduler role(s), and only to EventBridge Scheduler.
     let failover = cp.named("data", "aws_iam_policy_document", "failover");
@@ -527,7 +716,8 @@ fn infra_star_resources_only_where_aws_allows_no_scoping() {
     let all = Tf::load("infra");
     let mut checked = 0;
     for (file, block) in &all.blocks {
-        if block.identifier.as_str() != "data" || label(block, 0) != Some("aws_iam_policy_document") {
+        if block.identifier.as_str() != "data" || label(block, 0) != Some("aws_iam_policy_document")
+        {
             continue;
         }
         // A KMS key policy's "*" is the key itself: a key policy cannot name its own ARN.
@@ -535,7 +725,9 @@ fn infra_star_resources_only_where_aws_allows_no_scoping() {
             continue;
         }
         for statement in statements(block) {
-            let Some(resources) = attr(statement, "resources") else { continue };
+            let Some(resources) = attr(statement, "resources") else {
+                continue;
+            };
             let is_star = matches!(resources, Expression::Array(items) if items.iter().any(|i| matches!(i, Expression::String(s) if s == "*")));
             if !is_star {
                 continue;
@@ -575,30 +767,58 @@ fn ignores(block: &Block, attribute: &str) -> bool {
 #[test]
 fn infra_terraform_leaves_what_the_functions_own_alone() {
     let all = Tf::load("infra");
-    let pcs: Vec<&Block> = all.of("resource", "aws_lambda_provisioned_concurrency_config").collect();
-    assert!(!pcs.is_empty(), "the seed's provisioned concurrency config is missing");
+    let pcs: Vec<&Block> = all
+        .of("resource", "aws_lambda_provisioned_concurrency_config")
+        .collect();
+    assert!(
+        !pcs.is_empty(),
+        "the seed's provisioned concurrency config is missing"
+    );
     for pc in pcs {
-        assert!(ignores(pc, "provisioned_concurrent_executions"), "concurrency-scheduler owns the number");
-        assert_eq!(compact(&attr_str(&pc.body, "provisioned_concurrent_executions")), "var.environment==\"prod\"?2:1");
+        assert!(
+            ignores(pc, "provisioned_concurrent_executions"),
+            "concurrency-scheduler owns the number"
+        );
+        assert_eq!(
+            compact(&attr_str(&pc.body, "provisioned_concurrent_executions")),
+            "var.environment==\"prod\"?2:1"
+        );
     }
 
     let routing = Tf::load("infra/modules/global-routing");
     let gate = routing.named("resource", "aws_route53_health_check", "gate");
-    assert_eq!(attr(&gate.body, "type"), Some(&Expression::String("CALCULATED".into())));
-    assert!(ignores(gate, "child_health_threshold"), "failover raises/restores the gate threshold");
+    assert_eq!(
+        attr(&gate.body, "type"),
+        Some(&Expression::String("CALCULATED".into()))
+    );
+    assert!(
+        ignores(gate, "child_health_threshold"),
+        "failover raises/restores the gate threshold"
+    );
     let state = routing.named("resource", "aws_route53_record", "routing_state");
-    assert_eq!(attr(&state.body, "type"), Some(&Expression::String("TXT".into())));
-    assert!(ignores(state, "records"), "failover owns the routing-state record");
+    assert_eq!(
+        attr(&state.body, "type"),
+        Some(&Expression::String("TXT".into()))
+    );
+    assert!(
+        ignores(state, "records"),
+        "failover owns the routing-state record"
+    );
     for record in ["service", "api"] {
         let r = routing.named("resource", "aws_route53_record", record);
         assert!(attr_str(&r.body, "health_check_id").contains("aws_route53_health_check.gate"));
-        assert!(sub_blocks(&r.body, "latency_routing_policy").next().is_some());
+        assert!(sub_blocks(&r.body, "latency_routing_policy")
+            .next()
+            .is_some());
     }
 
     // The initial TXT value is what RoutingState reads: `jsonencode({v = 1, epoch = 0, evacuated = {}})`,
     // which Terraform renders as below, quotes escaped inside the TXT string.
     let initial = compact(&routing.local("initial_state").to_string());
-    assert!(initial.contains("v=1") && initial.contains("epoch=0") && initial.contains("evacuated={}"), "{initial}");
+    assert!(
+        initial.contains("v=1") && initial.contains("epoch=0") && initial.contains("evacuated={}"),
+        "{initial}"
+    );
     let txt = r#""{\"epoch\":0,\"evacuated\":{},\"v\":1}""#;
     let state = shared::routing::RoutingState::from_txt(txt).expect("initial routing state parses");
     assert_eq!(state.epoch, 0);

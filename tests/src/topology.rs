@@ -218,6 +218,8 @@ impl Topology {
 
         // ECR in shared-services: the source repositories in the primary region,
         // replicated to the secondary.
+        // The monitor reads ECR through a role in shared-services, as deployed.
+        world.post("/iam/roles", json!({"account": SHARED_SERVICES, "name": format!("ecr-read-{s}"), "service": "lambda.amazonaws.com"})).await;
         let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
         for repo in &spec.ecr_repositories {
             ecr.create_repository().repository_name(repo).send().await?;
@@ -298,6 +300,10 @@ impl Topology {
                     "source_region": PRIMARY,
                     "repositories": self.spec.ecr_repositories,
                     "destination_regions": [SECONDARY],
+                    "role": {
+                        "role_arn": format!("arn:aws:iam::{SHARED_SERVICES}:role/ecr-read-{s}"),
+                        "external_id": format!("controlplane-{s}"),
+                    },
                 },
                 "secrets": { "source_region": PRIMARY, "secret_ids": self.spec.secrets },
             },
