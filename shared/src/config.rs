@@ -407,7 +407,7 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let failback = {
         let f = o.obj("failback", false);
         FailbackConfig {
-            automatic: f.as_ref().map_or(false, |f| f.or("automatic", false)),
+            automatic: f.as_ref().is_some_and(|f| f.or("automatic", false)),
             stable_for: f.as_ref().map_or(Duration::from_mins(30), |f| {
                 f.or("stable_for", Duration::from_mins(30))
             }),
@@ -416,9 +416,7 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let readiness = {
         let r = o.obj("readiness", false);
         ReadinessConfig {
-            require_replication_ready: r
-                .as_ref()
-                .map_or(true, |r| r.or("require_replication_ready", true)),
+            require_replication_ready: r.as_ref().is_none_or(|r| r.or("require_replication_ready", true)),
             max_age: r.as_ref().map_or(Duration::from_mins(15), |r| {
                 r.or("max_age", Duration::from_mins(15))
             }),
@@ -614,7 +612,7 @@ fn parse_concurrency(
     let utilization = {
         let u = o.obj("utilization", false);
         UtilizationConfig {
-            enabled: u.as_ref().map_or(false, |u| u.or("enabled", false)),
+            enabled: u.as_ref().is_some_and(|u| u.or("enabled", false)),
             window: u.as_ref().map_or(Duration::from_mins(15), |u| {
                 u.or("window", Duration::from_mins(15))
             }),

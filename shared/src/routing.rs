@@ -199,8 +199,7 @@ mod tests {
 
     #[test]
     fn txt_round_trip_with_long_reasons_and_quotes() {
-        let mut s = RoutingState::default();
-        s.epoch = 7;
+        let mut s = RoutingState { epoch: 7, ..Default::default() };
         s.evacuated.insert(
             region("us-east-1"),
             Evacuation {
@@ -251,8 +250,7 @@ mod tests {
 
         #[test]
         fn any_reason_round_trips(reason in ".{0,600}", epoch in 0u64..1_000_000) {
-            let mut s = RoutingState::default();
-            s.epoch = epoch;
+            let mut s = RoutingState { epoch, ..Default::default() };
             s.evacuated.insert(region("eu-central-1"), Evacuation {
                 since: DateTime::from_timestamp(1_700_000_000, 0).unwrap(), by: "op".into(), reason, automatic: false, drill_id: None });
             prop_assert_eq!(RoutingState::from_txt(&s.to_txt()).unwrap(), s);

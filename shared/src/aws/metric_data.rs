@@ -169,7 +169,7 @@ impl MetricReader for MetricData {
             .filter_map(|q| series.remove(&q.id))
             .collect();
         for s in &mut out {
-            s.points.sort_by(|a, b| b.0.cmp(&a.0));
+            s.points.sort_by_key(|p| std::cmp::Reverse(p.0));
         }
         Ok(out)
     }
