@@ -1,4 +1,5 @@
 //! Integration and end-to-end tests: one binary, so the SDK links once.
 
+mod concurrency;
 mod e2e;
 mod infra;

@@ -141,7 +141,8 @@ where
     let loaded = st.clone();
     st.prune(now);
 
-    let mut targets = runner.targets(&mut record).await;
+    let targets = runner.targets(&mut record).await;
+    let mut only: Option<Target> = None;
     if let Request::Override(o) = &request {
         let Some(target) = targets.iter().find(|t| t.function == o.function && t.alias == o.alias).cloned() else {
             record.state = json!({"request": describe(&request)});
@@ -158,11 +159,15 @@ where
             );
         }
         st.set_override(override_entry(o, &deps.region, now));
-        targets = vec![target];
+        // Every target is read (the account's headroom is shared), only this one changes.
+        only = Some(target);
     }
 
     let rows = runner.plan(&targets, &st, now, &mut record).await;
-    let changes: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].needs_change()).collect();
+    let changes: Vec<usize> = (0..rows.len())
+        .filter(|i| rows[*i].needs_change())
+        .filter(|i| only.as_ref().is_none_or(|t| rows[*i].function == t.function && rows[*i].alias == t.alias))
+        .collect();
     for &i in &changes {
         let r = &rows[i];
         record.changes.push(Change::new(r.resource(), "provisioned_concurrency", r.config.as_ref().map(|c| c.requested), r.level));
@@ -235,7 +240,8 @@ where
     let shown: Vec<&Row> = if matches!(request, Request::Plan) || dry_run {
         rows.iter().collect()
     } else {
-        rows.iter().filter(|r| r.result.is_some() || r.level == 0).collect()
+        let asked = |r: &Row| only.as_ref().is_some_and(|t| r.function == t.function && r.alias == t.alias);
+        rows.iter().filter(|r| r.result.is_some() || r.level == 0 || asked(r)).collect()
     };
     record.state = json!({
         "request": describe(&request),

@@ -519,3 +519,17 @@ async fn hundreds_of_discovered_aliases_only_the_changed_are_written_within_the_
     let secs = start.elapsed().as_secs_f64();
     assert!(calls / secs <= 10.5, "{calls} Lambda calls in {secs}s exceed the 10/s limit");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_override_reads_every_target_for_the_shared_headroom_but_changes_one() {
+    let d = deps();
+    *d.lambda.unreserved.lock().unwrap() = 108; // headroom 8
+    d.lambda.set("orders-api", 4, PcStatus::Ready);
+    d.lambda.set("billing", 2, PcStatus::Ready); // would go to 4, but is not the one asked
+    let r = handle_at(json!({"action": "override", "function": "orders-api", "level": 20, "until": "1h", "reason": "launch"}), &d, weekday())
+        .await
+        .unwrap();
+    assert_eq!(d.lambda.puts(), vec![("orders-api".to_string(), 6)], "{r:#}");
+    assert!(row(&r, "orders-api")["why"]["notes"].to_string().contains("headroom"));
+    assert_eq!(d.lambda.level("billing"), Some((2, PcStatus::Ready)));
+}
