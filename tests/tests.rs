@@ -3,3 +3,4 @@
 mod concurrency;
 mod e2e;
 mod infra;
+mod replication;
