@@ -47,45 +47,83 @@ async fn setup(spec: Spec, tweak: impl FnOnce(&mut Value)) -> World {
     tweak(&mut config);
     let mut env = world.function_env(&topology.spec.account, PRIMARY);
     env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
-    let f = FunctionProcess::spawn(&binary("concurrency-scheduler"), "concurrency-scheduler", &env)
-        .await
-        .expect("concurrency-scheduler starts");
+    let f = FunctionProcess::spawn(
+        &binary("concurrency-scheduler"),
+        "concurrency-scheduler",
+        &env,
+    )
+    .await
+    .expect("concurrency-scheduler starts");
     let lambda = aws_sdk_lambda::Client::new(&world.sdk_config(&topology.spec.account, PRIMARY));
-    World { world, topology, lambda, f }
+    World {
+        world,
+        topology,
+        lambda,
+        f,
+    }
 }
 
 impl World {
     async fn invoke(&mut self, payload: Value) -> Value {
-        self.f.invoke(payload).await.expect("invoke").ok().unwrap_or_else(|e| panic!("{e}\n{}", self.f.output().join("\n")))
+        self.f
+            .invoke(payload)
+            .await
+            .expect("invoke")
+            .ok()
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.f.output().join("\n")))
     }
 
     async fn pc(&self, function: &str) -> Option<(i32, String)> {
-        let out = self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier("live").send().await.ok()?;
-        Some((out.requested_provisioned_concurrent_executions().unwrap_or(0), out.status().map(|s| s.as_str().to_string()).unwrap_or_default()))
+        let out = self
+            .lambda
+            .get_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier("live")
+            .send()
+            .await
+            .ok()?;
+        Some((
+            out.requested_provisioned_concurrent_executions()
+                .unwrap_or(0),
+            out.status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        ))
     }
 
     async fn last_seq(&self) -> u64 {
-        self.world.get("/calls/counters").await["lastSeq"].as_u64().unwrap_or(0)
+        self.world.get("/calls/counters").await["lastSeq"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Lambda calls of `operation` on functions whose name contains this world's suffix.
     async fn calls(&self, operation: &str, since: u64) -> Vec<Value> {
         let v = self
             .world
-            .get(&format!("/calls?service=lambda&operation={operation}&account={}&since={since}", self.topology.spec.account))
+            .get(&format!(
+                "/calls?service=lambda&operation={operation}&account={}&since={since}",
+                self.topology.spec.account
+            ))
             .await;
         v["calls"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| c["path"].as_str().is_some_and(|p| p.contains(&self.topology.spec.suffix)))
+            .filter(|c| {
+                c["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(&self.topology.spec.suffix))
+            })
             .collect()
     }
 
     async fn set_routing(&self, evacuated: Option<&str>) {
         let r53 = Route53::new(
-            &self.world.sdk_config(&self.topology.spec.account, SECONDARY),
+            &self
+                .world
+                .sdk_config(&self.topology.spec.account, SECONDARY),
             &self.topology.zone_id,
             &self.topology.state_record,
         );
@@ -96,10 +134,19 @@ impl World {
         if let Some(region) = evacuated {
             next.evacuated.insert(
                 Region::parse(region).unwrap(),
-                Evacuation { since: chrono::Utc::now(), by: "test".into(), reason: "integration".into(), automatic: false, drill_id: None },
+                Evacuation {
+                    since: chrono::Utc::now(),
+                    by: "test".into(),
+                    reason: "integration".into(),
+                    automatic: false,
+                    drill_id: None,
+                },
             );
         }
-        let swapped = r53.swap(current.as_ref().map(|(_, v)| v), &next).await.expect("swap routing state");
+        let swapped = r53
+            .swap(current.as_ref().map(|(_, v)| v), &next)
+            .await
+            .expect("swap routing state");
         assert_eq!(swapped, shared::aws::route53::CasResult::Swapped);
     }
 }
@@ -117,49 +164,94 @@ async fn lifecycle_ready_failed_conflict_and_quota() {
     let mut spec = Spec::new("cs-life");
     spec.workload_functions = vec!["cs-life-a".into(), "cs-life-b".into()];
     let mut w = setup(spec, |c| {
-        c["concurrency"]["targets"] = json!([{"function": "cs-life-a", "baseline": 3}, {"function": "cs-life-b"}]);
+        c["concurrency"]["targets"] =
+            json!([{"function": "cs-life-a", "baseline": 3}, {"function": "cs-life-b"}]);
     })
     .await;
-    w.world.post("/lambda/provisioned-concurrency/settings", json!({"readyDelaySeconds": 0.5})).await;
+    w.world
+        .post(
+            "/lambda/provisioned-concurrency/settings",
+            json!({"readyDelaySeconds": 0.5}),
+        )
+        .await;
 
     // IN_PROGRESS → READY: the prod baseline (2) and a target baseline (3).
     let r = w.invoke(tick()).await;
     assert_eq!(r["outcome"], "applied", "{r:#}");
     assert_eq!(w.pc("cs-life-a").await, Some((3, "READY".into())));
     assert_eq!(w.pc("cs-life-b").await, Some((2, "READY".into())));
-    assert!(row(&r, "cs-life-a")["result"].as_str().unwrap().starts_with("READY"));
+    assert!(row(&r, "cs-life-a")["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("READY"));
 
     // Nothing differs: no write.
     let seq = w.last_seq().await;
     let r = w.invoke(tick()).await;
     assert_eq!(r["outcome"], "noop", "{r:#}");
-    assert!(w.calls("PutProvisionedConcurrencyConfig", seq).await.is_empty());
+    assert!(w
+        .calls("PutProvisionedConcurrencyConfig", seq)
+        .await
+        .is_empty());
 
     // FAILED: an override to 5 fails; the scheduler falls back to the last good level (2)
     // and alerts. (The world fails every new config of the alias while the failure is
     // injected, so the fallback fails too; the level is recorded for the next run.)
-    w.world.post("/lambda/provisioned-concurrency/failures", json!({"functionName": "cs-life-b", "qualifier": "live"})).await;
+    w.world
+        .post(
+            "/lambda/provisioned-concurrency/failures",
+            json!({"functionName": "cs-life-b", "qualifier": "live"}),
+        )
+        .await;
     let r = w
         .invoke(json!({"action": "override", "function": "cs-life-b", "level": 5, "until": "1h", "reason": "load test"}))
         .await;
     assert_eq!(r["outcome"], "failed", "{r:#}");
     let result = row(&r, "cs-life-b")["result"].as_str().unwrap().to_string();
-    assert!(result.contains("FAILED at 5") && result.contains("fallback to 2"), "{r:#}");
-    let alerts = w.world.get(&format!("/sns/messages?topicArn={}", w.topology.topics[PRIMARY])).await;
-    assert!(alerts.to_string().contains("cs-life-b"), "an alert names the alias: {alerts}");
+    assert!(
+        result.contains("FAILED at 5") && result.contains("fallback to 2"),
+        "{r:#}"
+    );
+    let alerts = w
+        .world
+        .get(&format!(
+            "/sns/messages?topicArn={}",
+            w.topology.topics[PRIMARY]
+        ))
+        .await;
+    assert!(
+        alerts.to_string().contains("cs-life-b"),
+        "an alert names the alias: {alerts}"
+    );
     // Once the cause is gone, the next tick brings the override's level to READY.
-    w.world.delete("/lambda/provisioned-concurrency/failures").await;
+    w.world
+        .delete("/lambda/provisioned-concurrency/failures")
+        .await;
     let r = w.invoke(tick()).await;
     assert_eq!(w.pc("cs-life-b").await, Some((5, "READY".into())), "{r:#}");
 
     // 409: someone else's update is in flight; the scheduler retries later in the run.
-    w.lambda.put_provisioned_concurrency_config().function_name("cs-life-a").qualifier("live").provisioned_concurrent_executions(4).send().await.unwrap();
+    w.lambda
+        .put_provisioned_concurrency_config()
+        .function_name("cs-life-a")
+        .qualifier("live")
+        .provisioned_concurrent_executions(4)
+        .send()
+        .await
+        .unwrap();
     let seq = w.last_seq().await;
     let r = w.invoke(tick()).await;
     assert_eq!(w.pc("cs-life-a").await, Some((3, "READY".into())), "{r:#}");
     let puts = w.calls("PutProvisionedConcurrencyConfig", seq).await;
-    assert!(puts.iter().any(|c| c["status"] == 409), "a 409 was met: {puts:?}");
-    assert_eq!(puts.last().unwrap()["status"], 202, "then a retry went through: {puts:?}");
+    assert!(
+        puts.iter().any(|c| c["status"] == 409),
+        "a 409 was met: {puts:?}"
+    );
+    assert_eq!(
+        puts.last().unwrap()["status"],
+        202,
+        "then a retry went through: {puts:?}"
+    );
 
     // Quota: the account's headroom (unreserved − 100) caps the level.
     let account = w.topology.spec.account.clone();
@@ -174,7 +266,10 @@ async fn lifecycle_ready_failed_conflict_and_quota() {
         .await;
     assert_eq!(limit, 3);
     let a = row(&r2, "cs-life-a");
-    assert!(a["level"].as_u64().unwrap() <= 3, "headroom 6 is already used by a (3) and b (5): {r2:#}");
+    assert!(
+        a["level"].as_u64().unwrap() <= 3,
+        "headroom 6 is already used by a (3) and b (5): {r2:#}"
+    );
     assert!(a["why"]["notes"].to_string().contains("headroom"), "{r2:#}");
     w.f.stop().await;
 }
@@ -183,7 +278,12 @@ async fn lifecycle_ready_failed_conflict_and_quota() {
 async fn surge_on_a_failover_event_then_back_to_schedule() {
     let _turn = PC_SETTINGS.lock().await;
     let mut w = setup(Spec::new("cs-surge"), |_| {}).await;
-    w.world.post("/lambda/provisioned-concurrency/settings", json!({"readyDelaySeconds": 0.3})).await;
+    w.world
+        .post(
+            "/lambda/provisioned-concurrency/settings",
+            json!({"readyDelaySeconds": 0.3}),
+        )
+        .await;
     let function = w.topology.spec.workload_functions[0].clone();
     w.set_routing(None).await;
     w.invoke(tick()).await;
@@ -194,7 +294,11 @@ async fn surge_on_a_failover_event_then_back_to_schedule() {
     let r = w.invoke(control("Region Evacuated", SECONDARY)).await;
     assert_eq!(r["outcome"], "applied", "{r:#}");
     assert_eq!(row(&r, &function)["why"]["rule"], "surge");
-    assert_eq!(w.pc(&function).await, Some((4, "READY".into())), "surge = baseline × surge_factor 2");
+    assert_eq!(
+        w.pc(&function).await,
+        Some((4, "READY".into())),
+        "surge = baseline × surge_factor 2"
+    );
 
     // Restored: back to the baseline.
     w.set_routing(None).await;
@@ -215,10 +319,24 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
     spec.environment = "dev";
     let account = spec.account.clone();
     let lambda = aws_sdk_lambda::Client::new(&world.sdk_config(&account, PRIMARY));
-    world.post("/lambda/provisioned-concurrency/settings", json!({"readyDelaySeconds": 0.2})).await;
+    world
+        .post(
+            "/lambda/provisioned-concurrency/settings",
+            json!({"readyDelaySeconds": 0.2}),
+        )
+        .await;
     for n in &names {
-        create_function_with_alias(world, &lambda, &account, n).await.expect("function");
-        lambda.put_provisioned_concurrency_config().function_name(n).qualifier("live").provisioned_concurrent_executions(1).send().await.unwrap();
+        create_function_with_alias(world, &lambda, &account, n)
+            .await
+            .expect("function");
+        lambda
+            .put_provisioned_concurrency_config()
+            .function_name(n)
+            .qualifier("live")
+            .provisioned_concurrent_executions(1)
+            .send()
+            .await
+            .unwrap();
     }
     // Every 20th alias is configured at 2: those 10 must change, the other 190 not.
     let targets: Vec<Value> = names
@@ -233,20 +351,41 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
     })
     .await;
     // Lambda's control-plane quota (15 req/s per account) enforced by the world.
-    w.world.post("/throttling", json!({"service": "lambda", "enabled": true})).await;
+    w.world
+        .post("/throttling", json!({"service": "lambda", "enabled": true}))
+        .await;
     let seq = w.last_seq().await;
     let r = w.invoke(tick()).await;
-    w.world.post("/throttling", json!({"service": "lambda", "enabled": false})).await;
+    w.world
+        .post(
+            "/throttling",
+            json!({"service": "lambda", "enabled": false}),
+        )
+        .await;
     assert_eq!(r["outcome"], "applied", "{r:#}");
     assert_eq!(r["state"]["targets"], N);
     let puts = w.calls("PutProvisionedConcurrencyConfig", seq).await;
-    let written: std::collections::BTreeSet<String> =
-        puts.iter().filter(|c| c["status"] == 202).filter_map(|c| c["path"].as_str().map(str::to_string)).collect();
-    assert_eq!(written.len(), N / 20, "only the changed aliases are written: {written:?}");
+    let written: std::collections::BTreeSet<String> = puts
+        .iter()
+        .filter(|c| c["status"] == 202)
+        .filter_map(|c| c["path"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        written.len(),
+        N / 20,
+        "only the changed aliases are written: {written:?}"
+    );
     let gets = w.calls("GetProvisionedConcurrencyConfig", seq).await;
     assert!(gets.len() >= N, "every alias was read");
-    let throttled = gets.iter().chain(&puts).filter(|c| c["outcome"] == "throttled").count();
-    assert!(throttled <= 2, "the client-side rate limit keeps under the quota ({throttled} throttled)");
+    let throttled = gets
+        .iter()
+        .chain(&puts)
+        .filter(|c| c["outcome"] == "throttled")
+        .count();
+    assert!(
+        throttled <= 2,
+        "the client-side rate limit keeps under the quota ({throttled} throttled)"
+    );
     for (i, n) in names.iter().enumerate().step_by(20) {
         assert_eq!(w.pc(n).await, Some((2, "READY".into())), "{i}");
     }

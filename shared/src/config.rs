@@ -416,7 +416,9 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let readiness = {
         let r = o.obj("readiness", false);
         ReadinessConfig {
-            require_replication_ready: r.as_ref().is_none_or(|r| r.or("require_replication_ready", true)),
+            require_replication_ready: r
+                .as_ref()
+                .is_none_or(|r| r.or("require_replication_ready", true)),
             max_age: r.as_ref().map_or(Duration::from_mins(15), |r| {
                 r.or("max_age", Duration::from_mins(15))
             }),

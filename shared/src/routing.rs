@@ -199,7 +199,10 @@ mod tests {
 
     #[test]
     fn txt_round_trip_with_long_reasons_and_quotes() {
-        let mut s = RoutingState { epoch: 7, ..Default::default() };
+        let mut s = RoutingState {
+            epoch: 7,
+            ..Default::default()
+        };
         s.evacuated.insert(
             region("us-east-1"),
             Evacuation {

@@ -20,7 +20,11 @@ pub struct Policy<'a> {
 
 impl<'a> Policy<'a> {
     pub fn from_config(c: &'a ConcurrencyConfig) -> Self {
-        Self { windows: &c.windows, surge_factor: c.surge_factor, utilization_target: c.utilization.target }
+        Self {
+            windows: &c.windows,
+            surge_factor: c.surge_factor,
+            utilization_target: c.utilization.target,
+        }
     }
 }
 
@@ -94,7 +98,9 @@ impl Why {
     pub fn text(&self) -> String {
         let rule = match &self.rule {
             Rule::Override { until } => format!("override until {}", until.to_rfc3339()),
-            Rule::Surge => "surge: a peer region is evacuated or a drill on a peer is preparing".to_string(),
+            Rule::Surge => {
+                "surge: a peer region is evacuated or a drill on a peer is preparing".to_string()
+            }
             Rule::Window { window } => format!("schedule window {window}"),
             Rule::Baseline => "baseline".to_string(),
         };
@@ -123,7 +129,12 @@ fn ceil_div(level: u32, factor: f64) -> u32 {
 
 /// The level for `target` at `now`, and why. A result of 0 means the account has
 /// no headroom left for this target (the caller keeps what is there).
-pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTime<Utc>) -> (u32, Why) {
+pub fn level(
+    target: &Target,
+    policy: &Policy<'_>,
+    inputs: &Inputs,
+    now: DateTime<Utc>,
+) -> (u32, Why) {
     let floor = floor_of(target);
     let ceiling = target.max.max(floor);
     let mut notes = Vec::new();
@@ -134,10 +145,17 @@ pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTim
     let (rule, mut level) = if let Some(o) = active_override {
         (Rule::Override { until: o.until }, o.level)
     } else if inputs.surge == Some(true) {
-        let surge = target.surge.unwrap_or_else(|| ceil_div(scheduled, policy.surge_factor));
+        let surge = target
+            .surge
+            .unwrap_or_else(|| ceil_div(scheduled, policy.surge_factor));
         (Rule::Surge, surge)
     } else if let Some(w) = window {
-        (Rule::Window { window: w.name.clone() }, w.level)
+        (
+            Rule::Window {
+                window: w.name.clone(),
+            },
+            w.level,
+        )
     } else {
         (Rule::Baseline, target.baseline)
     };
@@ -147,7 +165,9 @@ pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTim
             Utilization::Ignored => {}
             Utilization::NoTraffic => {
                 if rule == Rule::Baseline && level > floor {
-                    notes.push(format!("no invocations in the utilisation window: {level} -> floor {floor}"));
+                    notes.push(format!(
+                        "no invocations in the utilisation window: {level} -> floor {floor}"
+                    ));
                     level = floor;
                 }
             }
@@ -155,12 +175,18 @@ pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTim
                 let basis = inputs.current.unwrap_or(level).max(1);
                 let needed = ceil_div(basis, u.max(0.0) / policy.utilization_target);
                 if needed > level {
-                    notes.push(format!("utilisation {:.0}% of {basis}: raised {level} -> {needed}", u * 100.0));
+                    notes.push(format!(
+                        "utilisation {:.0}% of {basis}: raised {level} -> {needed}",
+                        u * 100.0
+                    ));
                     level = needed;
                 } else if rule == Rule::Baseline && needed < level {
                     let to = needed.max(floor);
                     if to < level {
-                        notes.push(format!("utilisation {:.0}% of {basis}: lowered {level} -> {to}", u * 100.0));
+                        notes.push(format!(
+                            "utilisation {:.0}% of {basis}: lowered {level} -> {to}",
+                            u * 100.0
+                        ));
                         level = to;
                     }
                 }
@@ -168,13 +194,17 @@ pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTim
         }
         if inputs.surge.is_none() {
             if let Some(current) = inputs.current.filter(|c| *c > level) {
-                notes.push(format!("routing state unreadable: keeping {current} rather than lowering to {level}"));
+                notes.push(format!(
+                    "routing state unreadable: keeping {current} rather than lowering to {level}"
+                ));
                 level = current;
             }
         }
         if let (Some(failed), Some(current)) = (inputs.failed_level, inputs.current) {
             if failed == level && current != level {
-                notes.push(format!("level {failed} failed recently: holding {current} until the cool-down ends"));
+                notes.push(format!(
+                    "level {failed} failed recently: holding {current} until the cool-down ends"
+                ));
                 level = current;
             }
         }
@@ -188,7 +218,9 @@ pub fn level(target: &Target, policy: &Policy<'_>, inputs: &Inputs, now: DateTim
         level = ceiling;
     }
     if let Some(headroom) = inputs.headroom.filter(|h| level > *h) {
-        notes.push(format!("clamped {level} to the account's headroom {headroom}"));
+        notes.push(format!(
+            "clamped {level} to the account's headroom {headroom}"
+        ));
         level = headroom;
     }
     (level, Why { rule, notes })
@@ -232,7 +264,11 @@ mod tests {
     }
 
     fn policy(w: &[Window]) -> Policy<'_> {
-        Policy { windows: w, surge_factor: 2.0, utilization_target: 0.7 }
+        Policy {
+            windows: w,
+            surge_factor: 2.0,
+            utilization_target: 0.7,
+        }
     }
 
     struct Case {
@@ -249,40 +285,251 @@ mod tests {
         let w = windows();
         let until = weekday() + chrono::Duration::hours(1);
         let over = Some(OverrideLevel { level: 9, until });
-        let expired = Some(OverrideLevel { level: 9, until: weekday() - chrono::Duration::seconds(1) });
-        let surge_target = Target { surge: Some(12), ..target() };
-        let window = || Rule::Window { window: "business-hours".into() };
+        let expired = Some(OverrideLevel {
+            level: 9,
+            until: weekday() - chrono::Duration::seconds(1),
+        });
+        let surge_target = Target {
+            surge: Some(12),
+            ..target()
+        };
+        let window = || Rule::Window {
+            window: "business-hours".into(),
+        };
         let cases = vec![
-            Case { name: "baseline outside windows", target: target(), inputs: Inputs::default(), now: weekend(), level: 2, rule: Rule::Baseline },
-            Case { name: "window in force", target: target(), inputs: Inputs::default(), now: weekday(), level: 6, rule: window() },
-            Case { name: "surge doubles the window level", target: target(), inputs: Inputs { surge: Some(true), ..Inputs::default() }, now: weekday(), level: 12, rule: Rule::Surge },
-            Case { name: "surge doubles the baseline", target: target(), inputs: Inputs { surge: Some(true), ..Inputs::default() }, now: weekend(), level: 4, rule: Rule::Surge },
-            Case { name: "target surge wins over the factor", target: surge_target, inputs: Inputs { surge: Some(true), ..Inputs::default() }, now: weekend(), level: 12, rule: Rule::Surge },
-            Case { name: "override beats surge", target: target(), inputs: Inputs { surge: Some(true), override_level: over, ..Inputs::default() }, now: weekday(), level: 9, rule: Rule::Override { until } },
-            Case { name: "expired override is ignored", target: target(), inputs: Inputs { override_level: expired, ..Inputs::default() }, now: weekday(), level: 6, rule: window() },
-            Case { name: "no traffic scales the baseline to the floor", target: Target { baseline: 5, min: 2, ..target() }, inputs: Inputs { utilization: Utilization::NoTraffic, ..Inputs::default() }, now: weekend(), level: 2, rule: Rule::Baseline },
-            Case { name: "no traffic keeps the window level", target: target(), inputs: Inputs { utilization: Utilization::NoTraffic, ..Inputs::default() }, now: weekday(), level: 6, rule: window() },
-            Case { name: "hot alias scales above the window", target: target(), inputs: Inputs { current: Some(6), utilization: Utilization::Max(1.0), ..Inputs::default() }, now: weekday(), level: 9, rule: window() },
-            Case { name: "cool alias lowers the baseline", target: Target { baseline: 10, ..target() }, inputs: Inputs { current: Some(10), utilization: Utilization::Max(0.2), ..Inputs::default() }, now: weekend(), level: 3, rule: Rule::Baseline },
-            Case { name: "min 0 reads as 1", target: Target { baseline: 0, min: 0, ..target() }, inputs: Inputs::default(), now: weekend(), level: 1, rule: Rule::Baseline },
-            Case { name: "clamped to max", target: Target { max: 4, ..target() }, inputs: Inputs::default(), now: weekday(), level: 4, rule: window() },
-            Case { name: "raised to min", target: Target { min: 3, ..target() }, inputs: Inputs::default(), now: weekend(), level: 3, rule: Rule::Baseline },
-            Case { name: "clamped to headroom", target: target(), inputs: Inputs { headroom: Some(5), ..Inputs::default() }, now: weekday(), level: 5, rule: window() },
-            Case { name: "no headroom gives 0", target: target(), inputs: Inputs { headroom: Some(0), ..Inputs::default() }, now: weekday(), level: 0, rule: window() },
-            Case { name: "unreadable routing never lowers", target: target(), inputs: Inputs { surge: None, current: Some(12), ..Inputs::default() }, now: weekday(), level: 12, rule: window() },
-            Case { name: "unreadable routing may raise", target: target(), inputs: Inputs { surge: None, current: Some(2), ..Inputs::default() }, now: weekday(), level: 6, rule: window() },
-            Case { name: "recently failed level is held", target: target(), inputs: Inputs { failed_level: Some(6), current: Some(2), ..Inputs::default() }, now: weekday(), level: 2, rule: window() },
+            Case {
+                name: "baseline outside windows",
+                target: target(),
+                inputs: Inputs::default(),
+                now: weekend(),
+                level: 2,
+                rule: Rule::Baseline,
+            },
+            Case {
+                name: "window in force",
+                target: target(),
+                inputs: Inputs::default(),
+                now: weekday(),
+                level: 6,
+                rule: window(),
+            },
+            Case {
+                name: "surge doubles the window level",
+                target: target(),
+                inputs: Inputs {
+                    surge: Some(true),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 12,
+                rule: Rule::Surge,
+            },
+            Case {
+                name: "surge doubles the baseline",
+                target: target(),
+                inputs: Inputs {
+                    surge: Some(true),
+                    ..Inputs::default()
+                },
+                now: weekend(),
+                level: 4,
+                rule: Rule::Surge,
+            },
+            Case {
+                name: "target surge wins over the factor",
+                target: surge_target,
+                inputs: Inputs {
+                    surge: Some(true),
+                    ..Inputs::default()
+                },
+                now: weekend(),
+                level: 12,
+                rule: Rule::Surge,
+            },
+            Case {
+                name: "override beats surge",
+                target: target(),
+                inputs: Inputs {
+                    surge: Some(true),
+                    override_level: over,
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 9,
+                rule: Rule::Override { until },
+            },
+            Case {
+                name: "expired override is ignored",
+                target: target(),
+                inputs: Inputs {
+                    override_level: expired,
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 6,
+                rule: window(),
+            },
+            Case {
+                name: "no traffic scales the baseline to the floor",
+                target: Target {
+                    baseline: 5,
+                    min: 2,
+                    ..target()
+                },
+                inputs: Inputs {
+                    utilization: Utilization::NoTraffic,
+                    ..Inputs::default()
+                },
+                now: weekend(),
+                level: 2,
+                rule: Rule::Baseline,
+            },
+            Case {
+                name: "no traffic keeps the window level",
+                target: target(),
+                inputs: Inputs {
+                    utilization: Utilization::NoTraffic,
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 6,
+                rule: window(),
+            },
+            Case {
+                name: "hot alias scales above the window",
+                target: target(),
+                inputs: Inputs {
+                    current: Some(6),
+                    utilization: Utilization::Max(1.0),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 9,
+                rule: window(),
+            },
+            Case {
+                name: "cool alias lowers the baseline",
+                target: Target {
+                    baseline: 10,
+                    ..target()
+                },
+                inputs: Inputs {
+                    current: Some(10),
+                    utilization: Utilization::Max(0.2),
+                    ..Inputs::default()
+                },
+                now: weekend(),
+                level: 3,
+                rule: Rule::Baseline,
+            },
+            Case {
+                name: "min 0 reads as 1",
+                target: Target {
+                    baseline: 0,
+                    min: 0,
+                    ..target()
+                },
+                inputs: Inputs::default(),
+                now: weekend(),
+                level: 1,
+                rule: Rule::Baseline,
+            },
+            Case {
+                name: "clamped to max",
+                target: Target { max: 4, ..target() },
+                inputs: Inputs::default(),
+                now: weekday(),
+                level: 4,
+                rule: window(),
+            },
+            Case {
+                name: "raised to min",
+                target: Target { min: 3, ..target() },
+                inputs: Inputs::default(),
+                now: weekend(),
+                level: 3,
+                rule: Rule::Baseline,
+            },
+            Case {
+                name: "clamped to headroom",
+                target: target(),
+                inputs: Inputs {
+                    headroom: Some(5),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 5,
+                rule: window(),
+            },
+            Case {
+                name: "no headroom gives 0",
+                target: target(),
+                inputs: Inputs {
+                    headroom: Some(0),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 0,
+                rule: window(),
+            },
+            Case {
+                name: "unreadable routing never lowers",
+                target: target(),
+                inputs: Inputs {
+                    surge: None,
+                    current: Some(12),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 12,
+                rule: window(),
+            },
+            Case {
+                name: "unreadable routing may raise",
+                target: target(),
+                inputs: Inputs {
+                    surge: None,
+                    current: Some(2),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 6,
+                rule: window(),
+            },
+            Case {
+                name: "recently failed level is held",
+                target: target(),
+                inputs: Inputs {
+                    failed_level: Some(6),
+                    current: Some(2),
+                    ..Inputs::default()
+                },
+                now: weekday(),
+                level: 2,
+                rule: window(),
+            },
         ];
         for c in cases {
             let (level, why) = level(&c.target, &policy(&w), &c.inputs, c.now);
-            assert_eq!((level, &why.rule), (c.level, &c.rule), "{}: {}", c.name, why.text());
+            assert_eq!(
+                (level, &why.rule),
+                (c.level, &c.rule),
+                "{}: {}",
+                c.name,
+                why.text()
+            );
         }
     }
 
     #[test]
     fn why_serialises_flat_with_notes() {
         let w = windows();
-        let (_, why) = level(&Target { max: 4, ..target() }, &policy(&w), &Inputs::default(), weekday());
+        let (_, why) = level(
+            &Target { max: 4, ..target() },
+            &policy(&w),
+            &Inputs::default(),
+            weekday(),
+        );
         let v = serde_json::to_value(&why).unwrap();
         assert_eq!(v["rule"], "window");
         assert_eq!(v["window"], "business-hours");
@@ -292,7 +539,13 @@ mod tests {
 
     fn arb_inputs() -> impl Strategy<Value = (Target, Inputs, i64, f64)> {
         (
-            (0u32..20, 0u32..20, 0u32..200, proptest::option::of(0u32..300), 0u32..500),
+            (
+                0u32..20,
+                0u32..20,
+                0u32..200,
+                proptest::option::of(0u32..300),
+                0u32..500,
+            ),
             (
                 proptest::option::of(0u32..300),
                 proptest::option::of((0u32..200, -100i64..100)),
@@ -305,23 +558,39 @@ mod tests {
             0i64..(14 * 86_400),
             1.0f64..10.0,
         )
-            .prop_map(|((min, extra, baseline, surge, _), (current, over, surge_on, util_kind, util, failed, headroom), offset, factor)| {
-                let target = Target { min, max: min + extra, baseline, surge, ..target() };
-                let until = weekday() + chrono::Duration::seconds(offset) ;
-                let inputs = Inputs {
-                    current,
-                    override_level: over.map(|(level, mins)| OverrideLevel { level, until: until + chrono::Duration::minutes(mins) }),
-                    surge: surge_on,
-                    utilization: match util_kind {
-                        0 => Utilization::Ignored,
-                        1 => Utilization::NoTraffic,
-                        _ => Utilization::Max(util),
-                    },
-                    failed_level: failed,
-                    headroom,
-                };
-                (target, inputs, offset, factor)
-            })
+            .prop_map(
+                |(
+                    (min, extra, baseline, surge, _),
+                    (current, over, surge_on, util_kind, util, failed, headroom),
+                    offset,
+                    factor,
+                )| {
+                    let target = Target {
+                        min,
+                        max: min + extra,
+                        baseline,
+                        surge,
+                        ..target()
+                    };
+                    let until = weekday() + chrono::Duration::seconds(offset);
+                    let inputs = Inputs {
+                        current,
+                        override_level: over.map(|(level, mins)| OverrideLevel {
+                            level,
+                            until: until + chrono::Duration::minutes(mins),
+                        }),
+                        surge: surge_on,
+                        utilization: match util_kind {
+                            0 => Utilization::Ignored,
+                            1 => Utilization::NoTraffic,
+                            _ => Utilization::Max(util),
+                        },
+                        failed_level: failed,
+                        headroom,
+                    };
+                    (target, inputs, offset, factor)
+                },
+            )
     }
 
     proptest! {

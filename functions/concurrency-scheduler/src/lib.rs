@@ -56,7 +56,11 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_secs(2), conflict_retry_after: Duration::from_secs(5), conflict_rounds: 3 }
+        Self {
+            poll_interval: Duration::from_secs(2),
+            conflict_retry_after: Duration::from_secs(5),
+            conflict_rounds: 3,
+        }
     }
 }
 
@@ -89,19 +93,24 @@ impl Deps<Lambda, Tagging, MetricData, Route53, Ssm, CloudWatch, Sns> {
     /// SDK clients for `region` from an existing SDK config (tests point it at the local AWS world).
     pub fn from_sdk(config: &Config, region: &Region, sdk: &aws_config::SdkConfig) -> Result<Self> {
         if !config.has_region(region) {
-            return Err(Error::Config(vec![format!("this function runs in {region}, which is not in `regions`")]));
+            return Err(Error::Config(vec![format!(
+                "this function runs in {region}, which is not in `regions`"
+            )]));
         }
-        let topic = config
-            .alerts_topic_arns
-            .get(region)
-            .ok_or_else(|| Error::Config(vec![format!("alerts_topic_arns: no topic for {region}")]))?;
+        let topic = config.alerts_topic_arns.get(region).ok_or_else(|| {
+            Error::Config(vec![format!("alerts_topic_arns: no topic for {region}")])
+        })?;
         Ok(Self {
             config: config.clone(),
             region: region.clone(),
             lambda: Lambda::new(sdk),
             discovery: Tagging::new(sdk),
             utilization: MetricData::new(sdk),
-            routing: Route53::new(sdk, &config.failover.hosted_zone_id, &config.failover.state_record_name),
+            routing: Route53::new(
+                sdk,
+                &config.failover.hosted_zone_id,
+                &config.failover.state_record_name,
+            ),
             state: Ssm::new(sdk),
             metrics: CloudWatch::new(sdk),
             alerts: Sns::new(sdk, topic.as_str()),
@@ -133,7 +142,12 @@ pub struct OverrideRequest {
 pub const MAX_OVERRIDE: chrono::Duration = chrono::Duration::days(7);
 
 /// Turns an event into a request and its trigger, or refuses it (no AWS call made).
-pub fn parse_request(payload: &Value, config: &Config, region: &Region, now: DateTime<Utc>) -> Result<(Request, String)> {
+pub fn parse_request(
+    payload: &Value,
+    config: &Config,
+    region: &Region,
+    now: DateTime<Utc>,
+) -> Result<(Request, String)> {
     match Event::parse(payload)? {
         Event::Schedule(tick) => match tick.task {
             ScheduleTask::Tick => Ok((Request::Reconcile { dry_run: false }, "schedule".into())),
@@ -157,7 +171,12 @@ pub fn parse_request(payload: &Value, config: &Config, region: &Region, now: Dat
     }
 }
 
-fn parse_manual(m: &ManualRequest, config: &Config, region: &Region, now: DateTime<Utc>) -> Result<Request> {
+fn parse_manual(
+    m: &ManualRequest,
+    config: &Config,
+    region: &Region,
+    now: DateTime<Utc>,
+) -> Result<Request> {
     match m.action.as_str() {
         "plan" => {
             m.deny_unknown_args(&[])?;
@@ -218,16 +237,24 @@ pub fn parse_until(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         },
     };
     if until <= now {
-        return Err(Error::invalid_event(format!("override: until {} is not in the future", until.to_rfc3339())));
+        return Err(Error::invalid_event(format!(
+            "override: until {} is not in the future",
+            until.to_rfc3339()
+        )));
     }
     if until - now > MAX_OVERRIDE {
-        return Err(Error::invalid_event("override: until is more than 7 days away; overrides must expire on their own"));
+        return Err(Error::invalid_event(
+            "override: until is more than 7 days away; overrides must expire on their own",
+        ));
     }
     Ok(until)
 }
 
 /// The Lambda handler: one event in, one decision record out.
-pub async fn handle<L, G, U, R, S, M, N>(payload: Value, deps: &Deps<L, G, U, R, S, M, N>) -> Result<Value>
+pub async fn handle<L, G, U, R, S, M, N>(
+    payload: Value,
+    deps: &Deps<L, G, U, R, S, M, N>,
+) -> Result<Value>
 where
     L: ProvisionedConcurrency,
     G: FunctionDiscovery,
@@ -242,7 +269,11 @@ where
 
 /// [`handle`] at a given instant (schedules and overrides are evaluated at `now`).
 #[tracing::instrument(skip_all, fields(region = %deps.region))]
-pub async fn handle_at<L, G, U, R, S, M, N>(payload: Value, deps: &Deps<L, G, U, R, S, M, N>, now: DateTime<Utc>) -> Result<Value>
+pub async fn handle_at<L, G, U, R, S, M, N>(
+    payload: Value,
+    deps: &Deps<L, G, U, R, S, M, N>,
+    now: DateTime<Utc>,
+) -> Result<Value>
 where
     L: ProvisionedConcurrency,
     G: FunctionDiscovery,

@@ -94,13 +94,20 @@ impl Pacer {
 }
 
 fn retryable(e: &Error) -> bool {
-    matches!(e.aws_kind(), Some(AwsErrorKind::Throttling | AwsErrorKind::Transient | AwsErrorKind::Timeout))
+    matches!(
+        e.aws_kind(),
+        Some(AwsErrorKind::Throttling | AwsErrorKind::Transient | AwsErrorKind::Timeout)
+    )
 }
 
 /// 250 ms, 500 ms, 1 s, ... up to 8 s, with up to 25% jitter.
 pub fn backoff(attempt: u32) -> Duration {
-    let base = BASE_BACKOFF.saturating_mul(1 << attempt.min(10)).min(MAX_BACKOFF);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let base = BASE_BACKOFF
+        .saturating_mul(1 << attempt.min(10))
+        .min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     base + base / 4 * (nanos % 1000) / 1000
 }
 
@@ -122,12 +129,18 @@ where
         }
     };
     join_all((0..limit.clamp(1, n.max(1))).map(|_| worker()).collect()).await;
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Polls every future until all are done (a tiny `join_all`).
 async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
-    let mut futures: Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut futures: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
     poll_fn(|cx| {
         let mut pending = false;
         for slot in futures.iter_mut() {
@@ -183,7 +196,13 @@ mod tests {
         let r = pacer
             .call(|| {
                 let n = attempts.fetch_add(1, Ordering::SeqCst);
-                async move { if n < 3 { Err(throttle()) } else { Ok(n) } }
+                async move {
+                    if n < 3 {
+                        Err(throttle())
+                    } else {
+                        Ok(n)
+                    }
+                }
             })
             .await
             .unwrap();

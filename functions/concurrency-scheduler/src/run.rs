@@ -9,7 +9,9 @@ use crate::{describe, outcome_for, Deps, OverrideRequest, Request};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::aws::lambda::{is_quota_refusal, PcConfig, PcStatus, ProvisionedConcurrency, MIN_UNRESERVED};
+use shared::aws::lambda::{
+    is_quota_refusal, PcConfig, PcStatus, ProvisionedConcurrency, MIN_UNRESERVED,
+};
 use shared::aws::metric_data::{MetricQuery, MetricReader};
 use shared::aws::route53::StateStore;
 use shared::aws::sns::Notifier;
@@ -68,7 +70,10 @@ enum Applied {
     Ready,
     /// Still IN_PROGRESS at ready_timeout; the next run follows it.
     InProgress,
-    Failed { reason: String, fallback: Option<(u32, bool)> },
+    Failed {
+        reason: String,
+        fallback: Option<(u32, bool)>,
+    },
     /// 409 ResourceConflictException: another update is in flight.
     Conflict,
     Refused(String),
@@ -77,21 +82,40 @@ enum Applied {
 
 impl Applied {
     fn is_failure(&self) -> bool {
-        matches!(self, Self::Failed { .. } | Self::Refused(_) | Self::Error(_) | Self::Conflict)
+        matches!(
+            self,
+            Self::Failed { .. } | Self::Refused(_) | Self::Error(_) | Self::Conflict
+        )
     }
 
     fn text(&self, level: u32) -> String {
         match self {
             Self::Ready => format!("READY at {level}"),
-            Self::InProgress => format!("IN_PROGRESS toward {level} at ready_timeout; the next run follows it"),
-            Self::Failed { reason, fallback: Some((good, true)) } => {
-                format!("FAILED at {level} ({reason}); fell back to the last good level {good} (READY)")
+            Self::InProgress => {
+                format!("IN_PROGRESS toward {level} at ready_timeout; the next run follows it")
             }
-            Self::Failed { reason, fallback: Some((good, false)) } => {
+            Self::Failed {
+                reason,
+                fallback: Some((good, true)),
+            } => {
+                format!(
+                    "FAILED at {level} ({reason}); fell back to the last good level {good} (READY)"
+                )
+            }
+            Self::Failed {
+                reason,
+                fallback: Some((good, false)),
+            } => {
                 format!("FAILED at {level} ({reason}); fallback to {good} did not become READY")
             }
-            Self::Failed { reason, fallback: None } => format!("FAILED at {level} ({reason}); no last good level known"),
-            Self::Conflict => "409 ResourceConflictException after every retry in this run; the next run retries".into(),
+            Self::Failed {
+                reason,
+                fallback: None,
+            } => format!("FAILED at {level} ({reason}); no last good level known"),
+            Self::Conflict => {
+                "409 ResourceConflictException after every retry in this run; the next run retries"
+                    .into()
+            }
             Self::Refused(why) => format!("refused: {why}"),
             Self::Error(e) => format!("error: {e}"),
         }
@@ -121,7 +145,10 @@ where
     M: MetricSink,
     N: Notifier,
 {
-    let runner = Runner { deps, pacer: Pacer::new(deps.config.concurrency.requests_per_second) };
+    let runner = Runner {
+        deps,
+        pacer: Pacer::new(deps.config.concurrency.requests_per_second),
+    };
     let (dry_run, apply) = match &request {
         Request::Plan => (true, false),
         Request::Reconcile { dry_run } => (*dry_run, !dry_run),
@@ -135,7 +162,10 @@ where
         Err(e) => {
             record.errors.push(format!("state parameter {param}: {e}"));
             record.state = json!({"request": describe(&request)});
-            return record.outcome(Outcome::Failed, "could not read the scheduler state (overrides); nothing changed");
+            return record.outcome(
+                Outcome::Failed,
+                "could not read the scheduler state (overrides); nothing changed",
+            );
         }
     };
     let loaded = st.clone();
@@ -144,18 +174,32 @@ where
     let targets = runner.targets(&mut record).await;
     let mut only: Option<Target> = None;
     if let Request::Override(o) = &request {
-        let Some(target) = targets.iter().find(|t| t.function == o.function && t.alias == o.alias).cloned() else {
+        let Some(target) = targets
+            .iter()
+            .find(|t| t.function == o.function && t.alias == o.alias)
+            .cloned()
+        else {
             record.state = json!({"request": describe(&request)});
             return record.outcome(
                 Outcome::Refused,
-                format!("{}:{} is not a target in {} (configured or discovered by tag)", o.function, o.alias, deps.region),
+                format!(
+                    "{}:{} is not a target in {} (configured or discovered by tag)",
+                    o.function, o.alias, deps.region
+                ),
             );
         };
         if o.level > target.max.max(floor_of(&target)) || o.level < floor_of(&target) {
             record.state = json!({"request": describe(&request)});
             return record.outcome(
                 Outcome::Refused,
-                format!("override level {} is outside [{}, {}] for {}:{}", o.level, floor_of(&target), target.max, o.function, o.alias),
+                format!(
+                    "override level {} is outside [{}, {}] for {}:{}",
+                    o.level,
+                    floor_of(&target),
+                    target.max,
+                    o.function,
+                    o.alias
+                ),
             );
         }
         st.set_override(override_entry(o, &deps.region, now));
@@ -166,11 +210,19 @@ where
     let rows = runner.plan(&targets, &st, now, &mut record).await;
     let changes: Vec<usize> = (0..rows.len())
         .filter(|i| rows[*i].needs_change())
-        .filter(|i| only.as_ref().is_none_or(|t| rows[*i].function == t.function && rows[*i].alias == t.alias))
+        .filter(|i| {
+            only.as_ref()
+                .is_none_or(|t| rows[*i].function == t.function && rows[*i].alias == t.alias)
+        })
         .collect();
     for &i in &changes {
         let r = &rows[i];
-        record.changes.push(Change::new(r.resource(), "provisioned_concurrency", r.config.as_ref().map(|c| c.requested), r.level));
+        record.changes.push(Change::new(
+            r.resource(),
+            "provisioned_concurrency",
+            r.config.as_ref().map(|c| c.requested),
+            r.level,
+        ));
     }
 
     let mut rows = rows;
@@ -184,7 +236,10 @@ where
             if applied.is_failure() {
                 failures += 1;
             }
-            if !matches!(applied, Applied::Refused(_) | Applied::Error(_) | Applied::Conflict) {
+            if !matches!(
+                applied,
+                Applied::Refused(_) | Applied::Error(_) | Applied::Conflict
+            ) {
                 changed += 1;
             }
             remember(&mut st, row, &applied, now);
@@ -194,12 +249,19 @@ where
     }
     for row in rows.iter().filter(|r| r.result.is_none()) {
         // Steady and READY: the live config is itself the last good level.
-        if row.config.as_ref().is_some_and(|c| c.status == PcStatus::Ready) {
+        if row
+            .config
+            .as_ref()
+            .is_some_and(|c| c.status == PcStatus::Ready)
+        {
             st.last_good.remove(&row.key());
         }
     }
     let skipped = rows.iter().filter(|r| r.level == 0).count();
-    let no_headroom = rows.iter().filter(|r| r.level == 0 && r.result.is_none()).count();
+    let no_headroom = rows
+        .iter()
+        .filter(|r| r.level == 0 && r.result.is_none())
+        .count();
 
     if apply && st != loaded {
         if let Err(e) = deps.state.put(param, &st.to_text()).await {
@@ -211,24 +273,57 @@ where
     if !matches!(request, Request::Plan) && !dry_run {
         let mut batch = MetricBatch::default();
         for row in &rows {
-            let level = if row.level == 0 { row.config.as_ref().map_or(0, |c| c.requested) } else { row.level };
+            let level = if row.level == 0 {
+                row.config.as_ref().map_or(0, |c| c.requested)
+            } else {
+                row.level
+            };
             batch.push(
-                Metric::new("ProvisionedConcurrencyTarget", f64::from(level), Unit::Count)
-                    .dim("FunctionName", row.function.clone())
-                    .dim("Region", row.region.clone()),
+                Metric::new(
+                    "ProvisionedConcurrencyTarget",
+                    f64::from(level),
+                    Unit::Count,
+                )
+                .dim("FunctionName", row.function.clone())
+                .dim("Region", row.region.clone()),
             );
         }
-        batch.push(Metric::new("ActionFailed", failures as f64, Unit::Count).dim("Function", crate::FUNCTION));
-        if let Err(e) = batch.flush(&deps.metrics, &deps.config.metrics_namespace).await {
+        batch.push(
+            Metric::new("ActionFailed", failures as f64, Unit::Count)
+                .dim("Function", crate::FUNCTION),
+        );
+        if let Err(e) = batch
+            .flush(&deps.metrics, &deps.config.metrics_namespace)
+            .await
+        {
             record.errors.push(format!("metrics: {e}"));
         }
-        let failed_rows: Vec<&Row> =
-            rows.iter().filter(|r| r.result.as_deref().is_some_and(|t| !t.starts_with("READY") && !t.starts_with("IN_PROGRESS"))).collect();
+        let failed_rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| {
+                r.result
+                    .as_deref()
+                    .is_some_and(|t| !t.starts_with("READY") && !t.starts_with("IN_PROGRESS"))
+            })
+            .collect();
         if !failed_rows.is_empty() {
-            let subject = format!("concurrency-scheduler: {} alias(es) not at their level in {}", failed_rows.len(), deps.region);
+            let subject = format!(
+                "concurrency-scheduler: {} alias(es) not at their level in {}",
+                failed_rows.len(),
+                deps.region
+            );
             let message = failed_rows
                 .iter()
-                .map(|r| format!("{}:{} in {}: {} (why: {})", r.function, r.alias, r.region, r.result.as_deref().unwrap_or(""), r.why.text()))
+                .map(|r| {
+                    format!(
+                        "{}:{} in {}: {} (why: {})",
+                        r.function,
+                        r.alias,
+                        r.region,
+                        r.result.as_deref().unwrap_or(""),
+                        r.why.text()
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             if let Err(e) = deps.alerts.notify(&subject, &message).await {
@@ -240,8 +335,13 @@ where
     let shown: Vec<&Row> = if matches!(request, Request::Plan) || dry_run {
         rows.iter().collect()
     } else {
-        let asked = |r: &Row| only.as_ref().is_some_and(|t| r.function == t.function && r.alias == t.alias);
-        rows.iter().filter(|r| r.result.is_some() || r.level == 0 || asked(r)).collect()
+        let asked = |r: &Row| {
+            only.as_ref()
+                .is_some_and(|t| r.function == t.function && r.alias == t.alias)
+        };
+        rows.iter()
+            .filter(|r| r.result.is_some() || r.level == 0 || asked(r))
+            .collect()
     };
     record.state = json!({
         "request": describe(&request),
@@ -256,12 +356,20 @@ where
     let reason = match (&request, dry_run) {
         (Request::Plan, _) => format!("plan: {n} of {} alias(es) would change", rows.len()),
         (_, true) => format!("dry run: {n} of {} alias(es) would change", rows.len()),
-        (_, false) if failures > 0 => format!("{failures} of {n} change(s) did not reach their level"),
+        (_, false) if failures > 0 => {
+            format!("{failures} of {n} change(s) did not reach their level")
+        }
         (_, false) if n > 0 => format!("{n} of {} alias(es) changed and READY", rows.len()),
         _ => format!("all {} alias(es) already at their level", rows.len()),
     };
     let reason = match &request {
-        Request::Override(o) => format!("override {}:{} to {} until {}: {reason}", o.function, o.alias, o.level, o.until.to_rfc3339()),
+        Request::Override(o) => format!(
+            "override {}:{} to {} until {}: {reason}",
+            o.function,
+            o.alias,
+            o.level,
+            o.until.to_rfc3339()
+        ),
         _ => reason,
     };
     let outcome = outcome_for(dry_run, changed, failures);
@@ -290,7 +398,13 @@ fn remember(st: &mut State, row: &Row, applied: &Applied, now: DateTime<Utc>) {
             st.failed.remove(&key);
         }
         Applied::Failed { fallback, .. } => {
-            st.failed.insert(key.clone(), FailedLevel { level: row.level, at: now });
+            st.failed.insert(
+                key.clone(),
+                FailedLevel {
+                    level: row.level,
+                    at: now,
+                },
+            );
             match fallback {
                 Some((_, true)) => {
                     st.last_good.remove(&key);
@@ -327,12 +441,25 @@ where
     /// Configured targets in this region, then those discovered by tag.
     async fn targets(&self, record: &mut DecisionRecord) -> Vec<Target> {
         let c = &self.deps.config.concurrency;
-        let mut out: Vec<Target> = self.deps.config.targets_in(&self.deps.region).cloned().collect();
+        let mut out: Vec<Target> = self
+            .deps
+            .config
+            .targets_in(&self.deps.region)
+            .cloned()
+            .collect();
         if let Some(d) = &c.discovery {
-            match self.deps.discovery.functions_tagged(&d.tag_key, d.tag_value.as_deref()).await {
+            match self
+                .deps
+                .discovery
+                .functions_tagged(&d.tag_key, d.tag_value.as_deref())
+                .await
+            {
                 Ok(names) => {
                     for function in names {
-                        if !out.iter().any(|t| t.function == function && t.alias == c.alias) {
+                        if !out
+                            .iter()
+                            .any(|t| t.function == function && t.alias == c.alias)
+                        {
                             out.push(Target {
                                 function,
                                 alias: c.alias.clone(),
@@ -345,37 +472,57 @@ where
                         }
                     }
                 }
-                Err(e) => record.errors.push(format!("discovery by tag {}: {e}", d.tag_key)),
+                Err(e) => record
+                    .errors
+                    .push(format!("discovery by tag {}: {e}", d.tag_key)),
             }
         }
         out
     }
 
     /// Reads what is there and computes every level (no writes).
-    async fn plan(&self, targets: &[Target], st: &State, now: DateTime<Utc>, record: &mut DecisionRecord) -> Vec<Row> {
+    async fn plan(
+        &self,
+        targets: &[Target],
+        st: &State,
+        now: DateTime<Utc>,
+        record: &mut DecisionRecord,
+    ) -> Vec<Row> {
         let deps = self.deps;
         let c = &deps.config.concurrency;
         let policy = Policy::from_config(c);
 
         let surge = match deps.routing.read().await {
-            Ok(Some((routing, _))) => Some(routing.should_surge(&deps.region, &deps.config.regions)),
+            Ok(Some((routing, _))) => {
+                Some(routing.should_surge(&deps.region, &deps.config.regions))
+            }
             Ok(None) => Some(false),
             Err(e) => {
-                record.errors.push(format!("routing state: {e} (levels are not lowered this run)"));
+                record.errors.push(format!(
+                    "routing state: {e} (levels are not lowered this run)"
+                ));
                 None
             }
         };
-        let unreserved = match self.pacer.call(|| deps.lambda.unreserved_concurrency()).await {
+        let unreserved = match self
+            .pacer
+            .call(|| deps.lambda.unreserved_concurrency())
+            .await
+        {
             Ok(n) => Some(n),
             Err(e) => {
-                record.errors.push(format!("account settings: {e} (no headroom clamp this run)"));
+                record.errors.push(format!(
+                    "account settings: {e} (no headroom clamp this run)"
+                ));
                 None
             }
         };
         let headroom = unreserved.map(|n| n.saturating_sub(MIN_UNRESERVED));
 
         let configs = bounded(targets.to_vec(), c.max_in_flight, |t: Target| async move {
-            self.pacer.call(|| deps.lambda.get(&t.function, &t.alias)).await
+            self.pacer
+                .call(|| deps.lambda.get(&t.function, &t.alias))
+                .await
         })
         .await;
         let utilization = self.utilization(targets, now, record).await;
@@ -399,7 +546,12 @@ where
             };
             let inputs = Inputs {
                 current,
-                override_level: st.override_for(&t.function, &t.alias, now).map(|o| OverrideLevel { level: o.level, until: o.until }),
+                override_level: st.override_for(&t.function, &t.alias, now).map(|o| {
+                    OverrideLevel {
+                        level: o.level,
+                        until: o.until,
+                    }
+                }),
                 surge,
                 utilization: util,
                 failed_level: st.failed_level(&t.function, &t.alias, now),
@@ -420,9 +572,15 @@ where
             };
             if let Some(e) = error {
                 let missing = e.aws_kind() == Some(AwsErrorKind::NotFound);
-                row.result = Some(if missing { format!("skipped: function or alias not found ({e})") } else { format!("skipped: {e}") });
+                row.result = Some(if missing {
+                    format!("skipped: function or alias not found ({e})")
+                } else {
+                    format!("skipped: {e}")
+                });
                 row.level = 0;
-                record.errors.push(format!("{}:{}: {e}", t.function, t.alias));
+                record
+                    .errors
+                    .push(format!("{}:{}: {e}", t.function, t.alias));
             }
             rows.push(row);
         }
@@ -434,7 +592,11 @@ where
                 Some(c) if c.status != PcStatus::Failed => c.requested,
                 _ => 0,
             };
-            let kept: u64 = rows.iter().filter(|r| r.result.is_none()).map(|r| u64::from(r.level.min(held(r)))).sum();
+            let kept: u64 = rows
+                .iter()
+                .filter(|r| r.result.is_none())
+                .map(|r| u64::from(r.level.min(held(r))))
+                .sum();
             let mut remaining = u64::from(headroom).saturating_sub(kept);
             for row in rows.iter_mut() {
                 if row.result.is_some() || row.level <= held(row) {
@@ -458,7 +620,12 @@ where
 
     /// ProvisionedConcurrencyUtilization Maximum per target, in one GetMetricData
     /// call per 500 targets; no datapoints means no traffic.
-    async fn utilization(&self, targets: &[Target], now: DateTime<Utc>, record: &mut DecisionRecord) -> Vec<Utilization> {
+    async fn utilization(
+        &self,
+        targets: &[Target],
+        now: DateTime<Utc>,
+        record: &mut DecisionRecord,
+    ) -> Vec<Utilization> {
         let u = &self.deps.config.concurrency.utilization;
         if !u.enabled || targets.is_empty() {
             return vec![Utilization::Ignored; targets.len()];
@@ -485,15 +652,24 @@ where
             Ok(series) => queries
                 .iter()
                 .map(|q| {
-                    let points = series.iter().find(|s| s.id == q.id).map(|s| s.points.as_slice()).unwrap_or(&[]);
-                    points.iter().map(|(_, v)| *v).reduce(f64::max).map_or(Utilization::NoTraffic, |m| {
-                        // CloudWatch reports the utilisation as a fraction (0..1).
-                        Utilization::Max(if m > 1.0 && m <= 100.0 { m / 100.0 } else { m })
-                    })
+                    let points = series
+                        .iter()
+                        .find(|s| s.id == q.id)
+                        .map(|s| s.points.as_slice())
+                        .unwrap_or(&[]);
+                    points.iter().map(|(_, v)| *v).reduce(f64::max).map_or(
+                        Utilization::NoTraffic,
+                        |m| {
+                            // CloudWatch reports the utilisation as a fraction (0..1).
+                            Utilization::Max(if m > 1.0 && m <= 100.0 { m / 100.0 } else { m })
+                        },
+                    )
                 })
                 .collect(),
             Err(e) => {
-                record.errors.push(format!("utilisation: {e} (not used this run)"));
+                record
+                    .errors
+                    .push(format!("utilisation: {e} (not used this run)"));
                 vec![Utilization::Ignored; targets.len()]
             }
         }
@@ -503,14 +679,23 @@ where
     /// 409s are retried in later rounds.
     async fn apply(&self, rows: &[Row], changes: &[usize]) -> Vec<(usize, Applied)> {
         let limit = self.deps.config.concurrency.max_in_flight;
-        let is_decrease = |i: &usize| rows[*i].config.as_ref().is_some_and(|c| c.status != PcStatus::Failed && rows[*i].level < c.requested);
-        let (decreases, increases): (Vec<usize>, Vec<usize>) = changes.iter().copied().partition(is_decrease);
+        let is_decrease = |i: &usize| {
+            rows[*i]
+                .config
+                .as_ref()
+                .is_some_and(|c| c.status != PcStatus::Failed && rows[*i].level < c.requested)
+        };
+        let (decreases, increases): (Vec<usize>, Vec<usize>) =
+            changes.iter().copied().partition(is_decrease);
         let mut done = Vec::new();
         for phase in [decreases, increases] {
             let mut pending = phase;
             let mut round = 0;
             loop {
-                let results = bounded(pending.clone(), limit, |i: usize| async move { (i, self.apply_one(&rows[i]).await) }).await;
+                let results = bounded(pending.clone(), limit, |i: usize| async move {
+                    (i, self.apply_one(&rows[i]).await)
+                })
+                .await;
                 pending.clear();
                 for (i, applied) in results {
                     if applied == Applied::Conflict && round < self.deps.timing.conflict_rounds {
@@ -523,7 +708,11 @@ where
                     break;
                 }
                 round += 1;
-                tracing::info!(conflicts = pending.len(), round, "409 ResourceConflictException: retrying later in the run");
+                tracing::info!(
+                    conflicts = pending.len(),
+                    round,
+                    "409 ResourceConflictException: retrying later in the run"
+                );
                 tokio::time::sleep(self.deps.timing.conflict_retry_after).await;
             }
         }
@@ -550,14 +739,17 @@ where
                 let fallback = match row.fallback.filter(|g| *g != row.level) {
                     None => None,
                     Some(good) => {
-                        let ready = matches!(self.set_and_follow(f, a, good).await, Ok(Followed::Ready));
+                        let ready =
+                            matches!(self.set_and_follow(f, a, good).await, Ok(Followed::Ready));
                         Some((good, ready))
                     }
                 };
                 Applied::Failed { reason, fallback }
             }
             Err(e) if e.aws_kind() == Some(AwsErrorKind::Conflict) => Applied::Conflict,
-            Err(e) if is_quota_refusal(&e) => Applied::Refused(format!("the account's headroom is exhausted: {e}")),
+            Err(e) if is_quota_refusal(&e) => {
+                Applied::Refused(format!("the account's headroom is exhausted: {e}"))
+            }
             Err(e) => Applied::Error(e.to_string()),
         }
     }
@@ -568,7 +760,11 @@ where
         let put = self.pacer.call(|| lambda.put(f, a, level)).await?;
         match put.status {
             PcStatus::Ready if put.requested == level => return Ok(Followed::Ready),
-            PcStatus::Failed => return Ok(Followed::Failed(put.reason.unwrap_or_else(|| "no reason given".into()))),
+            PcStatus::Failed => {
+                return Ok(Followed::Failed(
+                    put.reason.unwrap_or_else(|| "no reason given".into()),
+                ))
+            }
             _ => {}
         }
         let deadline = Instant::now() + self.deps.config.concurrency.ready_timeout.as_std();
@@ -579,12 +775,20 @@ where
             }
             tokio::time::sleep(self.deps.timing.poll_interval.min(deadline - now)).await;
             match self.pacer.call(|| lambda.get(f, a)).await {
-                Ok(Some(c)) if c.status == PcStatus::Ready && c.requested == level => return Ok(Followed::Ready),
+                Ok(Some(c)) if c.status == PcStatus::Ready && c.requested == level => {
+                    return Ok(Followed::Ready)
+                }
                 Ok(Some(c)) if c.status == PcStatus::Failed => {
-                    return Ok(Followed::Failed(c.reason.unwrap_or_else(|| "no reason given".into())))
+                    return Ok(Followed::Failed(
+                        c.reason.unwrap_or_else(|| "no reason given".into()),
+                    ))
                 }
                 Ok(Some(_)) => {}
-                Ok(None) => return Ok(Followed::Error(format!("the config of {f}:{a} disappeared while IN_PROGRESS"))),
+                Ok(None) => {
+                    return Ok(Followed::Error(format!(
+                        "the config of {f}:{a} disappeared while IN_PROGRESS"
+                    )))
+                }
                 Err(e) => return Ok(Followed::Error(e.to_string())),
             }
         }
@@ -593,5 +797,7 @@ where
 
 /// The plan rows as JSON (for tests and tools).
 pub fn rows_of(record: &Value) -> &[Value] {
-    record["state"]["rows"].as_array().map_or(&[], Vec::as_slice)
+    record["state"]["rows"]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
 }

@@ -64,7 +64,8 @@ pub fn key(function: &str, alias: &str) -> String {
 
 impl State {
     pub fn parse(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| Error::State(format!("concurrency state parameter: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| Error::State(format!("concurrency state parameter: {e}")))
     }
 
     pub fn to_text(&self) -> String {
@@ -77,18 +78,29 @@ impl State {
         self.failed.retain(|_, f| now - f.at < FAILED_COOL_DOWN);
     }
 
-    pub fn override_for(&self, function: &str, alias: &str, now: DateTime<Utc>) -> Option<&Override> {
-        self.overrides.iter().find(|o| o.function == function && o.alias == alias && o.until > now)
+    pub fn override_for(
+        &self,
+        function: &str,
+        alias: &str,
+        now: DateTime<Utc>,
+    ) -> Option<&Override> {
+        self.overrides
+            .iter()
+            .find(|o| o.function == function && o.alias == alias && o.until > now)
     }
 
     /// Sets (or replaces) the override for one alias.
     pub fn set_override(&mut self, o: Override) {
-        self.overrides.retain(|x| !(x.function == o.function && x.alias == o.alias));
+        self.overrides
+            .retain(|x| !(x.function == o.function && x.alias == o.alias));
         self.overrides.push(o);
     }
 
     pub fn failed_level(&self, function: &str, alias: &str, now: DateTime<Utc>) -> Option<u32> {
-        self.failed.get(&key(function, alias)).filter(|f| now - f.at < FAILED_COOL_DOWN).map(|f| f.level)
+        self.failed
+            .get(&key(function, alias))
+            .filter(|f| now - f.at < FAILED_COOL_DOWN)
+            .map(|f| f.level)
     }
 }
 
@@ -123,10 +135,25 @@ mod tests {
         s.set_override(o("b", now - Duration::minutes(5)));
         s.set_override(o("a", now + Duration::minutes(10)));
         assert_eq!(s.overrides.len(), 2);
-        assert_eq!(s.override_for("a", "live", now).unwrap().until, now + Duration::minutes(10));
+        assert_eq!(
+            s.override_for("a", "live", now).unwrap().until,
+            now + Duration::minutes(10)
+        );
         assert!(s.override_for("b", "live", now).is_none());
-        s.failed.insert(key("a", "live"), FailedLevel { level: 9, at: now - Duration::minutes(61) });
-        s.failed.insert(key("c", "live"), FailedLevel { level: 9, at: now - Duration::minutes(5) });
+        s.failed.insert(
+            key("a", "live"),
+            FailedLevel {
+                level: 9,
+                at: now - Duration::minutes(61),
+            },
+        );
+        s.failed.insert(
+            key("c", "live"),
+            FailedLevel {
+                level: 9,
+                at: now - Duration::minutes(5),
+            },
+        );
         assert_eq!(s.failed_level("c", "live", now), Some(9));
         s.prune(now);
         assert_eq!(s.overrides.len(), 1);
