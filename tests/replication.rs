@@ -515,9 +515,7 @@ async fn calls_grow_with_recent_pushes_not_with_thousands_of_old_images() {
         let world = w.world;
         async move {
             world
-                .get(&format!(
-                    "/calls?service=ecr&operation={op}&since={since}"
-                ))
+                .get(&format!("/calls?service=ecr&operation={op}&since={since}"))
                 .await["count"]
                 .as_u64()
                 .unwrap_or(0)

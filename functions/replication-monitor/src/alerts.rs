@@ -69,7 +69,12 @@ pub struct Alert {
 /// The alerts this report calls for, given what was already announced: one when a
 /// kind starts breaching, one when it recovers; none while it stays either way,
 /// and none while it is `unknown` (neither a breach nor a recovery is known).
-pub fn crossings(previous: &AlertState, report: &Report, service: &str, region: &str) -> Vec<Alert> {
+pub fn crossings(
+    previous: &AlertState,
+    report: &Report,
+    service: &str,
+    region: &str,
+) -> Vec<Alert> {
     let mut out = Vec::new();
     for (kind, kr) in &report.kinds {
         let was = previous.breaching(*kind);
@@ -102,14 +107,25 @@ pub fn crossings(previous: &AlertState, report: &Report, service: &str, region: 
                 message.push_str(&format!("- ... and {} more\n", kr.breaching.len() - 50));
             }
         }
-        out.push(Alert { kind: *kind, crossing, subject, message });
+        out.push(Alert {
+            kind: *kind,
+            crossing,
+            subject,
+            message,
+        });
     }
     out
 }
 
 /// Records a delivered alert in the state.
 pub fn record(state: &mut AlertState, alert: &Alert, now: DateTime<Utc>) {
-    state.kinds.insert(alert.kind, KindAlert { breaching: alert.crossing == Crossing::Breached, since: now });
+    state.kinds.insert(
+        alert.kind,
+        KindAlert {
+            breaching: alert.crossing == Crossing::Breached,
+            since: now,
+        },
+    );
 }
 
 #[cfg(test)]
@@ -120,7 +136,18 @@ mod tests {
 
     fn plan() -> Plan {
         Plan {
-            kinds: [(Kind::Ecr, (Limits { lag_seconds: 60, failed: 0, pending: None }, vec!["us-east-1".into()]))].into(),
+            kinds: [(
+                Kind::Ecr,
+                (
+                    Limits {
+                        lag_seconds: 60,
+                        failed: 0,
+                        pending: None,
+                    },
+                    vec!["us-east-1".into()],
+                ),
+            )]
+            .into(),
             regions: vec!["eu-central-1".into(), "us-east-1".into()],
         }
     }
@@ -130,7 +157,12 @@ mod tests {
             None => evaluate(
                 &plan(),
                 vec![],
-                vec![crate::report::ReadError { kind: Kind::Ecr, resource: "r".into(), destination: None, message: "x".into() }],
+                vec![crate::report::ReadError {
+                    kind: Kind::Ecr,
+                    resource: "r".into(),
+                    destination: None,
+                    message: "x".into(),
+                }],
             ),
             Some(lag) => evaluate(
                 &plan(),
@@ -154,25 +186,50 @@ mod tests {
         let mut state = AlertState::default();
         let now = Utc::now();
         let mut sent = Vec::new();
-        for lag in [Some(10), Some(100), Some(200), None, Some(300), Some(5), Some(6), Some(100)] {
+        for lag in [
+            Some(10),
+            Some(100),
+            Some(200),
+            None,
+            Some(300),
+            Some(5),
+            Some(6),
+            Some(100),
+        ] {
             for a in crossings(&state, &report(lag), "orders", "eu-central-1") {
                 record(&mut state, &a, now);
                 sent.push(a.crossing);
             }
         }
-        assert_eq!(sent, vec![Crossing::Breached, Crossing::Recovered, Crossing::Breached]);
+        assert_eq!(
+            sent,
+            vec![Crossing::Breached, Crossing::Recovered, Crossing::Breached]
+        );
     }
 
     #[test]
     fn the_message_names_the_resource_and_survives_a_round_trip() {
-        let a = &crossings(&AlertState::default(), &report(Some(100)), "orders", "eu-central-1")[0];
+        let a = &crossings(
+            &AlertState::default(),
+            &report(Some(100)),
+            "orders",
+            "eu-central-1",
+        )[0];
         assert!(a.subject.contains("ecr replication over threshold"));
-        assert!(a.message.contains("orders-api@sha256:1 -> us-east-1"), "{}", a.message);
+        assert!(
+            a.message.contains("orders-api@sha256:1 -> us-east-1"),
+            "{}",
+            a.message
+        );
         let mut s = AlertState::default();
         record(&mut s, a, Utc::now());
-        s.secrets_in_progress.insert("db|us-east-1".into(), Utc::now());
+        s.secrets_in_progress
+            .insert("db|us-east-1".into(), Utc::now());
         assert_eq!(AlertState::parse(&s.to_text()).unwrap().kinds, s.kinds);
-        assert!(AlertState::parse("{}").unwrap().kinds.is_empty(), "an empty document is the initial state");
+        assert!(
+            AlertState::parse("{}").unwrap().kinds.is_empty(),
+            "an empty document is the initial state"
+        );
         assert!(AlertState::parse("nope").is_err());
     }
 

@@ -19,7 +19,10 @@ pub struct SsmState {
 
 impl SsmState {
     pub fn new(ssm: Ssm, name: impl Into<String>) -> Self {
-        Self { ssm, name: name.into() }
+        Self {
+            ssm,
+            name: name.into(),
+        }
     }
 }
 
@@ -46,12 +49,21 @@ impl AwsDeps {
     /// Builds the clients for `home` (where this copy runs) and the configured source regions.
     pub async fn new(config: &Config, home: &Region) -> Result<Self> {
         let topic = config.alerts_topic_arns.get(home).ok_or_else(|| {
-            Error::Config(vec![format!("alerts_topic_arns: no topic for {home}, the region this function runs in")])
+            Error::Config(vec![format!(
+                "alerts_topic_arns: no topic for {home}, the region this function runs in"
+            )])
         })?;
         let home_sdk = shared::aws::sdk_config(home).await;
         let r = &config.replication;
         let ecr = match &r.ecr {
-            Some(e) => Some(Ecr::new(&shared::aws::sdk_config(&e.source_region).await, e.registry_id.as_str(), e.role.as_ref()).await),
+            Some(e) => Some(
+                Ecr::new(
+                    &shared::aws::sdk_config(&e.source_region).await,
+                    e.registry_id.as_str(),
+                    e.role.as_ref(),
+                )
+                .await,
+            ),
             None => None,
         };
         let mut readers = BTreeMap::new();
@@ -62,7 +74,9 @@ impl AwsDeps {
             }
         }
         let secrets = match &r.secrets {
-            Some(s) => Some(SecretsManager::new(&shared::aws::sdk_config(&s.source_region).await)),
+            Some(s) => Some(SecretsManager::new(
+                &shared::aws::sdk_config(&s.source_region).await,
+            )),
             None => None,
         };
         Ok(Self {

@@ -25,7 +25,10 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }
 
 /// At most `limit` in flight (in groups), outputs in input order.
@@ -52,6 +55,8 @@ mod tests {
             })
             .collect();
         assert_eq!(join_bounded(futures, 3).await, (0..10).collect::<Vec<_>>());
-        assert!(join_bounded(Vec::<std::future::Ready<u8>>::new(), 3).await.is_empty());
+        assert!(join_bounded(Vec::<std::future::Ready<u8>>::new(), 3)
+            .await
+            .is_empty());
     }
 }

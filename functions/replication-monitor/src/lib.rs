@@ -82,8 +82,16 @@ pub struct Invocation {
 }
 
 enum Run {
-    Sweep { trigger: &'static str, pushed: Option<PushedImage>, dry_run: bool, requested_by: Option<String> },
-    Ignore { trigger: &'static str, reason: String },
+    Sweep {
+        trigger: &'static str,
+        pushed: Option<PushedImage>,
+        dry_run: bool,
+        requested_by: Option<String>,
+    },
+    Ignore {
+        trigger: &'static str,
+        reason: String,
+    },
 }
 
 fn classify(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Run> {
@@ -132,17 +140,30 @@ fn manual(m: ManualRequest) -> Result<Run> {
     match m.action.as_str() {
         "check" => {
             m.deny_unknown_args(&[])?;
-            Ok(Run::Sweep { trigger: "manual", pushed: None, dry_run: m.dry_run, requested_by: m.requested_by })
+            Ok(Run::Sweep {
+                trigger: "manual",
+                pushed: None,
+                dry_run: m.dry_run,
+                requested_by: m.requested_by,
+            })
         }
         other => Err(Error::invalid_event(format!(
             "unknown action {other:?}: replication-monitor accepts {}",
-            ACTIONS.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")
+            ACTIONS
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
 
 fn limits(t: &shared::config::Thresholds, pending: Option<u64>) -> Limits {
-    Limits { lag_seconds: t.lag.secs(), failed: t.failed, pending }
+    Limits {
+        lag_seconds: t.lag.secs(),
+        failed: t.failed,
+        pending,
+    }
 }
 
 /// What is configured, as plain data for the verdicts.
@@ -150,39 +171,95 @@ pub fn plan(config: &Config) -> Plan {
     let r = &config.replication;
     let mut kinds = std::collections::BTreeMap::new();
     if let Some(e) = &r.ecr {
-        kinds.insert(Kind::Ecr, (limits(&e.thresholds, None), e.destination_regions.iter().map(Region::to_string).collect()));
+        kinds.insert(
+            Kind::Ecr,
+            (
+                limits(&e.thresholds, None),
+                e.destination_regions
+                    .iter()
+                    .map(Region::to_string)
+                    .collect(),
+            ),
+        );
     }
     if let Some(s) = &r.s3 {
-        let mut dests: Vec<String> = s.rules.iter().map(|r| r.destination_region.to_string()).collect();
+        let mut dests: Vec<String> = s
+            .rules
+            .iter()
+            .map(|r| r.destination_region.to_string())
+            .collect();
         dests.sort();
         dests.dedup();
-        kinds.insert(Kind::S3, (limits(&s.thresholds, Some(s.pending_threshold)), dests));
+        kinds.insert(
+            Kind::S3,
+            (limits(&s.thresholds, Some(s.pending_threshold)), dests),
+        );
     }
     if let Some(s) = &r.secrets {
-        kinds.insert(Kind::Secrets, (limits(&s.thresholds, None), secret_destinations(config, &s.source_region)));
+        kinds.insert(
+            Kind::Secrets,
+            (
+                limits(&s.thresholds, None),
+                secret_destinations(config, &s.source_region),
+            ),
+        );
     }
-    Plan { kinds, regions: config.regions.iter().map(Region::to_string).collect() }
+    Plan {
+        kinds,
+        regions: config.regions.iter().map(Region::to_string).collect(),
+    }
 }
 
 /// Every secret must have a replica in every other region of the control plane.
 fn secret_destinations(config: &Config, source: &Region) -> Vec<String> {
-    config.regions.iter().filter(|r| *r != source).map(Region::to_string).collect()
+    config
+        .regions
+        .iter()
+        .filter(|r| *r != source)
+        .map(Region::to_string)
+        .collect()
 }
 
 /// Handles one event. Invalid events are refused before any AWS call.
-pub async fn handle(event: Value, inv: &Invocation, deps: &impl Deps, config: &Config, now: DateTime<Utc>) -> Result<Value> {
+pub async fn handle(
+    event: Value,
+    inv: &Invocation,
+    deps: &impl Deps,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Value> {
     let event = Event::parse(&event)?;
     let region = inv.region.to_string();
     match classify(event, config, now)? {
         Run::Ignore { trigger, reason } => {
-            let record = DecisionRecord::new(FUNCTION, region, "ignore", trigger).outcome(Outcome::Noop, reason).finish();
+            let record = DecisionRecord::new(FUNCTION, region, "ignore", trigger)
+                .outcome(Outcome::Noop, reason)
+                .finish();
             Ok(record.to_json())
         }
-        Run::Sweep { trigger, pushed, dry_run, requested_by } => {
-            let action = if trigger == "manual" { "check" } else { "sweep" };
+        Run::Sweep {
+            trigger,
+            pushed,
+            dry_run,
+            requested_by,
+        } => {
+            let action = if trigger == "manual" {
+                "check"
+            } else {
+                "sweep"
+            };
             let mut record = DecisionRecord::new(FUNCTION, region, action, trigger);
             record.requested_by = requested_by;
-            let result = sweep(&mut record, inv, deps, config, now, pushed.as_ref(), dry_run).await;
+            let result = sweep(
+                &mut record,
+                inv,
+                deps,
+                config,
+                now,
+                pushed.as_ref(),
+                dry_run,
+            )
+            .await;
             let record = record.finish();
             result.map(|()| record.to_json())
         }
@@ -208,7 +285,10 @@ async fn sweep(
             Ok(s) => (s, true),
             Err(e) => {
                 // Unreadable document: start over (and overwrite it) rather than never alert again.
-                errors.push(format!("{}: {e}; starting from an empty state", r.alert_state_parameter));
+                errors.push(format!(
+                    "{}: {e}; starting from an empty state",
+                    r.alert_state_parameter
+                ));
                 (AlertState::default(), true)
             }
         },
@@ -228,11 +308,17 @@ async fn sweep(
                 observations.extend(o);
                 read_errors.extend(e);
             }
-            None => read_errors.push(report::ReadError { kind: Kind::Ecr, resource: "ecr".into(), destination: None, message: "no ECR client".into() }),
+            None => read_errors.push(report::ReadError {
+                kind: Kind::Ecr,
+                resource: "ecr".into(),
+                destination: None,
+                message: "no ECR client".into(),
+            }),
         }
     }
     if let Some(cfg) = &r.s3 {
-        let (o, e) = observe::observe_s3(|region| deps.metric_reader(region), &cfg.rules, now).await;
+        let (o, e) =
+            observe::observe_s3(|region| deps.metric_reader(region), &cfg.rules, now).await;
         observations.extend(o);
         read_errors.extend(e);
     }
@@ -241,7 +327,14 @@ async fn sweep(
         match deps.secrets() {
             Some(secrets) => {
                 let expected = secret_destinations(config, &cfg.source_region);
-                let (o, e, s) = observe::observe_secrets(secrets, cfg, &expected, &state.secrets_in_progress, now).await;
+                let (o, e, s) = observe::observe_secrets(
+                    secrets,
+                    cfg,
+                    &expected,
+                    &state.secrets_in_progress,
+                    now,
+                )
+                .await;
                 observations.extend(o);
                 read_errors.extend(e);
                 seen = s;
@@ -254,12 +347,24 @@ async fn sweep(
             }),
         }
     }
-    errors.extend(read_errors.iter().map(|e| format!("{} {}: {}", e.kind.as_str(), e.resource, e.message)));
+    errors.extend(
+        read_errors
+            .iter()
+            .map(|e| format!("{} {}: {}", e.kind.as_str(), e.resource, e.message)),
+    );
     let report = report::evaluate(&plan(config), observations, read_errors);
-    record.step(format!("observed {} resource(s), {} unreadable", report.resources.len(), report.errors.len()));
+    record.step(format!(
+        "observed {} resource(s), {} unreadable",
+        report.resources.len(),
+        report.errors.len()
+    ));
 
     // 3. Alerts, once per crossing.
-    let alerts = if state_usable { alerts::crossings(&state, &report, &config.service_name, inv.region.as_str()) } else { Vec::new() };
+    let alerts = if state_usable {
+        alerts::crossings(&state, &report, &config.service_name, inv.region.as_str())
+    } else {
+        Vec::new()
+    };
     let mut new_state = state.clone();
     new_state.secrets_in_progress = seen;
     for alert in &alerts {
@@ -328,9 +433,25 @@ async fn sweep(
 }
 
 fn summary(report: &Report) -> String {
-    let regions: Vec<String> = report.regions.iter().map(|(r, v)| format!("{r} {}", verdict_word(v.verdict))).collect();
-    let kinds: Vec<String> = report.kinds.iter().map(|(k, v)| format!("{} {}", k.as_str(), verdict_word(v.verdict))).collect();
-    format!("regions: {}; kinds: {}", regions.join(", "), if kinds.is_empty() { "none configured".into() } else { kinds.join(", ") })
+    let regions: Vec<String> = report
+        .regions
+        .iter()
+        .map(|(r, v)| format!("{r} {}", verdict_word(v.verdict)))
+        .collect();
+    let kinds: Vec<String> = report
+        .kinds
+        .iter()
+        .map(|(k, v)| format!("{} {}", k.as_str(), verdict_word(v.verdict)))
+        .collect();
+    format!(
+        "regions: {}; kinds: {}",
+        regions.join(", "),
+        if kinds.is_empty() {
+            "none configured".into()
+        } else {
+            kinds.join(", ")
+        }
+    )
 }
 
 fn verdict_word(v: report::Verdict) -> &'static str {
@@ -341,7 +462,13 @@ fn verdict_word(v: report::Verdict) -> &'static str {
     }
 }
 
-fn state_json(report: &Report, state: &AlertState, window_secs: u64, published: usize, now: DateTime<Utc>) -> Value {
+fn state_json(
+    report: &Report,
+    state: &AlertState,
+    window_secs: u64,
+    published: usize,
+    now: DateTime<Utc>,
+) -> Value {
     json!({
         "checked_at": now,
         "window_seconds": window_secs,

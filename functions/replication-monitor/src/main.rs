@@ -13,12 +13,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Any config problem stops the function here: it refuses to act on a bad config.
     let config = Config::from_env_with(|name| async move { ssm.get_required(&name).await }).await?;
     if !config.has_region(&home) {
-        return Err(shared::Error::Config(vec![format!("this function runs in {home}, which is not in `regions`")]).into());
+        return Err(shared::Error::Config(vec![format!(
+            "this function runs in {home}, which is not in `regions`"
+        )])
+        .into());
     }
     let deps = AwsDeps::new(&config, &home).await?;
     let (config, deps) = (&config, &deps);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let inv = Invocation { region: home.clone(), request_id: Some(event.context.request_id.clone()) };
+        let inv = Invocation {
+            region: home.clone(),
+            request_id: Some(event.context.request_id.clone()),
+        };
         async move { handle(event.payload, &inv, deps, config, chrono::Utc::now()).await }
     }))
     .await

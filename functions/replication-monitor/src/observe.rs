@@ -38,9 +38,18 @@ fn short(digest: &str) -> &str {
 
 /// One image's observations, one per configured destination. A destination ECR
 /// does not report yet counts as in progress (replication has not started).
-pub fn ecr_observations(image: &ImageSummary, statuses: &[DestinationStatus], destinations: &[Region], now: DateTime<Utc>) -> Vec<Observation> {
+pub fn ecr_observations(
+    image: &ImageSummary,
+    statuses: &[DestinationStatus],
+    destinations: &[Region],
+    now: DateTime<Utc>,
+) -> Vec<Observation> {
     let lag = age(now, image.pushed_at);
-    let tags = if image.tags.is_empty() { "untagged".to_string() } else { image.tags.join(",") };
+    let tags = if image.tags.is_empty() {
+        "untagged".to_string()
+    } else {
+        image.tags.join(",")
+    };
     destinations
         .iter()
         .map(|dest| {
@@ -52,10 +61,21 @@ pub fn ecr_observations(image: &ImageSummary, statuses: &[DestinationStatus], de
                     lag,
                     0,
                     1,
-                    Some(format!("FAILED: {}", status.and_then(|s| s.failure_code.clone()).unwrap_or_else(|| "no failure code".into()))),
+                    Some(format!(
+                        "FAILED: {}",
+                        status
+                            .and_then(|s| s.failure_code.clone())
+                            .unwrap_or_else(|| "no failure code".into())
+                    )),
                 ),
                 Some(ImageReplicationState::InProgress) => (Status::InProgress, lag, 1, 0, None),
-                None => (Status::InProgress, lag, 1, 0, Some("no replication status reported yet".into())),
+                None => (
+                    Status::InProgress,
+                    lag,
+                    1,
+                    0,
+                    Some("no replication status reported yet".into()),
+                ),
             };
             Observation {
                 kind: Kind::Ecr,
@@ -83,15 +103,30 @@ pub async fn observe_ecr(
     let since = now - chrono::Duration::seconds(window_secs as i64);
     let mut errors = Vec::new();
     let mut images: Vec<ImageSummary> = Vec::new();
-    let listings = join_bounded(cfg.repositories.iter().map(|repo| ecr.recent_images(repo, since)).collect(), MAX_IN_FLIGHT).await;
+    let listings = join_bounded(
+        cfg.repositories
+            .iter()
+            .map(|repo| ecr.recent_images(repo, since))
+            .collect(),
+        MAX_IN_FLIGHT,
+    )
+    .await;
     for (repo, listing) in cfg.repositories.iter().zip(listings) {
         match listing {
             Ok(found) => images.extend(found),
-            Err(e) => errors.push(ReadError { kind: Kind::Ecr, resource: repo.clone(), destination: None, message: e.to_string() }),
+            Err(e) => errors.push(ReadError {
+                kind: Kind::Ecr,
+                resource: repo.clone(),
+                destination: None,
+                message: e.to_string(),
+            }),
         }
     }
     if let Some(p) = pushed {
-        if !images.iter().any(|i| i.repository == p.repository && i.digest == p.digest) {
+        if !images
+            .iter()
+            .any(|i| i.repository == p.repository && i.digest == p.digest)
+        {
             images.push(ImageSummary {
                 repository: p.repository.clone(),
                 digest: p.digest.clone(),
@@ -100,11 +135,20 @@ pub async fn observe_ecr(
             });
         }
     }
-    let statuses = join_bounded(images.iter().map(|i| ecr.replication_status(&i.repository, &i.digest)).collect(), MAX_IN_FLIGHT).await;
+    let statuses = join_bounded(
+        images
+            .iter()
+            .map(|i| ecr.replication_status(&i.repository, &i.digest))
+            .collect(),
+        MAX_IN_FLIGHT,
+    )
+    .await;
     let mut observations = Vec::new();
     for (image, status) in images.iter().zip(statuses) {
         match status {
-            Ok(s) => observations.extend(ecr_observations(image, &s, &cfg.destination_regions, now)),
+            Ok(s) => {
+                observations.extend(ecr_observations(image, &s, &cfg.destination_regions, now))
+            }
             Err(e) => errors.push(ReadError {
                 kind: Kind::Ecr,
                 resource: format!("{}@{}", image.repository, short(&image.digest)),
@@ -119,7 +163,10 @@ pub async fn observe_ecr(
 // ---------------------------------------------------------------- S3
 
 fn rule_name(rule: &S3Rule) -> String {
-    format!("{}->{} ({})", rule.source_bucket, rule.destination_bucket, rule.rule_id)
+    format!(
+        "{}->{} ({})",
+        rule.source_bucket, rule.destination_bucket, rule.rule_id
+    )
 }
 
 const S3_METRICS: [(&str, &str, &str); 3] = [
@@ -133,18 +180,20 @@ pub fn s3_queries(rules: &[(usize, &S3Rule)]) -> Vec<MetricQuery> {
     rules
         .iter()
         .flat_map(|(i, rule)| {
-            S3_METRICS.iter().map(move |(suffix, name, stat)| MetricQuery {
-                id: format!("r{i}_{suffix}"),
-                namespace: "AWS/S3".into(),
-                metric_name: (*name).into(),
-                dimensions: vec![
-                    ("SourceBucket".into(), rule.source_bucket.clone()),
-                    ("DestinationBucket".into(), rule.destination_bucket.clone()),
-                    ("RuleId".into(), rule.rule_id.clone()),
-                ],
-                stat: (*stat).into(),
-                period_secs: S3_PERIOD_SECS,
-            })
+            S3_METRICS
+                .iter()
+                .map(move |(suffix, name, stat)| MetricQuery {
+                    id: format!("r{i}_{suffix}"),
+                    namespace: "AWS/S3".into(),
+                    metric_name: (*name).into(),
+                    dimensions: vec![
+                        ("SourceBucket".into(), rule.source_bucket.clone()),
+                        ("DestinationBucket".into(), rule.destination_bucket.clone()),
+                        ("RuleId".into(), rule.rule_id.clone()),
+                    ],
+                    stat: (*stat).into(),
+                    period_secs: S3_PERIOD_SECS,
+                })
         })
         .collect()
 }
@@ -156,9 +205,15 @@ pub fn s3_observation(index: usize, rule: &S3Rule, series: &[MetricSeries]) -> O
     let latency = get("lat").and_then(MetricSeries::latest);
     let pending = get("pend").and_then(MetricSeries::latest);
     let failed = get("fail").and_then(MetricSeries::sum);
-    let (lag, pending, failed) =
-        (latency.unwrap_or(0.0).max(0.0) as u64, pending.unwrap_or(0.0).max(0.0) as u64, failed.unwrap_or(0.0).max(0.0) as u64);
-    let status = if latency.is_none() && get("pend").and_then(MetricSeries::latest).is_none() && get("fail").and_then(MetricSeries::sum).is_none() {
+    let (lag, pending, failed) = (
+        latency.unwrap_or(0.0).max(0.0) as u64,
+        pending.unwrap_or(0.0).max(0.0) as u64,
+        failed.unwrap_or(0.0).max(0.0) as u64,
+    );
+    let status = if latency.is_none()
+        && get("pend").and_then(MetricSeries::latest).is_none()
+        && get("fail").and_then(MetricSeries::sum).is_none()
+    {
         Status::NoData
     } else if failed > 0 {
         Status::Failed
@@ -175,7 +230,8 @@ pub fn s3_observation(index: usize, rule: &S3Rule, series: &[MetricSeries]) -> O
         lag_seconds: lag,
         pending,
         failed,
-        detail: (status == Status::NoData).then(|| "no datapoints in the last 15 minutes".to_string()),
+        detail: (status == Status::NoData)
+            .then(|| "no datapoints in the last 15 minutes".to_string()),
     }
 }
 
@@ -187,7 +243,10 @@ pub async fn observe_s3<'a, R: MetricReader + 'a>(
 ) -> (Vec<Observation>, Vec<ReadError>) {
     let mut by_region: BTreeMap<&Region, Vec<(usize, &S3Rule)>> = BTreeMap::new();
     for (i, rule) in rules.iter().enumerate() {
-        by_region.entry(&rule.source_region).or_default().push((i, rule));
+        by_region
+            .entry(&rule.source_region)
+            .or_default()
+            .push((i, rule));
     }
     let (mut observations, mut errors) = (Vec::new(), Vec::new());
     let start = now - chrono::Duration::seconds(S3_LOOKBACK_SECS);
@@ -204,7 +263,9 @@ pub async fn observe_s3<'a, R: MetricReader + 'a>(
             continue;
         };
         match reader.read(&s3_queries(&rules), start, now).await {
-            Ok(series) => observations.extend(rules.iter().map(|(i, r)| s3_observation(*i, r, &series))),
+            Ok(series) => {
+                observations.extend(rules.iter().map(|(i, r)| s3_observation(*i, r, &series)))
+            }
             Err(e) => errors.extend(rules.iter().map(|(_, r)| ReadError {
                 kind: Kind::S3,
                 resource: rule_name(r),
@@ -247,7 +308,11 @@ pub fn secret_observations(
         let (status, lag, pending, failed) = match replica.map(|r| r.state) {
             Some(ReplicaState::InSync) => (Status::Replicated, 0, 0, 0),
             Some(ReplicaState::InProgress) => {
-                let since = first_seen.get(&key).copied().filter(|t| *t <= now).unwrap_or(now);
+                let since = first_seen
+                    .get(&key)
+                    .copied()
+                    .filter(|t| *t <= now)
+                    .unwrap_or(now);
                 seen.insert(key, since);
                 (Status::InProgress, age(now, since), 1, 0)
             }
@@ -278,8 +343,19 @@ pub async fn observe_secrets(
     expected: &[String],
     first_seen: &BTreeMap<String, DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> (Vec<Observation>, Vec<ReadError>, BTreeMap<String, DateTime<Utc>>) {
-    let results = join_bounded(cfg.secret_ids.iter().map(|id| secrets.replicas(id)).collect(), MAX_IN_FLIGHT).await;
+) -> (
+    Vec<Observation>,
+    Vec<ReadError>,
+    BTreeMap<String, DateTime<Utc>>,
+) {
+    let results = join_bounded(
+        cfg.secret_ids
+            .iter()
+            .map(|id| secrets.replicas(id))
+            .collect(),
+        MAX_IN_FLIGHT,
+    )
+    .await;
     let (mut observations, mut errors, mut seen) = (Vec::new(), Vec::new(), BTreeMap::new());
     for (id, result) in cfg.secret_ids.iter().zip(results) {
         match result {
@@ -290,8 +366,18 @@ pub async fn observe_secrets(
             }
             Err(e) => {
                 // Keep its first-seen times: the next readable run continues the count.
-                seen.extend(first_seen.iter().filter(|(k, _)| k.starts_with(&format!("{id}|"))).map(|(k, v)| (k.clone(), *v)));
-                errors.push(ReadError { kind: Kind::Secrets, resource: id.clone(), destination: None, message: e.to_string() });
+                seen.extend(
+                    first_seen
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(&format!("{id}|")))
+                        .map(|(k, v)| (k.clone(), *v)),
+                );
+                errors.push(ReadError {
+                    kind: Kind::Secrets,
+                    resource: id.clone(),
+                    destination: None,
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -313,21 +399,56 @@ mod tests {
 
     #[test]
     fn ecr_states_become_observations() {
-        let image = ImageSummary { repository: "api".into(), digest: "sha256:0123456789abcdef0123".into(), tags: vec!["v1".into()], pushed_at: t(0) };
-        let dests = [region("us-east-1"), region("eu-west-1"), region("us-west-2")];
+        let image = ImageSummary {
+            repository: "api".into(),
+            digest: "sha256:0123456789abcdef0123".into(),
+            tags: vec!["v1".into()],
+            pushed_at: t(0),
+        };
+        let dests = [
+            region("us-east-1"),
+            region("eu-west-1"),
+            region("us-west-2"),
+        ];
         let statuses = vec![
-            DestinationStatus { region: "us-east-1".into(), registry_id: None, state: ImageReplicationState::InProgress, failure_code: None },
-            DestinationStatus { region: "eu-west-1".into(), registry_id: None, state: ImageReplicationState::Failed, failure_code: Some("KMS".into()) },
+            DestinationStatus {
+                region: "us-east-1".into(),
+                registry_id: None,
+                state: ImageReplicationState::InProgress,
+                failure_code: None,
+            },
+            DestinationStatus {
+                region: "eu-west-1".into(),
+                registry_id: None,
+                state: ImageReplicationState::Failed,
+                failure_code: Some("KMS".into()),
+            },
         ];
         let o = ecr_observations(&image, &statuses, &dests, t(600));
-        assert_eq!((o[0].status, o[0].lag_seconds, o[0].pending), (Status::InProgress, 600, 1));
+        assert_eq!(
+            (o[0].status, o[0].lag_seconds, o[0].pending),
+            (Status::InProgress, 600, 1)
+        );
         assert_eq!((o[1].status, o[1].failed), (Status::Failed, 1));
         assert!(o[1].detail.as_deref().unwrap().contains("KMS"));
-        assert_eq!((o[2].status, o[2].lag_seconds), (Status::InProgress, 600), "not reported yet ages too");
+        assert_eq!(
+            (o[2].status, o[2].lag_seconds),
+            (Status::InProgress, 600),
+            "not reported yet ages too"
+        );
         assert_eq!(o[0].resource, "api:v1@sha256:0123456789ab");
-        let done = vec![DestinationStatus { region: "us-east-1".into(), registry_id: None, state: ImageReplicationState::Complete, failure_code: None }];
+        let done = vec![DestinationStatus {
+            region: "us-east-1".into(),
+            registry_id: None,
+            state: ImageReplicationState::Complete,
+            failure_code: None,
+        }];
         let o = ecr_observations(&image, &done, &dests[..1], t(9_999));
-        assert_eq!((o[0].status, o[0].lag_seconds), (Status::Replicated, 0), "COMPLETE clears the lag");
+        assert_eq!(
+            (o[0].status, o[0].lag_seconds),
+            (Status::Replicated, 0),
+            "COMPLETE clears the lag"
+        );
     }
 
     fn rule(i: usize) -> S3Rule {
@@ -346,16 +467,36 @@ mod tests {
         let indexed: Vec<(usize, &S3Rule)> = rules.iter().enumerate().collect();
         let q = s3_queries(&indexed);
         assert_eq!(q.len(), 6);
-        assert!(q.iter().all(|q| shared::aws::metric_data::valid_query_id(&q.id)));
-        assert_eq!(q[0].dimensions[2], ("RuleId".to_string(), "rule0".to_string()));
-        assert_eq!((q[2].metric_name.as_str(), q[2].stat.as_str()), ("OperationsFailedReplication", "Sum"));
+        assert!(q
+            .iter()
+            .all(|q| shared::aws::metric_data::valid_query_id(&q.id)));
+        assert_eq!(
+            q[0].dimensions[2],
+            ("RuleId".to_string(), "rule0".to_string())
+        );
+        assert_eq!(
+            (q[2].metric_name.as_str(), q[2].stat.as_str()),
+            ("OperationsFailedReplication", "Sum")
+        );
         let series = vec![
-            MetricSeries { id: "r0_lat".into(), points: vec![(t(60), 120.0), (t(0), 900.0)] },
-            MetricSeries { id: "r0_pend".into(), points: vec![(t(60), 4.0)] },
-            MetricSeries { id: "r0_fail".into(), points: vec![(t(60), 1.0), (t(0), 2.0)] },
+            MetricSeries {
+                id: "r0_lat".into(),
+                points: vec![(t(60), 120.0), (t(0), 900.0)],
+            },
+            MetricSeries {
+                id: "r0_pend".into(),
+                points: vec![(t(60), 4.0)],
+            },
+            MetricSeries {
+                id: "r0_fail".into(),
+                points: vec![(t(60), 1.0), (t(0), 2.0)],
+            },
         ];
         let o = s3_observation(0, &rules[0], &series);
-        assert_eq!((o.lag_seconds, o.pending, o.failed, o.status), (120, 4, 3, Status::Failed));
+        assert_eq!(
+            (o.lag_seconds, o.pending, o.failed, o.status),
+            (120, 4, 3, Status::Failed)
+        );
         assert_eq!(s3_observation(1, &rules[1], &series).status, Status::NoData);
     }
 
@@ -365,7 +506,11 @@ mod tests {
             secret_id: "db".into(),
             name: None,
             last_changed: None,
-            replicas: vec![ReplicaStatus { region: "us-east-1".into(), state: ReplicaState::InProgress, message: None }],
+            replicas: vec![ReplicaStatus {
+                region: "us-east-1".into(),
+                state: ReplicaState::InProgress,
+                message: None,
+            }],
         };
         let expected = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
         let (o, seen) = secret_observations(&secret, &expected, &BTreeMap::new(), t(0));
@@ -374,7 +519,14 @@ mod tests {
         let (o, seen2) = secret_observations(&secret, &expected, &seen, t(700));
         assert_eq!(o[0].lag_seconds, 700);
         assert_eq!(seen2, seen, "first sight is kept");
-        let synced = SecretReplicas { replicas: vec![ReplicaStatus { region: "us-east-1".into(), state: ReplicaState::InSync, message: None }], ..secret };
+        let synced = SecretReplicas {
+            replicas: vec![ReplicaStatus {
+                region: "us-east-1".into(),
+                state: ReplicaState::InSync,
+                message: None,
+            }],
+            ..secret
+        };
         let (o, seen3) = secret_observations(&synced, &expected[..1], &seen2, t(800));
         assert_eq!((o[0].status, o[0].lag_seconds), (Status::Replicated, 0));
         assert!(seen3.is_empty(), "in sync: forgotten");

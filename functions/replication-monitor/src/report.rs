@@ -136,7 +136,11 @@ fn breaches(o: &Observation, limits: &Limits) -> bool {
 }
 
 fn totals(observations: &[&Observation], errors: usize, limits: &Limits) -> Totals {
-    let max_lag_seconds = observations.iter().map(|o| o.lag_seconds).max().unwrap_or(0);
+    let max_lag_seconds = observations
+        .iter()
+        .map(|o| o.lag_seconds)
+        .max()
+        .unwrap_or(0);
     let pending = observations.iter().map(|o| o.pending).sum();
     let failed = observations.iter().map(|o| o.failed).sum();
     let breach = max_lag_seconds > limits.lag_seconds
@@ -150,7 +154,14 @@ fn totals(observations: &[&Observation], errors: usize, limits: &Limits) -> Tota
     } else {
         Verdict::Ready
     };
-    Totals { verdict, max_lag_seconds, pending, failed, resources: observations.len(), errors }
+    Totals {
+        verdict,
+        max_lag_seconds,
+        pending,
+        failed,
+        resources: observations.len(),
+        errors,
+    }
 }
 
 /// The verdicts: per kind and destination, per kind, per region.
@@ -166,20 +177,35 @@ pub fn evaluate(plan: &Plan, observations: Vec<Observation>, errors: Vec<ReadErr
         let destinations: BTreeMap<String, Totals> = dests
             .into_iter()
             .map(|d| {
-                let obs: Vec<&Observation> = mine.iter().copied().filter(|o| o.destination == d).collect();
-                let errs = my_errors.iter().filter(|e| e.destination.as_ref().is_none_or(|x| *x == d)).count();
+                let obs: Vec<&Observation> = mine
+                    .iter()
+                    .copied()
+                    .filter(|o| o.destination == d)
+                    .collect();
+                let errs = my_errors
+                    .iter()
+                    .filter(|e| e.destination.as_ref().is_none_or(|x| *x == d))
+                    .count();
                 let t = totals(&obs, errs, limits);
                 (d, t)
             })
             .collect();
         let all = totals(&mine, my_errors.len(), limits);
-        let verdict = destinations.values().map(|t| t.verdict).max().unwrap_or(all.verdict).max(if my_errors.is_empty() {
-            Verdict::Ready
-        } else {
-            Verdict::Unknown
-        });
-        let breaching =
-            mine.iter().filter(|o| breaches(o, limits)).map(|o| format!("{} -> {}", o.resource, o.destination)).collect();
+        let verdict = destinations
+            .values()
+            .map(|t| t.verdict)
+            .max()
+            .unwrap_or(all.verdict)
+            .max(if my_errors.is_empty() {
+                Verdict::Ready
+            } else {
+                Verdict::Unknown
+            });
+        let breaching = mine
+            .iter()
+            .filter(|o| breaches(o, limits))
+            .map(|o| format!("{} -> {}", o.resource, o.destination))
+            .collect();
         kinds.insert(
             *kind,
             KindReport {
@@ -197,13 +223,26 @@ pub fn evaluate(plan: &Plan, observations: Vec<Observation>, errors: Vec<ReadErr
         .regions
         .iter()
         .map(|r| {
-            let per_kind: BTreeMap<Kind, Verdict> =
-                kinds.iter().filter_map(|(k, kr)| kr.destinations.get(r).map(|t| (*k, t.verdict))).collect();
+            let per_kind: BTreeMap<Kind, Verdict> = kinds
+                .iter()
+                .filter_map(|(k, kr)| kr.destinations.get(r).map(|t| (*k, t.verdict)))
+                .collect();
             let verdict = per_kind.values().copied().max().unwrap_or(Verdict::Ready);
-            (r.clone(), RegionReport { verdict, kinds: per_kind })
+            (
+                r.clone(),
+                RegionReport {
+                    verdict,
+                    kinds: per_kind,
+                },
+            )
         })
         .collect();
-    Report { kinds, regions, resources: observations, errors }
+    Report {
+        kinds,
+        regions,
+        resources: observations,
+        errors,
+    }
 }
 
 /// The metrics of one run: per kind and destination lag/pending/failed (for the
@@ -216,17 +255,46 @@ pub fn metrics(report: &Report, run_failed: bool) -> Vec<Metric> {
                 // Outside the allow-list, or nothing read: publish nothing rather than a false 0.
                 continue;
             }
-            let dim = |m: Metric| m.dim("Kind", kind.as_str()).dim("DestinationRegion", dest.clone());
-            out.push(dim(Metric::new("ReplicationLagSeconds", t.max_lag_seconds as f64, Unit::Seconds)));
-            out.push(dim(Metric::new("ReplicationPending", t.pending as f64, Unit::Count)));
-            out.push(dim(Metric::new("ReplicationFailed", t.failed as f64, Unit::Count)));
+            let dim = |m: Metric| {
+                m.dim("Kind", kind.as_str())
+                    .dim("DestinationRegion", dest.clone())
+            };
+            out.push(dim(Metric::new(
+                "ReplicationLagSeconds",
+                t.max_lag_seconds as f64,
+                Unit::Seconds,
+            )));
+            out.push(dim(Metric::new(
+                "ReplicationPending",
+                t.pending as f64,
+                Unit::Count,
+            )));
+            out.push(dim(Metric::new(
+                "ReplicationFailed",
+                t.failed as f64,
+                Unit::Count,
+            )));
         }
     }
     for (region, rr) in &report.regions {
-        let ready = if rr.verdict == Verdict::Ready { 1.0 } else { 0.0 };
-        out.push(Metric::new("ReplicationReady", ready, Unit::None).dim("DestinationRegion", region.clone()));
+        let ready = if rr.verdict == Verdict::Ready {
+            1.0
+        } else {
+            0.0
+        };
+        out.push(
+            Metric::new("ReplicationReady", ready, Unit::None)
+                .dim("DestinationRegion", region.clone()),
+        );
     }
-    out.push(Metric::new("ActionFailed", if run_failed { 1.0 } else { 0.0 }, Unit::Count).dim("Function", FUNCTION));
+    out.push(
+        Metric::new(
+            "ActionFailed",
+            if run_failed { 1.0 } else { 0.0 },
+            Unit::Count,
+        )
+        .dim("Function", FUNCTION),
+    );
     out
 }
 
@@ -239,11 +307,18 @@ mod tests {
     const EU: &str = "eu-central-1";
 
     fn limits() -> Limits {
-        Limits { lag_seconds: 900, failed: 0, pending: None }
+        Limits {
+            lag_seconds: 900,
+            failed: 0,
+            pending: None,
+        }
     }
 
     fn plan() -> Plan {
-        let s3 = Limits { pending: Some(1000), ..limits() };
+        let s3 = Limits {
+            pending: Some(1000),
+            ..limits()
+        };
         Plan {
             kinds: BTreeMap::from([
                 (Kind::Ecr, (limits(), vec![US.to_string()])),
@@ -268,29 +343,92 @@ mod tests {
     }
 
     fn err(kind: Kind) -> ReadError {
-        ReadError { kind, resource: "x".into(), destination: None, message: "denied".into() }
+        ReadError {
+            kind,
+            resource: "x".into(),
+            destination: None,
+            message: "denied".into(),
+        }
     }
 
     #[test]
     fn verdict_table() {
         use Status::*;
         use Verdict::*;
-        let cases: Vec<(&str, Vec<Observation>, Vec<ReadError>, Verdict, Verdict)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Observation>,
+            Vec<ReadError>,
+            Verdict,
+            Verdict,
+        );
+        let cases: Vec<Case> = vec![
             ("nothing to replicate", vec![], vec![], Ready, Ready),
-            ("complete", vec![obs(Kind::Ecr, Replicated, 0)], vec![], Ready, Ready),
-            ("young in-progress", vec![obs(Kind::Ecr, InProgress, 300)], vec![], Ready, Ready),
-            ("lag at the limit is fine", vec![obs(Kind::Ecr, InProgress, 900)], vec![], Ready, Ready),
-            ("lag above the limit", vec![obs(Kind::Ecr, InProgress, 901)], vec![], NotReady, NotReady),
-            ("one failure", vec![obs(Kind::Ecr, Failed, 10)], vec![], NotReady, NotReady),
-            ("unreadable", vec![obs(Kind::Ecr, Replicated, 0)], vec![err(Kind::Ecr)], Unknown, Unknown),
-            ("breach beats unknown", vec![obs(Kind::Ecr, Failed, 0)], vec![err(Kind::Ecr)], NotReady, NotReady),
-            ("missing replica", vec![obs(Kind::Secrets, Missing, 0)], vec![], Ready, NotReady),
+            (
+                "complete",
+                vec![obs(Kind::Ecr, Replicated, 0)],
+                vec![],
+                Ready,
+                Ready,
+            ),
+            (
+                "young in-progress",
+                vec![obs(Kind::Ecr, InProgress, 300)],
+                vec![],
+                Ready,
+                Ready,
+            ),
+            (
+                "lag at the limit is fine",
+                vec![obs(Kind::Ecr, InProgress, 900)],
+                vec![],
+                Ready,
+                Ready,
+            ),
+            (
+                "lag above the limit",
+                vec![obs(Kind::Ecr, InProgress, 901)],
+                vec![],
+                NotReady,
+                NotReady,
+            ),
+            (
+                "one failure",
+                vec![obs(Kind::Ecr, Failed, 10)],
+                vec![],
+                NotReady,
+                NotReady,
+            ),
+            (
+                "unreadable",
+                vec![obs(Kind::Ecr, Replicated, 0)],
+                vec![err(Kind::Ecr)],
+                Unknown,
+                Unknown,
+            ),
+            (
+                "breach beats unknown",
+                vec![obs(Kind::Ecr, Failed, 0)],
+                vec![err(Kind::Ecr)],
+                NotReady,
+                NotReady,
+            ),
+            (
+                "missing replica",
+                vec![obs(Kind::Secrets, Missing, 0)],
+                vec![],
+                Ready,
+                NotReady,
+            ),
         ];
         for (name, o, e, ecr, region) in cases {
             let r = evaluate(&plan(), o, e);
             assert_eq!(r.kinds[&Kind::Ecr].verdict, ecr, "{name}: ecr");
             assert_eq!(r.regions[US].verdict, region, "{name}: region");
-            assert_eq!(r.regions[EU].verdict, Ready, "{name}: the source region has nothing to wait for");
+            assert_eq!(
+                r.regions[EU].verdict, Ready,
+                "{name}: the source region has nothing to wait for"
+            );
         }
     }
 
@@ -301,31 +439,59 @@ mod tests {
         let r = evaluate(&plan(), vec![o.clone()], vec![]);
         assert_eq!(r.kinds[&Kind::S3].verdict, Verdict::NotReady);
         o.pending = 1000;
-        assert_eq!(evaluate(&plan(), vec![o], vec![]).kinds[&Kind::S3].verdict, Verdict::Ready);
-        let quiet = Observation { status: Status::NoData, pending: 0, ..obs(Kind::S3, Status::NoData, 0) };
-        assert_eq!(evaluate(&plan(), vec![quiet], vec![]).kinds[&Kind::S3].verdict, Verdict::Ready);
+        assert_eq!(
+            evaluate(&plan(), vec![o], vec![]).kinds[&Kind::S3].verdict,
+            Verdict::Ready
+        );
+        let quiet = Observation {
+            status: Status::NoData,
+            pending: 0,
+            ..obs(Kind::S3, Status::NoData, 0)
+        };
+        assert_eq!(
+            evaluate(&plan(), vec![quiet], vec![]).kinds[&Kind::S3].verdict,
+            Verdict::Ready
+        );
     }
 
     #[test]
     fn one_unreadable_resource_does_not_hide_the_others() {
-        let r = evaluate(&plan(), vec![obs(Kind::Secrets, Status::InProgress, 5)], vec![err(Kind::Secrets)]);
+        let r = evaluate(
+            &plan(),
+            vec![obs(Kind::Secrets, Status::InProgress, 5)],
+            vec![err(Kind::Secrets)],
+        );
         assert_eq!(r.kinds[&Kind::Secrets].verdict, Verdict::Unknown);
         assert_eq!(r.kinds[&Kind::Secrets].destinations[US].resources, 1);
         assert_eq!(r.resources.len(), 1);
-        assert_eq!(r.kinds[&Kind::Ecr].verdict, Verdict::Ready, "other kinds unaffected");
+        assert_eq!(
+            r.kinds[&Kind::Ecr].verdict,
+            Verdict::Ready,
+            "other kinds unaffected"
+        );
     }
 
     #[test]
     fn metrics_cover_every_kind_destination_and_region() {
-        let r = evaluate(&plan(), vec![obs(Kind::Ecr, Status::InProgress, 1000)], vec![err(Kind::S3)]);
+        let r = evaluate(
+            &plan(),
+            vec![obs(Kind::Ecr, Status::InProgress, 1000)],
+            vec![err(Kind::S3)],
+        );
         let m = metrics(&r, true);
         let find = |name: &str, kind: Option<&str>| {
             m.iter()
-                .filter(|x| x.name == name && kind.is_none_or(|k| x.dimensions.contains(&("Kind", k.to_string()))))
+                .filter(|x| {
+                    x.name == name
+                        && kind.is_none_or(|k| x.dimensions.contains(&("Kind", k.to_string())))
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(find("ReplicationLagSeconds", Some("ecr"))[0].value, 1000.0);
-        assert!(find("ReplicationLagSeconds", Some("s3")).is_empty(), "nothing read: nothing published");
+        assert!(
+            find("ReplicationLagSeconds", Some("s3")).is_empty(),
+            "nothing read: nothing published"
+        );
         assert_eq!(find("ReplicationLagSeconds", Some("secrets"))[0].value, 0.0);
         let ready = find("ReplicationReady", None);
         assert_eq!(ready.len(), 2);
@@ -345,8 +511,15 @@ mod tests {
     }
 
     fn arb_obs() -> impl Strategy<Value = Observation> {
-        (0..3usize, arb_status(), 0..5_000u64, 0..3u64, 0..2_000u64, prop::bool::ANY).prop_map(|(k, status, lag, failed, pending, eu)| {
-            Observation {
+        (
+            0..3usize,
+            arb_status(),
+            0..5_000u64,
+            0..3u64,
+            0..2_000u64,
+            prop::bool::ANY,
+        )
+            .prop_map(|(k, status, lag, failed, pending, eu)| Observation {
                 kind: Kind::ALL[k],
                 resource: "r".into(),
                 destination: if eu { EU.into() } else { US.into() },
@@ -355,8 +528,7 @@ mod tests {
                 pending,
                 failed,
                 detail: None,
-            }
-        })
+            })
     }
 
     proptest! {

@@ -22,7 +22,13 @@ fn config() -> Config {
 }
 
 fn aws_err(op: &'static str, kind: AwsErrorKind) -> Error {
-    Error::Aws { service: "fake", operation: op, region: "eu-central-1".into(), kind, message: "boom".into() }
+    Error::Aws {
+        service: "fake",
+        operation: op,
+        region: "eu-central-1".into(),
+        kind,
+        message: "boom".into(),
+    }
 }
 
 #[derive(Default)]
@@ -45,16 +51,26 @@ impl Fake {
         self.calls.lock().unwrap().push(c.into());
     }
     fn count(&self, prefix: &str) -> usize {
-        self.calls.lock().unwrap().iter().filter(|c| c.starts_with(prefix)).count()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
     }
     fn push_image(&self, repo: &str, n: u32, pushed: DateTime<Utc>) -> String {
         let digest = format!("sha256:{n:064x}");
-        self.images.lock().unwrap().entry(repo.into()).or_default().push(ImageSummary {
-            repository: repo.into(),
-            digest: digest.clone(),
-            tags: vec![format!("v{n}")],
-            pushed_at: pushed,
-        });
+        self.images
+            .lock()
+            .unwrap()
+            .entry(repo.into())
+            .or_default()
+            .push(ImageSummary {
+                repository: repo.into(),
+                digest: digest.clone(),
+                tags: vec![format!("v{n}")],
+                pushed_at: pushed,
+            });
         digest
     }
     fn set_status(&self, digest: &str, state: ImageReplicationState) {
@@ -64,7 +80,8 @@ impl Fake {
                 region: "us-east-1".into(),
                 registry_id: Some("111111111111".into()),
                 state,
-                failure_code: (state == ImageReplicationState::Failed).then(|| "KMS_ACCESS_DENIED".into()),
+                failure_code: (state == ImageReplicationState::Failed)
+                    .then(|| "KMS_ACCESS_DENIED".into()),
             }],
         );
     }
@@ -76,13 +93,26 @@ impl Fake {
                 secret_id: "orders/db-credentials".into(),
                 name: None,
                 last_changed: None,
-                replicas: vec![ReplicaStatus { region: "us-east-1".into(), state: ReplicaState::InSync, message: None }],
+                replicas: vec![ReplicaStatus {
+                    region: "us-east-1".into(),
+                    state: ReplicaState::InSync,
+                    message: None,
+                }],
             },
         );
         *f.series.lock().unwrap() = vec![
-            MetricSeries { id: "r0_lat".into(), points: vec![(at(0), 30.0)] },
-            MetricSeries { id: "r0_pend".into(), points: vec![(at(0), 2.0)] },
-            MetricSeries { id: "r0_fail".into(), points: vec![(at(0), 0.0)] },
+            MetricSeries {
+                id: "r0_lat".into(),
+                points: vec![(at(0), 30.0)],
+            },
+            MetricSeries {
+                id: "r0_pend".into(),
+                points: vec![(at(0), 2.0)],
+            },
+            MetricSeries {
+                id: "r0_fail".into(),
+                points: vec![(at(0), 0.0)],
+            },
         ];
         f
     }
@@ -92,7 +122,8 @@ impl Fake {
         last.iter()
             .find(|m| {
                 m.name == name
-                    && m.dimensions.contains(&("DestinationRegion", region.to_string()))
+                    && m.dimensions
+                        .contains(&("DestinationRegion", region.to_string()))
                     && kind.is_none_or(|k| m.dimensions.contains(&("Kind", k.to_string())))
             })
             .map(|m| m.value)
@@ -100,8 +131,18 @@ impl Fake {
 }
 
 impl EcrImages for Fake {
-    async fn recent_images(&self, repository: &str, since: DateTime<Utc>) -> Result<Vec<ImageSummary>> {
-        let all = self.images.lock().unwrap().get(repository).cloned().unwrap_or_default();
+    async fn recent_images(
+        &self,
+        repository: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ImageSummary>> {
+        let all = self
+            .images
+            .lock()
+            .unwrap()
+            .get(repository)
+            .cloned()
+            .unwrap_or_default();
         // Like the adapter: one DescribeImages call per page of 1,000.
         for _ in 0..all.len().div_ceil(1000).max(1) {
             self.call(format!("DescribeImages:{repository}"));
@@ -111,14 +152,29 @@ impl EcrImages for Fake {
         }
         Ok(all.into_iter().filter(|i| i.pushed_at >= since).collect())
     }
-    async fn replication_status(&self, _repository: &str, digest: &str) -> Result<Vec<DestinationStatus>> {
+    async fn replication_status(
+        &self,
+        _repository: &str,
+        digest: &str,
+    ) -> Result<Vec<DestinationStatus>> {
         self.call(format!("DescribeImageReplicationStatus:{digest}"));
-        Ok(self.statuses.lock().unwrap().get(digest).cloned().unwrap_or_default())
+        Ok(self
+            .statuses
+            .lock()
+            .unwrap()
+            .get(digest)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
 impl MetricReader for Fake {
-    async fn read(&self, queries: &[MetricQuery], _start: DateTime<Utc>, _end: DateTime<Utc>) -> Result<Vec<MetricSeries>> {
+    async fn read(
+        &self,
+        queries: &[MetricQuery],
+        _start: DateTime<Utc>,
+        _end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>> {
         self.call(format!("GetMetricData:{}", queries.len()));
         Ok(self.series.lock().unwrap().clone())
     }
@@ -127,7 +183,12 @@ impl MetricReader for Fake {
 impl SecretReplication for Fake {
     async fn replicas(&self, secret_id: &str) -> Result<SecretReplicas> {
         self.call(format!("DescribeSecret:{secret_id}"));
-        self.secrets.lock().unwrap().get(secret_id).cloned().ok_or_else(|| aws_err("DescribeSecret", AwsErrorKind::NotFound))
+        self.secrets
+            .lock()
+            .unwrap()
+            .get(secret_id)
+            .cloned()
+            .ok_or_else(|| aws_err("DescribeSecret", AwsErrorKind::NotFound))
     }
 }
 
@@ -152,7 +213,10 @@ impl Notifier for Fake {
         if *self.sns_broken.lock().unwrap() {
             return Err(aws_err("Publish", AwsErrorKind::Transient));
         }
-        self.sent.lock().unwrap().push((subject.into(), message.into()));
+        self.sent
+            .lock()
+            .unwrap()
+            .push((subject.into(), message.into()));
         Ok(())
     }
 }
@@ -193,7 +257,10 @@ impl Deps for Fake {
 }
 
 fn inv() -> Invocation {
-    Invocation { region: Region::parse("eu-central-1").unwrap(), request_id: None }
+    Invocation {
+        region: Region::parse("eu-central-1").unwrap(),
+        request_id: None,
+    }
 }
 
 fn tick() -> Value {
@@ -229,9 +296,18 @@ async fn events_it_does_not_handle_are_refused_with_zero_calls() {
         assert!(matches!(err, Error::InvalidEvent(_)), "{event}: {err}");
         assert_eq!(err.error_type(), "NonRetryable");
     }
-    let err = run(&fake, json!({"action": "evacuate"}), at(0)).await.unwrap_err();
-    assert!(err.to_string().contains("\"check\""), "names the valid actions: {err}");
-    assert!(fake.calls.lock().unwrap().is_empty(), "zero AWS calls: {:?}", fake.calls.lock().unwrap());
+    let err = run(&fake, json!({"action": "evacuate"}), at(0))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("\"check\""),
+        "names the valid actions: {err}"
+    );
+    assert!(
+        fake.calls.lock().unwrap().is_empty(),
+        "zero AWS calls: {:?}",
+        fake.calls.lock().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -254,7 +330,13 @@ async fn check_returns_the_full_report_and_publishes_once() {
     fake.set_status(&d1, ImageReplicationState::Complete);
     let d2 = fake.push_image("orders-api", 2, at(-120));
     fake.set_status(&d2, ImageReplicationState::InProgress);
-    let out = run(&fake, json!({"action": "check", "requested_by": "alice"}), at(0)).await.unwrap();
+    let out = run(
+        &fake,
+        json!({"action": "check", "requested_by": "alice"}),
+        at(0),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["function"], "replication-monitor");
     assert_eq!(out["action"], "check");
     assert_eq!(out["trigger"], "manual");
@@ -265,22 +347,53 @@ async fn check_returns_the_full_report_and_publishes_once() {
     assert_eq!(state["regions"]["eu-central-1"]["verdict"], "ready");
     for kind in ["ecr", "s3", "secrets"] {
         assert_eq!(state["kinds"][kind]["verdict"], "ready", "{kind}");
-        assert_eq!(state["regions"]["us-east-1"]["kinds"][kind], "ready", "{kind}");
+        assert_eq!(
+            state["regions"]["us-east-1"]["kinds"][kind], "ready",
+            "{kind}"
+        );
     }
     let resources = state["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 4, "2 images, 1 rule, 1 secret: {resources:?}");
-    let ecr_in_progress = resources.iter().find(|r| r["kind"] == "ecr" && r["status"] == "in_progress").unwrap();
+    assert_eq!(
+        resources.len(),
+        4,
+        "2 images, 1 rule, 1 secret: {resources:?}"
+    );
+    let ecr_in_progress = resources
+        .iter()
+        .find(|r| r["kind"] == "ecr" && r["status"] == "in_progress")
+        .unwrap();
     assert_eq!(ecr_in_progress["lag_seconds"], 120);
     assert_eq!(state["kinds"]["ecr"]["max_lag_seconds"], 120);
     assert_eq!(fake.count("PutMetricData"), 1);
     assert_eq!(fake.count("GetMetricData"), 1);
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"), Some(120.0));
-    assert_eq!(fake.metric("ReplicationPending", Some("ecr"), "us-east-1"), Some(1.0));
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("s3"), "us-east-1"), Some(30.0));
-    assert_eq!(fake.metric("ReplicationPending", Some("s3"), "us-east-1"), Some(2.0));
-    assert_eq!(fake.metric("ReplicationFailed", Some("secrets"), "us-east-1"), Some(0.0));
-    assert_eq!(fake.metric("ReplicationReady", None, "us-east-1"), Some(1.0));
-    assert_eq!(fake.metric("ReplicationReady", None, "eu-central-1"), Some(1.0));
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"),
+        Some(120.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationPending", Some("ecr"), "us-east-1"),
+        Some(1.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("s3"), "us-east-1"),
+        Some(30.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationPending", Some("s3"), "us-east-1"),
+        Some(2.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationFailed", Some("secrets"), "us-east-1"),
+        Some(0.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "us-east-1"),
+        Some(1.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "eu-central-1"),
+        Some(1.0)
+    );
     assert!(fake.sent.lock().unwrap().is_empty());
 }
 
@@ -295,8 +408,16 @@ async fn calls_grow_with_recent_pushes_not_repository_size() {
         fake.set_status(&d, ImageReplicationState::Complete);
     }
     run(&fake, tick(), at(0)).await.unwrap();
-    assert_eq!(fake.count("DescribeImages:orders-api"), 6, "pages of 1,000: the listing floor");
-    assert_eq!(fake.count("DescribeImageReplicationStatus"), 3, "status calls only for the 3 recent images");
+    assert_eq!(
+        fake.count("DescribeImages:orders-api"),
+        6,
+        "pages of 1,000: the listing floor"
+    );
+    assert_eq!(
+        fake.count("DescribeImageReplicationStatus"),
+        3,
+        "status calls only for the 3 recent images"
+    );
     // Doubling the old images adds only listing pages, never status calls.
     for n in 10_000..15_000 {
         fake.push_image("orders-api", n, at(-86_400 * 60));
@@ -310,10 +431,21 @@ async fn calls_grow_with_recent_pushes_not_repository_size() {
 async fn a_push_event_checks_the_pushed_image_even_before_it_is_listed() {
     let fake = Fake::healthy();
     let digest = format!("sha256:{:064x}", 77);
-    let out = run(&fake, push_event("orders-api", &digest, at(-30)), at(0)).await.unwrap();
+    let out = run(&fake, push_event("orders-api", &digest, at(-30)), at(0))
+        .await
+        .unwrap();
     assert_eq!(out["trigger"], "ecr_push");
-    assert_eq!(fake.count(&format!("DescribeImageReplicationStatus:{digest}")), 1);
-    let r = out["state"]["resources"].as_array().unwrap().iter().find(|r| r["kind"] == "ecr").unwrap().clone();
+    assert_eq!(
+        fake.count(&format!("DescribeImageReplicationStatus:{digest}")),
+        1
+    );
+    let r = out["state"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "ecr")
+        .unwrap()
+        .clone();
     assert_eq!(r["status"], "in_progress");
     assert_eq!(r["lag_seconds"], 30);
 }
@@ -326,15 +458,26 @@ async fn exactly_one_alert_per_crossing_across_cold_starts() {
     // Lag 5m: under the 15m threshold.
     run(&fake, tick(), at(300)).await.unwrap();
     assert_eq!(fake.sent.lock().unwrap().len(), 0);
-    assert_eq!(fake.metric("ReplicationReady", None, "us-east-1"), Some(1.0));
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "us-east-1"),
+        Some(1.0)
+    );
     // Lag 20m: one alert.
     let out = run(&fake, tick(), at(1_200)).await.unwrap();
     assert_eq!(out["outcome"], "applied");
     assert_eq!(out["changes"][0]["resource"], "alert:ecr");
     assert_eq!(fake.sent.lock().unwrap().len(), 1);
-    assert!(fake.sent.lock().unwrap()[0].0.contains("ecr replication over threshold"));
-    assert_eq!(fake.metric("ReplicationReady", None, "us-east-1"), Some(0.0));
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"), Some(1_200.0));
+    assert!(fake.sent.lock().unwrap()[0]
+        .0
+        .contains("ecr replication over threshold"));
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "us-east-1"),
+        Some(0.0)
+    );
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"),
+        Some(1_200.0)
+    );
     // Still over, across a "cold start" (new deps, same SSM document): no new alert.
     let cold = Fake::healthy();
     *cold.images.lock().unwrap() = fake.images.lock().unwrap().clone();
@@ -350,8 +493,14 @@ async fn exactly_one_alert_per_crossing_across_cold_starts() {
     let sent = cold.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].0.contains("recovered"));
-    assert_eq!(cold.metric("ReplicationReady", None, "us-east-1"), Some(1.0));
-    assert_eq!(cold.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"), Some(0.0));
+    assert_eq!(
+        cold.metric("ReplicationReady", None, "us-east-1"),
+        Some(1.0)
+    );
+    assert_eq!(
+        cold.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
@@ -361,11 +510,23 @@ async fn failed_replication_alerts_with_its_reason() {
     fake.set_status(&d, ImageReplicationState::Failed);
     let out = run(&fake, tick(), at(0)).await.unwrap();
     assert_eq!(out["state"]["kinds"]["ecr"]["verdict"], "not_ready");
-    assert_eq!(fake.metric("ReplicationFailed", Some("ecr"), "us-east-1"), Some(1.0));
+    assert_eq!(
+        fake.metric("ReplicationFailed", Some("ecr"), "us-east-1"),
+        Some(1.0)
+    );
     let sent = fake.sent.lock().unwrap();
     assert_eq!(sent.len(), 1);
-    let failed = out["state"]["resources"].as_array().unwrap().iter().find(|r| r["status"] == "failed").unwrap().clone();
-    assert!(failed["detail"].as_str().unwrap().contains("KMS_ACCESS_DENIED"));
+    let failed = out["state"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "failed")
+        .unwrap()
+        .clone();
+    assert!(failed["detail"]
+        .as_str()
+        .unwrap()
+        .contains("KMS_ACCESS_DENIED"));
 }
 
 #[tokio::test]
@@ -377,16 +538,44 @@ async fn one_unreadable_repository_or_secret_does_not_hide_the_others() {
     let out = run(&fake, tick(), at(0)).await.unwrap();
     assert_eq!(out["outcome"], "failed");
     let errors = out["errors"].as_array().unwrap();
-    assert!(errors.iter().any(|e| e.as_str().unwrap().contains("orders-worker")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("orders-worker")),
+        "{errors:?}"
+    );
     let state = &out["state"];
     assert_eq!(state["kinds"]["ecr"]["verdict"], "unknown");
     assert_eq!(state["kinds"]["s3"]["verdict"], "ready");
     assert_eq!(state["regions"]["us-east-1"]["verdict"], "unknown");
-    assert!(state["resources"].as_array().unwrap().iter().any(|r| r["kind"] == "ecr"), "orders-api still reported");
-    assert_eq!(fake.metric("ReplicationReady", None, "us-east-1"), Some(0.0), "unknown publishes 0");
-    let action_failed = fake.published.lock().unwrap().last().unwrap().iter().find(|m| m.name == "ActionFailed").unwrap().value;
+    assert!(
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "ecr"),
+        "orders-api still reported"
+    );
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "us-east-1"),
+        Some(0.0),
+        "unknown publishes 0"
+    );
+    let action_failed = fake
+        .published
+        .lock()
+        .unwrap()
+        .last()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "ActionFailed")
+        .unwrap()
+        .value;
     assert_eq!(action_failed, 1.0);
-    assert!(fake.sent.lock().unwrap().is_empty(), "unknown is not a crossing");
+    assert!(
+        fake.sent.lock().unwrap().is_empty(),
+        "unknown is not a crossing"
+    );
 
     // A missing secret: the secret is unknown, ECR and S3 still reported.
     fake.failing.lock().unwrap().clear();
@@ -399,15 +588,40 @@ async fn one_unreadable_repository_or_secret_does_not_hide_the_others() {
 #[tokio::test]
 async fn secret_in_progress_ages_from_first_sight_across_runs() {
     let fake = Fake::healthy();
-    fake.secrets.lock().unwrap().get_mut("orders/db-credentials").unwrap().replicas[0].state = ReplicaState::InProgress;
+    fake.secrets
+        .lock()
+        .unwrap()
+        .get_mut("orders/db-credentials")
+        .unwrap()
+        .replicas[0]
+        .state = ReplicaState::InProgress;
     run(&fake, tick(), at(0)).await.unwrap();
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"), Some(0.0));
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"),
+        Some(0.0)
+    );
     run(&fake, tick(), at(700)).await.unwrap();
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"), Some(700.0));
-    assert_eq!(fake.sent.lock().unwrap().len(), 1, "over the 10m secrets threshold");
-    fake.secrets.lock().unwrap().get_mut("orders/db-credentials").unwrap().replicas[0].state = ReplicaState::InSync;
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"),
+        Some(700.0)
+    );
+    assert_eq!(
+        fake.sent.lock().unwrap().len(),
+        1,
+        "over the 10m secrets threshold"
+    );
+    fake.secrets
+        .lock()
+        .unwrap()
+        .get_mut("orders/db-credentials")
+        .unwrap()
+        .replicas[0]
+        .state = ReplicaState::InSync;
     run(&fake, tick(), at(800)).await.unwrap();
-    assert_eq!(fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"), Some(0.0));
+    assert_eq!(
+        fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"),
+        Some(0.0)
+    );
     let doc = AlertState::parse(fake.state.lock().unwrap().as_deref().unwrap()).unwrap();
     assert!(doc.secrets_in_progress.is_empty());
 }
@@ -417,11 +631,16 @@ async fn dry_run_check_observes_but_changes_nothing() {
     let fake = Fake::healthy();
     let d = fake.push_image("orders-api", 1, at(-3_600));
     fake.set_status(&d, ImageReplicationState::InProgress);
-    let out = run(&fake, json!({"action": "check", "dry_run": true}), at(0)).await.unwrap();
+    let out = run(&fake, json!({"action": "check", "dry_run": true}), at(0))
+        .await
+        .unwrap();
     assert_eq!(out["outcome"], "dry_run");
     assert_eq!(out["changes"][0]["resource"], "alert:ecr");
     assert_eq!(out["state"]["kinds"]["ecr"]["verdict"], "not_ready");
-    assert_eq!(fake.count("Publish") + fake.count("PutMetricData") + fake.count("PutParameter"), 0);
+    assert_eq!(
+        fake.count("Publish") + fake.count("PutMetricData") + fake.count("PutParameter"),
+        0
+    );
 }
 
 #[tokio::test]
