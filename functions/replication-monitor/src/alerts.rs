@@ -8,7 +8,8 @@
 //! DynamoDB would add a table for three booleans; CloudWatch alarms on our own
 //! metrics could alert too, but not with the resource list in the message.
 //! SSM has no compare-and-swap: two overlapping runs could both alert once; the
-//! function's reserved concurrency of 1 (Terraform) makes runs sequential.
+//! function's reserved concurrency (Terraform `replication_monitor_reserved_concurrency`;
+//! 1 makes runs strictly sequential) bounds that; a duplicate alert is the worst case.
 
 use crate::report::{Kind, Report, Verdict};
 use chrono::{DateTime, Utc};
