@@ -110,9 +110,9 @@ variable "timeout_seconds" {
 }
 
 variable "replication_monitor_reserved_concurrency" {
-  description = "Reserved concurrency of replication-monitor (failover and concurrency-scheduler are fixed at 1: one copy at a time per region)."
+  description = "Reserved concurrency of replication-monitor. Default 1: its alert state in SSM has no compare-and-swap, so overlapping runs could send an alert twice (failover and concurrency-scheduler are fixed at 1)."
   type        = number
-  default     = 2
+  default     = 1
 
   validation {
     condition     = var.replication_monitor_reserved_concurrency >= 1 && var.replication_monitor_reserved_concurrency <= 10
