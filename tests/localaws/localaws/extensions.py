@@ -9,12 +9,13 @@ def register_all(app) -> None:
         cloudwatch_ext,
         ecr_replication,
         events_ext,
+        lambda_invoke,
         lambda_pc,
         route53_ext,
         secrets_ext,
         sns_ext,
     )
 
-    for module in (lambda_pc, route53_ext, cloudwatch_cbor, cloudwatch_ext,
+    for module in (lambda_pc, lambda_invoke, route53_ext, cloudwatch_cbor, cloudwatch_ext,
                    ecr_replication, secrets_ext, events_ext, sns_ext):
         module.register(app)
