@@ -155,11 +155,15 @@ class LocalAws:
 
     def _handle(self, call: AwsCall, entry: dict[str, Any]) -> Response:
         op = call.operation
+        drop_after = False
         for fault in self.faults.pick(call.service, op, call.account, call.region):
             if fault.kind == "latency":
                 time.sleep(fault.latency_ms / 1000.0)
                 continue
             entry["outcome"] = f"fault:{fault.kind}"
+            if fault.kind == "drop" and fault.after:
+                drop_after = True
+                continue
             if fault.kind == "drop":
                 self._drop(call)
             if fault.kind == "throttle":
@@ -168,6 +172,13 @@ class LocalAws:
         if not self.throttler.allow(call.service, op, call.account):
             entry["outcome"] = "throttled"
             return throttle_response(call)
+        if drop_after:
+            self._serve(call, op)
+            entry["outcome"] = "fault:drop-after"
+            self._drop(call)
+        return self._serve(call, op)
+
+    def _serve(self, call: AwsCall, op: str | None) -> Response:
         for tick in self.ticks.get(call.service or "", []):
             tick()
         key = (call.service or "", op or "")

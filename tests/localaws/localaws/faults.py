@@ -34,6 +34,10 @@ class Fault:
     message: str | None = None
     account: str | None = None
     region: str | None = None
+    # Matching calls to let through before the fault applies (fault "the Nth call").
+    skip: int = 0
+    # drop only: let the call take effect, then close the socket (the answer is lost).
+    after: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     matched: int = 0
     injected: int = 0
@@ -44,6 +48,7 @@ class Fault:
             "kind": self.kind, "count": self.count, "probability": self.probability,
             "latencyMs": self.latency_ms, "status": self.status, "code": self.code,
             "message": self.message, "account": self.account, "region": self.region,
+            "skip": self.skip, "after": self.after,
             "matched": self.matched, "injected": self.injected,
             "exhausted": self.count is not None and self.count <= 0,
         }
@@ -78,7 +83,12 @@ class FaultInjector:
             latency_ms=int(spec.get("latencyMs", spec.get("latency_ms", 0))),
             status=status, code=spec.get("code"), message=spec.get("message"),
             account=spec.get("account"), region=spec.get("region"),
+            skip=int(spec.get("skip", 0)), after=bool(spec.get("after", False)),
         )
+        if fault.skip < 0:
+            raise ValueError("skip must be >= 0")
+        if fault.after and kind != "drop":
+            raise ValueError("after is only for drop faults")
         if kind == "latency" and fault.latency_ms <= 0:
             raise ValueError("latencyMs > 0 is required for latency faults")
         if "seed" in spec:
@@ -121,6 +131,9 @@ class FaultInjector:
                 if f.count is not None and f.count <= 0:
                     continue
                 f.matched += 1
+                if f.skip > 0:
+                    f.skip -= 1
+                    continue
                 if f.probability is not None and self._rng.random() >= f.probability:
                     continue
                 if f.count is not None:

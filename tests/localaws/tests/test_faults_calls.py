@@ -102,3 +102,41 @@ def test_process_starts_fast_and_answers_health():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_fault_skip_targets_the_nth_call(aws, adm):
+    # skip=2: the first two ListTopics pass, the third and fourth are throttled, then it is spent.
+    adm("POST", "/faults", {"service": "sns", "operation": "ListTopics", "kind": "throttle",
+                            "skip": 2, "count": 2})
+    sns = aws("sns")
+    sns.list_topics()
+    sns.list_topics()
+    for _ in range(2):
+        with pytest.raises(ClientError) as exc:
+            sns.list_topics()
+        assert exc.value.response["Error"]["Code"] == "Throttling"
+    sns.list_topics()
+    status, out = adm("GET", "/faults")
+    assert out["faults"][0]["matched"] == 4 and out["faults"][0]["injected"] == 2
+    assert out["faults"][0]["skip"] == 0
+    status, out = adm("POST", "/faults", {"service": "sns", "kind": "throttle", "count": 1,
+                                          "skip": -1})
+    assert status == 400
+    adm("DELETE", "/faults")
+
+
+def test_drop_after_applies_the_call_and_loses_the_answer(aws, adm):
+    sns = aws("sns")
+    adm("POST", "/faults", {"service": "sns", "operation": "CreateTopic", "kind": "drop",
+                            "after": True, "count": 1})
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        sns.create_topic(Name="lost-answer")
+    # The topic was created although the caller never heard so.
+    arns = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    assert any(a.endswith(":lost-answer") for a in arns)
+    status, out = adm("GET", "/calls?service=sns&operation=CreateTopic")
+    assert out["calls"][-1]["outcome"] == "fault:drop-after"
+    status, out = adm("POST", "/faults", {"service": "sns", "kind": "throttle", "count": 1,
+                                          "after": True})
+    assert status == 400
+    adm("DELETE", "/faults")
