@@ -4,9 +4,11 @@ use crate::World;
 use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::CloudWatch;
 use shared::aws::map_err;
+use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use shared::aws::route53::{
     CasResult, GateControl, GateStatus, Route53, StateStore, StateVersion, CONTROL_PLANE_REGION,
 };
+use shared::aws::sns::{Notifier, Sns};
 use shared::events::{ControlPlaneDetail, ControlPlaneKind, CONTROL_PLANE_SOURCE};
 use shared::metrics::{MetricBatch, MetricSink};
 use shared::routing::RoutingState;
@@ -20,7 +22,9 @@ pub struct AwsWorld {
     cloudwatch: CloudWatch,
     events: aws_sdk_eventbridge::Client,
     scheduler: aws_sdk_scheduler::Client,
-    sns: aws_sdk_sns::Client,
+    /// None when no alerts topic is configured for the home region.
+    sns: Option<Sns>,
+    metric_data: MetricData,
     /// Lambda clients per region, for the peer's provisioned concurrency.
     lambda: Vec<(Region, aws_sdk_lambda::Client)>,
 }
@@ -49,7 +53,11 @@ impl AwsWorld {
             cloudwatch: CloudWatch::new(&home_sdk),
             events: aws_sdk_eventbridge::Client::new(&home_sdk),
             scheduler: aws_sdk_scheduler::Client::new(&home_sdk),
-            sns: aws_sdk_sns::Client::new(&home_sdk),
+            sns: config
+                .alerts_topic_arns
+                .get(home)
+                .map(|topic| Sns::new(&home_sdk, topic.as_str())),
+            metric_data: MetricData::new(&home_sdk),
             lambda,
         }
     }
@@ -98,49 +106,23 @@ impl World for AwsWorld {
     }
 
     async fn replication_ready(&self, region: &Region, max_age: Duration) -> Result<Option<f64>> {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         let end = Utc::now();
         let start =
             end - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::minutes(15));
-        let query = MetricDataQuery::builder()
-            .id("ready")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace(&self.config.metrics_namespace)
-                            .metric_name("ReplicationReady")
-                            .dimensions(
-                                Dimension::builder()
-                                    .name("DestinationRegion")
-                                    .value(region.as_str())
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                    .period(60)
-                    .stat("Minimum")
-                    .build(),
-            )
-            .build();
-        let out = self
-            .cloudwatch
-            .client()
-            .get_metric_data()
-            .metric_data_queries(query)
-            .start_time(aws_smithy_types::DateTime::from_secs(start.timestamp()))
-            .end_time(aws_smithy_types::DateTime::from_secs(end.timestamp() + 60))
-            .send()
-            .await
-            .map_err(|e| map_err("cloudwatch", "GetMetricData", self.home.as_str(), e))?;
+        let query = MetricQuery {
+            id: "ready".into(),
+            namespace: self.config.metrics_namespace.clone(),
+            metric_name: "ReplicationReady".into(),
+            dimensions: vec![("DestinationRegion".into(), region.to_string())],
+            stat: "Minimum".into(),
+            period_secs: 60,
+        };
         // The newest datapoint decides; none within max_age means stale.
-        let latest = out
-            .metric_data_results()
-            .iter()
-            .flat_map(|r| r.timestamps().iter().zip(r.values().iter()))
-            .max_by_key(|(t, _)| t.secs())
-            .map(|(_, v)| *v);
-        Ok(latest)
+        let series = self
+            .metric_data
+            .read(&[query], start, end + chrono::Duration::minutes(1))
+            .await?;
+        Ok(series.first().and_then(|s| s.latest()))
     }
 
     async fn peer_capacity(&self, region: &Region) -> Result<Vec<(String, i32, String)>> {
@@ -212,24 +194,10 @@ impl World for AwsWorld {
     }
 
     async fn notify(&self, subject: &str, message: &str) -> Result<()> {
-        let Some(topic) = self.config.alerts_topic_arns.get(&self.home) else {
-            return Ok(());
-        };
-        // SNS subjects: at most 100 printable ASCII characters.
-        let subject: String = subject
-            .chars()
-            .filter(|c| c.is_ascii() && !c.is_ascii_control())
-            .take(100)
-            .collect();
-        self.sns
-            .publish()
-            .topic_arn(topic.as_str())
-            .subject(subject)
-            .message(message)
-            .send()
-            .await
-            .map_err(|e| map_err("sns", "Publish", self.home.as_str(), e))?;
-        Ok(())
+        match &self.sns {
+            Some(sns) => sns.notify(subject, message).await,
+            None => Ok(()),
+        }
     }
 
     async fn schedule_drill_end(

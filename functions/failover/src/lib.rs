@@ -437,6 +437,7 @@ async fn change(
                             ));
                         }
                         announce(&events, &next, &reason, config, world, record).await;
+                        cancel_ended_drill(&state, &next, world, record).await;
                         return Some(next);
                     }
                     Ok(CasResult::Lost) => {
@@ -456,6 +457,29 @@ async fn change(
             "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
         )),
     )
+}
+
+/// A drill that left the state (ended by hand, by the tick, or aborted) no longer
+/// needs its one-time end schedule; deleting it keeps the schedule group clean and
+/// stops a stale schedule from firing later. A failure here is harmless: the
+/// schedule would find the drill already ended (a noop).
+async fn cancel_ended_drill(
+    old: &RoutingState,
+    new: &RoutingState,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    let Some(ended) = &old.drill else { return };
+    if new.drill.as_ref().is_some_and(|d| d.id == ended.id) {
+        return;
+    }
+    match world.cancel_drill_end(&ended.id).await {
+        Ok(()) => record.step(format!("drill-end schedule for {} removed", ended.id)),
+        Err(e) => record.errors.push(format!(
+            "could not remove the drill-end schedule for {} ({e}); when it fires it finds the drill ended",
+            ended.id
+        )),
+    }
 }
 
 fn fail<T>(record: &mut DecisionRecord, error: Error) -> Option<T> {

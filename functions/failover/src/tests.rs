@@ -441,6 +441,8 @@ pub struct FakeWorld {
     thresholds: Mutex<BTreeMap<Region, i32>>,
     pub emitted: Mutex<Vec<(ControlPlaneKind, String)>>,
     pub notices: Mutex<Vec<String>>,
+    pub scheduled: Mutex<Vec<String>>,
+    pub cancelled: Mutex<Vec<String>>,
     pub swaps: Mutex<u32>,
     /// Swaps to lose on purpose (someone else wrote first).
     pub lose: Mutex<u32>,
@@ -454,6 +456,8 @@ impl FakeWorld {
             thresholds: Mutex::new([(eu(), 2), (us(), 2)].into()),
             emitted: Mutex::default(),
             notices: Mutex::default(),
+            scheduled: Mutex::default(),
+            cancelled: Mutex::default(),
             swaps: Mutex::new(0),
             lose: Mutex::new(0),
             now: t0(),
@@ -529,10 +533,12 @@ impl World for FakeWorld {
         self.notices.lock().unwrap().push(subject.to_string());
         Ok(())
     }
-    async fn schedule_drill_end(&self, _: &str, _: DateTime<Utc>, _: &str) -> Result<()> {
+    async fn schedule_drill_end(&self, id: &str, _: DateTime<Utc>, _: &str) -> Result<()> {
+        self.scheduled.lock().unwrap().push(id.to_string());
         Ok(())
     }
-    async fn cancel_drill_end(&self, _: &str) -> Result<()> {
+    async fn cancel_drill_end(&self, id: &str) -> Result<()> {
+        self.cancelled.lock().unwrap().push(id.to_string());
         Ok(())
     }
     async fn publish(&self, _: MetricBatch) -> Result<()> {
@@ -693,4 +699,30 @@ async fn drill_surges_evacuates_and_records_a_timeline() {
     assert!(world.state().is_evacuated(&eu()));
     assert!(out["timeline"].as_array().unwrap().len() >= 3, "{out}");
     assert_eq!(out["requested_by"], "alice");
+}
+
+#[tokio::test]
+async fn ending_a_drill_by_hand_removes_its_end_schedule() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation {
+        request_id: "r".into(),
+        function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
+    };
+    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day", "requested_by": "alice"});
+    let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    let scheduled = world.scheduled.lock().unwrap().clone();
+    assert_eq!(scheduled.len(), 1);
+    assert!(world.cancelled.lock().unwrap().is_empty());
+
+    let end = json!({"action": "end_drill", "reason": "done early", "requested_by": "alice"});
+    let out = handle(end.clone(), &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(!world.state().is_evacuated(&eu()));
+    assert_eq!(*world.cancelled.lock().unwrap(), scheduled);
+
+    // Again: nothing to end, nothing more removed.
+    let again = handle(end, &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(again["outcome"], "noop", "{again}");
+    assert_eq!(world.cancelled.lock().unwrap().len(), 1);
 }
