@@ -393,6 +393,20 @@ async fn change(
         record.state = state_json(&state, &health);
         match decision {
             Decision::Noop(reason) => {
+                // An evacuated region's alarm is OK but failback is manual: tell a person.
+                if let Request::Recovered { region } = &request {
+                    if state.is_evacuated(region) && !config.failover.failback.automatic {
+                        if let Err(e) = world
+                            .notify(
+                                &format!("[{}] {region} recovered", config.service_name),
+                                &reason,
+                            )
+                            .await
+                        {
+                            record.errors.push(format!("could not notify: {e}"));
+                        }
+                    }
+                }
                 record.outcome = Outcome::Noop;
                 record.reason = reason;
                 return Some(state);

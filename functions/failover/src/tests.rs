@@ -726,3 +726,25 @@ async fn ending_a_drill_by_hand_removes_its_end_schedule() {
     assert_eq!(again["outcome"], "noop", "{again}");
     assert_eq!(world.cancelled.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_ok_alarm_with_manual_failback_only_notifies() {
+    let (c, world) = (config(), FakeWorld::new());
+    assert!(!c.failover.failback.automatic);
+    let inv = Invocation::default();
+    handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    let notices_before = world.notices.lock().unwrap().len();
+    let swaps_before = *world.swaps.lock().unwrap();
+    let out = handle(alarm_event("us-east-1", "OK"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "noop", "{out}");
+    assert!(out["reason"].as_str().unwrap().contains("failback is manual"));
+    assert_eq!(*world.swaps.lock().unwrap(), swaps_before);
+    let notices = world.notices.lock().unwrap().clone();
+    assert_eq!(notices.len(), notices_before + 1, "{notices:?}");
+    assert!(notices.last().unwrap().contains("us-east-1 recovered"));
+    assert!(world.state().is_evacuated(&us()));
+}

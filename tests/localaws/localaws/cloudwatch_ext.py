@@ -262,12 +262,45 @@ def admin_clear_events(req) -> dict[str, Any]:
 
 
 _PROVIDER = None
+_SCOPE_LOCK = threading.Lock()
+
+
+def _scope_metric_data_by_namespace() -> None:
+    """moto's GetMetricData drops the namespace filter when a query has dimensions, so
+    two namespaces with the same metric name and dimensions leak into each other.
+    CloudWatch keys a metric by namespace + name + dimensions: run each MetricStat query
+    against its own namespace's metrics only."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.get_metric_data
+    if getattr(original, "_localaws_scoped", False):
+        return
+
+    def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):
+        if not queries or any("MetricStat" not in q for q in queries):
+            return original(self, queries, start_time, end_time, scan_by)  # math needs them all
+        results = []
+        with _SCOPE_LOCK:
+            every_metric = self.get_all_metrics
+            try:
+                for query in queries:
+                    namespace = query["MetricStat"]["Metric"]["Namespace"]
+                    self.get_all_metrics = lambda ns=namespace: [
+                        m for m in every_metric() if m.namespace == ns]
+                    results.extend(original(self, [query], start_time, end_time, scan_by))
+            finally:
+                self.__dict__.pop("get_all_metrics", None)
+        return results
+
+    get_metric_data._localaws_scoped = True
+    CloudWatchBackend.get_metric_data = get_metric_data
 
 
 def register(app) -> None:
     global _PROVIDER
     if _PROVIDER is None:  # keep a reference: moto finds providers via __subclasses__()
         _PROVIDER = _provider_class()
+    _scope_metric_data_by_namespace()
     app.on_reset(STATE.reset)
     app.admin.route("POST", "/s3/replication-metrics", admin_set_s3)
     app.admin.route("GET", "/s3/replication-metrics", admin_get_s3)

@@ -64,3 +64,21 @@ def test_alarm_evaluation_records_state_change_events(aws, adm):
         "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 5})
     status, out = adm("POST", "/cloudwatch/evaluate-alarms", {})
     assert out["changes"][0]["state"] == "OK"
+
+
+def test_get_metric_data_keeps_namespaces_apart_with_dimensions(aws):
+    cw = aws("cloudwatch", account=PROD, region="us-east-1")
+    now = datetime.now(timezone.utc)
+    dims = [{"Name": "DestinationRegion", "Value": "eu-central-1"}]
+    for namespace, value in [("TeamA", 0.0), ("TeamB", 1.0)]:
+        cw.put_metric_data(Namespace=namespace, MetricData=[
+            {"MetricName": "ReplicationReady", "Dimensions": dims, "Value": value,
+             "Timestamp": now}])
+    res = cw.get_metric_data(MetricDataQueries=[
+        {"Id": f"q{ns.lower()}", "MetricStat": {"Metric": {
+            "Namespace": ns, "MetricName": "ReplicationReady", "Dimensions": dims},
+            "Period": 60, "Stat": "Minimum"}}
+        for ns in ["TeamA", "TeamB", "TeamC"]],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1))
+    values = {r["Id"]: r["Values"] for r in res["MetricDataResults"]}
+    assert values == {"qteama": [0.0], "qteamb": [1.0], "qteamc": []}
