@@ -26,6 +26,17 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_ATTEMPTS: u32 = 3;
+/// Overrides [`ATTEMPT_TIMEOUT`] (milliseconds, 50 to 60000) where calls are known to
+/// be faster or slower than usual; anything else keeps the default.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "CONTROL_PLANE_ATTEMPT_TIMEOUT_MS";
+
+/// The per-attempt timeout: [`ATTEMPT_TIMEOUT`] unless [`ATTEMPT_TIMEOUT_ENV`] sets a valid one.
+pub fn attempt_timeout(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| (50..=60_000).contains(ms))
+        .map_or(ATTEMPT_TIMEOUT, Duration::from_millis)
+}
 
 pub fn behavior_version() -> BehaviorVersion {
     BehaviorVersion::v2026_01_12()
@@ -38,7 +49,9 @@ pub async fn sdk_config(region: &Region) -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_attempt_timeout(attempt_timeout(
+                    std::env::var(ATTEMPT_TIMEOUT_ENV).ok().as_deref(),
+                ))
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
@@ -159,6 +172,15 @@ pub fn classify_code(code: &str) -> AwsErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_timeout_is_overridden_only_by_a_sane_value() {
+        assert_eq!(attempt_timeout(None), ATTEMPT_TIMEOUT);
+        assert_eq!(attempt_timeout(Some("400")), Duration::from_millis(400));
+        for bad in ["", "abc", "0", "10", "600000", "-5"] {
+            assert_eq!(attempt_timeout(Some(bad)), ATTEMPT_TIMEOUT, "{bad:?}");
+        }
+    }
 
     #[test]
     fn codes_map_to_kinds() {
