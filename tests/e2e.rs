@@ -1,36 +1,21 @@
 //! End to end: the real `failover` binary under the Lambda Runtime API emulator,
 //! against the local AWS world, fed real event payloads.
 
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use serde_json::json;
 use tests::runtime::{FunctionProcess, Reply};
 use tests::topology::{Spec, Topology};
 use tests::{LocalAws, PRIMARY, SECONDARY};
 
-pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| tests::repo_root().join("target"));
-    target.join("debug").join(name)
-}
+pub use tests::{binary, fixture};
 
-pub fn fixture(name: &str) -> Value {
-    let path = tests::repo_root().join("tests/fixtures").join(name);
-    serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
-
+/// Starts `name` for `topology` in `region` (see `tests::deploy::start`).
 pub async fn start(
     world: &LocalAws,
     name: &str,
     topology: &Topology,
     region: &str,
 ) -> FunctionProcess {
-    let mut env = world.function_env(&topology.spec.account, region);
-    env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
-    FunctionProcess::spawn(&binary(name), name, &env)
+    tests::deploy::start(world, name, topology, region)
         .await
         .expect("function starts")
 }
@@ -57,31 +42,6 @@ async fn gate_threshold(world: &LocalAws, topology: &Topology, region: &str) -> 
         .unwrap()
         .health_threshold()
         .unwrap()
-}
-
-async fn resolved_regions(world: &LocalAws, topology: &Topology) -> Vec<String> {
-    let answer = world
-        .get(&format!(
-            "/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}",
-            topology.zone_id, topology.domain
-        ))
-        .await;
-    let mut regions: Vec<String> = answer["candidates"]
-        .as_array()
-        .map(|records| {
-            records
-                .iter()
-                .filter_map(|r| {
-                    r["region"]
-                        .as_str()
-                        .or(r["setIdentifier"].as_str())
-                        .map(str::to_string)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    regions.sort();
-    regions
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +115,7 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         "eu-central-1's gate stays open"
     );
     assert_eq!(
-        resolved_regions(world, &topology).await,
+        topology.answering_regions(world).await,
         vec![PRIMARY.to_string()]
     );
 
@@ -183,7 +143,7 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     assert_eq!(restored["outcome"], "applied", "{restored}");
     assert_eq!(gate_threshold(world, &topology, SECONDARY).await, 2);
     assert_eq!(
-        resolved_regions(world, &topology).await,
+        topology.answering_regions(world).await,
         vec![PRIMARY.to_string(), SECONDARY.to_string()]
     );
 

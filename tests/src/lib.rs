@@ -3,6 +3,8 @@
 //! that creates the seed's world in it, and a Lambda Runtime API emulator that
 //! runs the real `bootstrap` binaries. Used by the tests, the demo and the benchmarks.
 
+pub mod demo;
+pub mod deploy;
 pub mod localaws;
 pub mod runtime;
 pub mod topology;
@@ -22,4 +24,19 @@ pub fn repo_root() -> std::path::PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// A binary of this workspace in the debug target directory (`cargo build` first).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    target.join("debug").join(name)
+}
+
+/// An event sample from `tests/fixtures`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = repo_root().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

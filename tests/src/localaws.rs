@@ -128,6 +128,22 @@ impl LocalAws {
         ]
     }
 
+    /// Makes Lambda `Invoke` of `function` (in `account` and `region`) forward to
+    /// `url`, e.g. a [`crate::runtime::FunctionProcess::invoke_url`].
+    pub async fn register_invoke_target(
+        &self,
+        account: &str,
+        region: &str,
+        function: &str,
+        url: &str,
+    ) -> Value {
+        self.post(
+            "/lambda/invoke-targets",
+            serde_json::json!({"account": account, "region": region, "function": function, "url": url}),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.admin("GET", path, None).await
     }

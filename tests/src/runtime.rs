@@ -47,6 +47,8 @@ struct Shared {
     in_flight: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     init_error: Mutex<Option<String>>,
     output: Mutex<Vec<String>>,
+    /// Set when the process's stdout closes (it exited).
+    exited: std::sync::atomic::AtomicBool,
 }
 
 /// One function process under the emulator.
@@ -54,7 +56,8 @@ pub struct FunctionProcess {
     child: tokio::process::Child,
     queue: mpsc::Sender<Pending>,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
+    invoke_url: Option<String>,
     pub name: String,
 }
 
@@ -105,7 +108,7 @@ impl FunctionProcess {
         let mut child = command
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
-        for stream in [
+        for (index, stream) in [
             child
                 .stdout
                 .take()
@@ -116,7 +119,8 @@ impl FunctionProcess {
                 .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
-        .flatten()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
         {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -124,15 +128,51 @@ impl FunctionProcess {
                 while let Ok(Some(line)) = lines.next_line().await {
                     shared.output.lock().unwrap().push(line);
                 }
+                if index == 0 {
+                    shared.exited.store(true, Ordering::SeqCst);
+                }
             });
         }
         Ok(Self {
             child,
             queue,
             shared,
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
+            invoke_url: None,
             name: name.to_string(),
         })
+    }
+
+    /// An HTTP endpoint that invokes this function: POST the payload, get the
+    /// result (200) or the error document with `X-Amz-Function-Error: Unhandled`;
+    /// 502 when the process failed to start, exited or did not answer. The local
+    /// AWS world forwards Lambda `Invoke` here once the url is registered as the
+    /// function's invoke target ([`crate::LocalAws::register_invoke_target`]).
+    pub async fn invoke_url(&mut self) -> Result<String, String> {
+        if let Some(url) = &self.invoke_url {
+            return Ok(url.clone());
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!(
+            "http://{}/invoke",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let invoker = Invoker {
+            queue: self.queue.clone(),
+            shared: self.shared.clone(),
+            next_id: self.next_id.clone(),
+            name: self.name.clone(),
+        };
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                stream.set_nodelay(true).ok();
+                tokio::spawn(serve_invoke(stream, invoker.clone()));
+            }
+        });
+        self.invoke_url = Some(url.clone());
+        Ok(url)
     }
 
     /// Invokes the function once and waits for its answer (at most `timeout`).
@@ -141,16 +181,7 @@ impl FunctionProcess {
         payload: Value,
         timeout: Duration,
     ) -> Result<Reply, String> {
-        let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let (tx, mut rx) = oneshot::channel();
-        self.queue
-            .send(Pending {
-                id,
-                payload,
-                reply: tx,
-            })
-            .await
-            .map_err(|_| "the runtime emulator stopped".to_string())?;
+        let mut rx = enqueue(&self.queue, &self.next_id, payload).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             tokio::select! {
@@ -189,6 +220,11 @@ impl FunctionProcess {
             .collect()
     }
 
+    /// The child's process id (benchmarks read its peak RSS from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn init_error(&self) -> Option<String> {
         self.shared.init_error.lock().unwrap().clone()
     }
@@ -204,6 +240,121 @@ impl FunctionProcess {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Queues one invocation for the runtime client; the receiver gets its reply.
+async fn enqueue(
+    queue: &mpsc::Sender<Pending>,
+    next_id: &AtomicU64,
+    payload: Value,
+) -> Result<oneshot::Receiver<Reply>, String> {
+    let id = format!("req-{}", next_id.fetch_add(1, Ordering::Relaxed));
+    let (tx, rx) = oneshot::channel();
+    queue
+        .send(Pending {
+            id,
+            payload,
+            reply: tx,
+        })
+        .await
+        .map_err(|_| "the runtime emulator stopped".to_string())?;
+    Ok(rx)
+}
+
+/// What the HTTP invoke endpoint needs of a [`FunctionProcess`].
+#[derive(Clone)]
+struct Invoker {
+    queue: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+    next_id: Arc<AtomicU64>,
+    name: String,
+}
+
+impl Invoker {
+    /// Like [`FunctionProcess::invoke_with_timeout`], without the child handle:
+    /// an exit is seen through the closed stdout.
+    async fn invoke(&self, payload: Value, timeout: Duration) -> Result<Reply, String> {
+        let mut rx = enqueue(&self.queue, &self.next_id, payload).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            tokio::select! {
+                reply = &mut rx => return reply.map_err(|_| "the invocation was dropped".to_string()),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if let Some(err) = self.shared.init_error.lock().unwrap().clone() {
+                        return Err(format!("{} failed to initialise: {err}", self.name));
+                    }
+                    if self.shared.exited.load(Ordering::SeqCst) {
+                        return Err(format!("{} exited", self.name));
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(format!("{} did not answer within {timeout:?}", self.name));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One request to the HTTP invoke endpoint (the local AWS world closes each connection).
+async fn serve_invoke(stream: TcpStream, invoker: Invoker) {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+        return;
+    }
+    let mut content_length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; content_length];
+    if reader.read_exact(&mut body).await.is_err() {
+        return;
+    }
+    let response = if !request_line.starts_with("POST ") {
+        http(
+            405,
+            "",
+            &json!({"errorMessage": "POST the payload"}).to_string(),
+        )
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Err(e) => http(
+                200,
+                "X-Amz-Function-Error: Unhandled\r\n",
+                &json!({"errorType": "InvalidRequestContentException", "errorMessage": format!("payload is not JSON: {e}")}).to_string(),
+            ),
+            Ok(payload) => match invoker.invoke(payload, Duration::from_secs(900)).await {
+                Ok(Reply::Ok(value)) => http(200, "", &value.to_string()),
+                Ok(Reply::Error {
+                    error_type,
+                    error_message,
+                }) => http(
+                    200,
+                    "X-Amz-Function-Error: Unhandled\r\n",
+                    &json!({"errorType": error_type, "errorMessage": error_message}).to_string(),
+                ),
+                Err(e) => http(
+                    502,
+                    "X-Amz-Function-Error: Unhandled\r\n",
+                    &json!({"errorType": "Runtime.ExitError", "errorMessage": e}).to_string(),
+                ),
+            },
+        }
+    };
+    let _ = reader.get_mut().write_all(response.as_bytes()).await;
+    let _ = reader.get_mut().shutdown().await;
 }
 
 fn env_value<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -327,6 +478,8 @@ fn http(status: u16, extra_headers: &str, body: &str) -> String {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",
+        405 => "Method Not Allowed",
+        502 => "Bad Gateway",
         _ => "Not Found",
     };
     format!(

@@ -264,6 +264,44 @@ impl Topology {
         }
     }
 
+    /// `service_name` in this world's configuration.
+    pub fn service_name(&self) -> String {
+        format!("orders-{}", self.spec.suffix)
+    }
+
+    /// A control-plane function's name as Terraform names it:
+    /// `<service_name>-<function>-<region>`.
+    pub fn function_name(&self, function: &str, region: &str) -> String {
+        format!("{}-{function}-{region}", self.service_name())
+    }
+
+    /// The regions whose latency records the data plane answers with (from
+    /// eu-central-1), sorted.
+    pub async fn answering_regions(&self, world: &LocalAws) -> Vec<String> {
+        let answer = world
+            .get(&format!(
+                "/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}",
+                self.zone_id, self.domain
+            ))
+            .await;
+        let mut regions: Vec<String> = answer["candidates"]
+            .as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|r| {
+                        r["region"]
+                            .as_str()
+                            .or(r["setIdentifier"].as_str())
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        regions.sort();
+        regions
+    }
+
     /// The control-plane configuration for this world.
     pub fn config(&self) -> Value {
         let s = &self.spec.suffix;
@@ -277,7 +315,7 @@ impl Topology {
         };
         json!({
             "environment": self.spec.environment,
-            "service_name": format!("orders-{s}"),
+            "service_name": self.service_name(),
             "regions": REGIONS,
             "allowed_accounts": [SHARED_SERVICES, account],
             "alerts_topic_arns": by_region(&|r| self.topics[r].clone()),

@@ -1,0 +1,268 @@
+//! End to end as an operator sees it: the demo scenario (every step must be
+//! green), and the real `ctl` binary against the deployed functions in the local
+//! AWS world, through Lambda Invoke and nothing else.
+
+use serde_json::Value;
+use tests::deploy::{ctl, ctl_env, Deployment};
+use tests::topology::{Spec, Topology};
+use tests::{LocalAws, PRIMARY, SECONDARY};
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        chrono::Utc::now().timestamp_micros() % 100_000_000
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_scenario_runs_green() {
+    let world = LocalAws::shared().await;
+    let report = tests::demo::run(world, &unique("dm")).await;
+    let failed: Vec<String> = report
+        .failed()
+        .iter()
+        .map(|s| format!("{}: {}", s.name, s.detail))
+        .collect();
+    assert!(failed.is_empty(), "failed steps:\n{}", failed.join("\n"));
+    // the scenario ran to its end, with ctl at every key step
+    assert!(report.steps.len() >= 20, "{}", report.summary());
+    for step in [
+        "steady state: ctl status",
+        "after the evacuation: ctl status",
+        "us-east-1 recovers: ctl restore",
+        "drill on eu-central-1: ctl drill",
+        "after the drill: ctl status",
+    ] {
+        assert!(
+            report.steps.iter().any(|s| s.name == step),
+            "no step {step:?}:\n{}",
+            report.summary()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctl_shows_status_as_json_evacuates_and_refuses() {
+    let world = LocalAws::shared().await;
+    let topology = Topology::create(world, Spec::new(&unique("ct")))
+        .await
+        .expect("topology");
+    let deployment = Deployment::start(world, &topology)
+        .await
+        .expect("deployment");
+    let env = ctl_env(world, &topology, PRIMARY);
+
+    let status = ctl(&env, &["status", "--json"]).await.unwrap();
+    assert_eq!(status.code, 0, "{status:?}");
+    let v = status.json();
+    assert_eq!(v["via"], PRIMARY);
+    assert_eq!(v["errors"], serde_json::json!([]));
+    for region in [PRIMARY, SECONDARY] {
+        let r = &v["regions"][region];
+        assert_eq!(r["routing"], "active", "{region}: {r}");
+        assert_eq!(r["gate"]["open"], true, "{region}: {r}");
+        assert_eq!(
+            r["endpoints"],
+            serde_json::json!({"healthy": 2, "total": 2})
+        );
+        let rows = r["concurrency"].as_array().expect("concurrency rows");
+        assert_eq!(rows.len(), 1, "{region}: {r}");
+        assert_eq!(rows[0]["function"], topology.spec.workload_functions[0]);
+        assert_eq!(rows[0]["level"], 2, "prod baseline");
+    }
+    assert_eq!(
+        v["regions"][SECONDARY]["replication"]["kinds"]["secrets"]["verdict"],
+        "ready"
+    );
+
+    // A dry run changes nothing.
+    let dry = ctl(
+        &env,
+        &[
+            "evacuate",
+            SECONDARY,
+            "--reason",
+            "test",
+            "--dry-run",
+            "--json",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(dry.json()["outcome"], "dry_run");
+    assert_eq!(topology.answering_regions(world).await.len(), 2);
+
+    // Evacuate: the identity comes from STS when not given.
+    let evacuated = ctl(&env, &["evacuate", SECONDARY, "--reason", "API errors 40%"])
+        .await
+        .unwrap();
+    assert_eq!(evacuated.code, 0, "{evacuated:?}");
+    assert!(
+        evacuated
+            .stdout
+            .starts_with("applied: evacuated us-east-1: API errors 40%"),
+        "{}",
+        evacuated.stdout
+    );
+    assert_eq!(
+        topology.answering_regions(world).await,
+        vec![PRIMARY.to_string()]
+    );
+    let v = ctl(&env, &["status", "--json"]).await.unwrap().json();
+    let evacuation = &v["regions"][SECONDARY]["evacuation"];
+    assert_eq!(v["regions"][SECONDARY]["routing"], "evacuated", "{v}");
+    assert_eq!(evacuation["reason"], "API errors 40%");
+    assert!(
+        evacuation["by"]
+            .as_str()
+            .is_some_and(|by| by.starts_with("arn:aws:") && by.contains(&topology.spec.account)),
+        "requested_by is the caller's ARN: {evacuation}"
+    );
+    assert_eq!(v["regions"][SECONDARY]["gate"]["open"], false);
+
+    // The last active region: refused by failover, exit 1, nothing changes.
+    let refused = ctl(
+        &env,
+        &[
+            "evacuate",
+            PRIMARY,
+            "--reason",
+            "test",
+            "--force",
+            "--requested-by",
+            "e2e",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.starts_with("refused:") && refused.stdout.contains("min_active_regions"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(
+        topology.answering_regions(world).await,
+        vec![PRIMARY.to_string()]
+    );
+
+    let restored = ctl(
+        &env,
+        &[
+            "restore",
+            SECONDARY,
+            "--reason",
+            "recovered",
+            "--requested-by",
+            "e2e",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.code, 0, "{restored:?}");
+    assert_eq!(topology.answering_regions(world).await.len(), 2);
+    deployment.stop().await;
+}
+
+fn without(env: &[(String, String)], key: &str) -> Vec<(String, String)> {
+    env.iter().filter(|(k, _)| k != key).cloned().collect()
+}
+
+fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String)> {
+    let mut env = without(env, key);
+    env.push((key.to_string(), value.to_string()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctl_says_what_is_missing() {
+    let world = LocalAws::shared().await;
+    let topology = Topology::create(world, Spec::new(&unique("cm")))
+        .await
+        .expect("topology");
+    let env = ctl_env(world, &topology, PRIMARY);
+
+    // Nothing deployed under this name: the function name, the region and the fix.
+    let run = ctl(
+        &env,
+        &[
+            "evacuate",
+            SECONDARY,
+            "--reason",
+            "x",
+            "--requested-by",
+            "e2e",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    let name = topology.function_name("failover", PRIMARY);
+    for part in [
+        format!("function {name} not found in {PRIMARY}"),
+        "--service".into(),
+        "CTL_FAILOVER_FUNCTION".into(),
+        "--region".into(),
+    ] {
+        assert!(run.stderr.contains(&part), "{part:?} not in {}", run.stderr);
+    }
+
+    // Status reports every missing part and exits 1.
+    let run = ctl(&env, &["status"]).await.unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    for function in ["failover", "replication-monitor", "concurrency-scheduler"] {
+        assert!(
+            run.stdout
+                .contains(&topology.function_name(function, PRIMARY)),
+            "{function}: {}",
+            run.stdout
+        );
+    }
+
+    // No region anywhere: a usage error.
+    let run = ctl(&without(&env, "AWS_REGION"), &["status"])
+        .await
+        .unwrap();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no region"), "{}", run.stderr);
+
+    // No credentials.
+    let run = ctl(
+        &without(&without(&env, "AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY"),
+        &["status"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("no usable AWS credentials"),
+        "{}",
+        run.stderr
+    );
+
+    // A region given explicitly wins over AWS_REGION, and names the function there.
+    let run = ctl(
+        &with(&env, "CTL_REGION", SECONDARY),
+        &["end-drill", "--reason", "x", "--requested-by", "e2e"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "function {} not found in {SECONDARY}",
+            topology.function_name("failover", SECONDARY)
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Usage errors: exit 2 with the usage text.
+    let run = ctl(&env, &["evacuate", SECONDARY]).await.unwrap();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("needs --reason"), "{}", run.stderr);
+    assert!(run.stderr.contains("usage: ctl"), "{}", run.stderr);
+    let help: Value = Value::String(ctl(&env, &["help"]).await.unwrap().stdout);
+    assert!(help.as_str().unwrap().contains("exit codes"));
+}

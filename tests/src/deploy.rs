@@ -1,0 +1,125 @@
+//! The control plane "deployed" into the local AWS world: each function's real
+//! binary under the Runtime API emulator, one copy per region as Terraform
+//! deploys them, registered as the invoke target of its Terraform name, so that
+//! Lambda `Invoke` (and so `ctl`) reaches it through `AWS_ENDPOINT_URL`.
+
+use crate::runtime::FunctionProcess;
+use crate::topology::{Topology, REGIONS};
+use crate::LocalAws;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const FUNCTIONS: [&str; 3] = ["failover", "replication-monitor", "concurrency-scheduler"];
+
+/// Starts one function binary for `topology` in `region`, with its configuration.
+pub async fn start(
+    world: &LocalAws,
+    function: &str,
+    topology: &Topology,
+    region: &str,
+) -> Result<FunctionProcess, String> {
+    let mut env = world.function_env(&topology.spec.account, region);
+    env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
+    FunctionProcess::spawn(
+        &crate::binary(function),
+        &topology.function_name(function, region),
+        &env,
+    )
+    .await
+}
+
+/// Every function in every region, reachable through Lambda `Invoke`.
+pub struct Deployment {
+    processes: BTreeMap<(String, String), FunctionProcess>,
+}
+
+impl Deployment {
+    pub async fn start(world: &LocalAws, topology: &Topology) -> Result<Self, String> {
+        let mut processes = BTreeMap::new();
+        for function in FUNCTIONS {
+            for region in REGIONS {
+                let mut process = start(world, function, topology, region).await?;
+                let url = process.invoke_url().await?;
+                world
+                    .register_invoke_target(
+                        &topology.spec.account,
+                        region,
+                        &topology.function_name(function, region),
+                        &url,
+                    )
+                    .await;
+                processes.insert((function.to_string(), region.to_string()), process);
+            }
+        }
+        Ok(Self { processes })
+    }
+
+    /// The process of `function` in `region` (to feed it events directly, as
+    /// EventBridge or a schedule would).
+    pub fn function(&mut self, function: &str, region: &str) -> &mut FunctionProcess {
+        self.processes
+            .get_mut(&(function.to_string(), region.to_string()))
+            .unwrap_or_else(|| panic!("{function} in {region} is not deployed"))
+    }
+
+    pub async fn stop(self) {
+        for (_, process) in self.processes {
+            process.stop().await;
+        }
+    }
+}
+
+/// What one `ctl` run printed and returned.
+#[derive(Debug, Clone)]
+pub struct CtlRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CtlRun {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("ctl printed no JSON ({e}): {}{}", self.stdout, self.stderr))
+    }
+}
+
+/// The environment an operator of this world would have: the SDK's standard
+/// variables (endpoint, credentials of the workload account, region) and the
+/// service name the functions were deployed with.
+pub fn ctl_env(world: &LocalAws, topology: &Topology, region: &str) -> Vec<(String, String)> {
+    let mut env = world.function_env(&topology.spec.account, region);
+    env.push(("CTL_SERVICE".into(), topology.service_name()));
+    env
+}
+
+/// Runs the built `ctl` binary with exactly `env` (nothing of this process's own
+/// AWS configuration leaks in).
+pub async fn ctl(env: &[(String, String)], args: &[&str]) -> Result<CtlRun, String> {
+    let binary = crate::binary("ctl");
+    if !binary.exists() {
+        return Err(format!(
+            "{} does not exist (build it first: cargo build -p ctl)",
+            binary.display()
+        ));
+    }
+    let run = tokio::process::Command::new(&binary)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().cloned())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .map_err(|_| format!("ctl {} did not finish within 120 s", args.join(" ")))?
+        .map_err(|e| format!("could not run {}: {e}", binary.display()))?;
+    Ok(CtlRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
