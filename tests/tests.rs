@@ -1,7 +1,10 @@
 //! Integration and end-to-end tests: one binary, so the SDK links once.
 
+mod bench_smoke;
 mod concurrency;
 mod demo;
 mod e2e;
+mod failover;
+mod faults;
 mod infra;
 mod replication;

@@ -1,0 +1,498 @@
+//! failover against the local AWS world: the real binary in both regions, real
+//! Route 53 compare-and-swap, real gates, real `ReplicationReady` metrics.
+//! Races, safety refusals, automatic failback and drill schedules.
+
+use crate::e2e::{binary, fixture};
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use serde_json::{json, Value};
+use shared::aws::route53::{Route53, StateStore, CONTROL_PLANE_REGION};
+use shared::routing::RoutingState;
+use tests::runtime::FunctionProcess;
+use tests::topology::{Spec, Topology};
+use tests::{LocalAws, PRIMARY, SECONDARY};
+
+struct World {
+    world: &'static LocalAws,
+    topology: Topology,
+}
+
+impl World {
+    /// A fresh topology; `tweak` edits its config (failover policy) before the copies start.
+    async fn new(suffix: &str) -> Self {
+        let world = LocalAws::shared().await;
+        let topology = Topology::create(world, Spec::new(suffix))
+            .await
+            .expect("topology");
+        Self { world, topology }
+    }
+
+    fn config(&self, tweak: impl FnOnce(&mut Value)) -> Value {
+        let mut config = self.topology.config();
+        // Each world its own namespace, so metrics of concurrent tests never mix.
+        config["metrics_namespace"] = json!(format!("ControlPlane-{}", self.topology.spec.suffix));
+        tweak(&mut config["failover"]);
+        config
+    }
+
+    /// The failover copy of `region`, running the real binary.
+    async fn copy(&self, region: &str, config: &Value) -> FunctionProcess {
+        let mut env = self.world.function_env(&self.topology.spec.account, region);
+        env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
+        FunctionProcess::spawn(&binary("failover"), "failover", &env)
+            .await
+            .expect("failover starts")
+    }
+
+    fn sdk(&self, region: &str) -> aws_config::SdkConfig {
+        self.world.sdk_config(&self.topology.spec.account, region)
+    }
+
+    async fn state(&self) -> RoutingState {
+        let r53 = Route53::new(
+            &self.sdk(CONTROL_PLANE_REGION),
+            &self.topology.zone_id,
+            &self.topology.state_record,
+        );
+        r53.read()
+            .await
+            .expect("state readable")
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+
+    async fn gate_threshold(&self, region: &str) -> i32 {
+        let r53 = aws_sdk_route53::Client::new(&self.sdk(SECONDARY));
+        r53.get_health_check()
+            .health_check_id(&self.topology.gates[region])
+            .send()
+            .await
+            .expect("gate")
+            .health_check()
+            .and_then(|h| h.health_check_config())
+            .and_then(|c| c.health_threshold())
+            .expect("threshold")
+    }
+
+    /// Which regions' gates are closed (threshold above the two endpoint children).
+    async fn closed_gates(&self) -> Vec<String> {
+        let mut closed = Vec::new();
+        for region in [PRIMARY, SECONDARY] {
+            if self.gate_threshold(region).await > 2 {
+                closed.push(region.to_string());
+            }
+        }
+        closed
+    }
+
+    fn alarm(&self, region: &str, state: &str) -> Value {
+        let mut alarm = fixture("cloudwatch-alarm-state-change.json");
+        alarm["detail"]["alarmName"] = json!(format!(
+            "orders-health-{region}-{}",
+            self.topology.spec.suffix
+        ));
+        alarm["detail"]["state"]["value"] = json!(state);
+        alarm
+    }
+
+    /// Publishes `ReplicationReady` for `destination` where the copy in `home` reads it,
+    /// stamped `ago` seconds back (failover reads the minimum per minute, newest minute first).
+    async fn replication_ready(
+        &self,
+        config: &Value,
+        home: &str,
+        destination: &str,
+        value: f64,
+        ago: i64,
+    ) {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk(home));
+        cw.put_metric_data()
+            .namespace(config["metrics_namespace"].as_str().unwrap())
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("ReplicationReady")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("DestinationRegion")
+                            .value(destination)
+                            .build(),
+                    )
+                    .value(value)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(
+                        chrono::Utc::now().timestamp() - ago,
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutMetricData");
+    }
+
+    async fn notices(&self, region: &str) -> Vec<String> {
+        let topic = &self.topology.topics[region];
+        self.world
+            .get(&format!("/sns/messages?topicArn={topic}"))
+            .await["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| format!("{} | {}", m["subject"], m["message"]))
+            .collect()
+    }
+}
+
+async fn run(copy: &mut FunctionProcess, payload: Value) -> Value {
+    copy.invoke(payload.clone())
+        .await
+        .expect("invocation")
+        .ok()
+        .unwrap_or_else(|e| panic!("{payload} failed: {e}"))
+}
+
+fn manual(action: &str, region: &str, extra: Value) -> Value {
+    let mut payload = json!({"action": action, "region": region, "reason": "integration test", "requested_by": "sre@example.com"});
+    if let Value::Object(more) = extra {
+        payload.as_object_mut().unwrap().extend(more);
+    }
+    payload
+}
+
+fn tick() -> Value {
+    fixture("scheduler-tick.json")
+}
+
+fn reason(record: &Value) -> &str {
+    record["reason"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_update() {
+    let w = World::new("fo-race").await;
+    let config = w.config(|f| f["max_automatic_evacuations_per_hour"] = json!(1000));
+    let mut eu_copy = w.copy(PRIMARY, &config).await;
+    let mut us_copy = w.copy(SECONDARY, &config).await;
+    let mut cas_lost = 0;
+    let rounds = 6;
+    for round in 0..rounds {
+        // Each copy hears the other region's alarm: together they would empty the service.
+        let epoch = w.state().await.epoch;
+        let (a, b) = tokio::join!(
+            run(&mut eu_copy, w.alarm(SECONDARY, "ALARM")),
+            run(&mut us_copy, w.alarm(PRIMARY, "ALARM")),
+        );
+        let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
+        outcomes.sort_by_key(|o| o.to_string());
+        assert_eq!(
+            outcomes,
+            [json!("applied"), json!("refused")],
+            "round {round}: {a}\n{b}"
+        );
+        let loser = if a["outcome"] == "refused" { &a } else { &b };
+        assert!(reason(loser).contains("min_active_regions"), "{loser}");
+        cas_lost += [&a, &b]
+            .iter()
+            .filter(|r| r["timeline"].to_string().contains("compare-and-swap lost"))
+            .count();
+        let state = w.state().await;
+        assert_eq!(
+            state.epoch,
+            epoch + 1,
+            "round {round}: exactly one write, none lost"
+        );
+        assert_eq!(state.evacuated.len(), 1, "round {round}: {state:?}");
+        let out = state.evacuated.keys().next().unwrap().to_string();
+        assert_eq!(
+            w.closed_gates().await,
+            vec![out.clone()],
+            "gates follow the state"
+        );
+
+        // Both copies hear the same alarm for the evacuated region: one noop each.
+        let (a, b) = tokio::join!(
+            run(&mut eu_copy, w.alarm(&out, "ALARM")),
+            run(&mut us_copy, w.alarm(&out, "ALARM")),
+        );
+        assert_eq!(
+            (&a["outcome"], &b["outcome"]),
+            (&json!("noop"), &json!("noop"))
+        );
+
+        // Both copies restore it at once: one write, the other finds it active.
+        let (a, b) = tokio::join!(
+            run(&mut eu_copy, manual("restore", &out, json!({}))),
+            run(&mut us_copy, manual("restore", &out, json!({}))),
+        );
+        let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
+        outcomes.sort_by_key(|o| o.to_string());
+        assert_eq!(outcomes, [json!("applied"), json!("noop")], "{a}\n{b}");
+        let state = w.state().await;
+        assert_eq!(state.epoch, epoch + 2);
+        assert!(state.evacuated.is_empty());
+        assert!(w.closed_gates().await.is_empty());
+    }
+    println!("{rounds} race rounds; {cas_lost} compare-and-swap(s) lost and re-decided");
+    eu_copy.stop().await;
+    us_copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
+    let w = World::new("fo-dwell").await;
+    let dwelling = w.config(|f| f["dwell"] = json!("10m"));
+    let mut copy = w.copy(PRIMARY, &dwelling).await;
+
+    let out = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    assert_eq!(out["outcome"], "applied", "{out}");
+    let before = w.state().await;
+
+    let refused = run(&mut copy, manual("restore", SECONDARY, json!({}))).await;
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    assert!(
+        reason(&refused).contains("inside the dwell time"),
+        "{refused}"
+    );
+    assert_eq!(w.state().await, before, "a refusal writes nothing");
+    assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
+
+    let forced = run(
+        &mut copy,
+        manual("restore", SECONDARY, json!({"force": true})),
+    )
+    .await;
+    assert_eq!(forced["outcome"], "applied", "{forced}");
+    assert!(w.closed_gates().await.is_empty());
+    copy.stop().await;
+
+    // The hourly cap counts alarm-driven evacuations only.
+    let capped = w.config(|f| f["max_automatic_evacuations_per_hour"] = json!(1));
+    let mut copy = w.copy(PRIMARY, &capped).await;
+    let first = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    assert_eq!(first["outcome"], "applied", "{first}");
+    run(&mut copy, manual("restore", SECONDARY, json!({}))).await;
+    let before = w.state().await;
+    let second = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    assert_eq!(second["outcome"], "refused", "{second}");
+    assert!(
+        reason(&second).contains("max_automatic_evacuations_per_hour = 1"),
+        "{second}"
+    );
+    assert_eq!(w.state().await, before);
+    assert!(w.closed_gates().await.is_empty(), "us-east-1 keeps serving");
+    let notices = w.notices(PRIMARY).await;
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("automatic evacuation refused") && n.contains("max_automatic")),
+        "the refusal of an automatic action is notified: {notices:?}"
+    );
+    // A person may still act: the cap binds alarms, not operators.
+    let by_hand = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    assert_eq!(by_hand["outcome"], "applied", "{by_hand}");
+    copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready() {
+    let w = World::new("fo-ready").await;
+    let config =
+        w.config(|f| f["readiness"] = json!({"require_replication_ready": true, "max_age": "15m"}));
+    let mut copy = w.copy(PRIMARY, &config).await;
+    let alarm = w.alarm(SECONDARY, "ALARM");
+
+    // No ReplicationReady at all: stale, refused.
+    let stale = run(&mut copy, alarm.clone()).await;
+    assert_eq!(stale["outcome"], "refused", "{stale}");
+    assert!(
+        reason(&stale).contains("peer eu-central-1 is not ready")
+            && reason(&stale).contains("stale"),
+        "{stale}"
+    );
+
+    // The monitor says eu-central-1 lags: 0, refused.
+    w.replication_ready(&config, PRIMARY, PRIMARY, 0.0, 180)
+        .await;
+    let lagging = run(&mut copy, alarm.clone()).await;
+    assert_eq!(lagging["outcome"], "refused", "{lagging}");
+    assert!(
+        reason(&lagging).contains("ReplicationReady is 0"),
+        "{lagging}"
+    );
+    assert_eq!(w.state().await.epoch, 0, "refusals write nothing");
+    assert!(w.closed_gates().await.is_empty());
+
+    // The peer's endpoints fail: its gate is unhealthy, refused whatever replication says.
+    w.replication_ready(&config, PRIMARY, PRIMARY, 1.0, 0).await;
+    w.topology
+        .set_region_endpoints(w.world, PRIMARY, false)
+        .await;
+    let sick_peer = run(&mut copy, alarm.clone()).await;
+    assert_eq!(sick_peer["outcome"], "refused", "{sick_peer}");
+    assert!(
+        reason(&sick_peer).contains("gate health check is unhealthy"),
+        "{sick_peer}"
+    );
+
+    // Healthy and replicated: the alarm evacuates.
+    w.topology
+        .set_region_endpoints(w.world, PRIMARY, true)
+        .await;
+    let applied = run(&mut copy, alarm).await;
+    assert_eq!(applied["outcome"], "applied", "{applied}");
+    assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
+    copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_may_force_past_an_unready_peer_but_never_past_the_last_region() {
+    let w = World::new("fo-force").await;
+    let config = w.config(|f| f["readiness"] = json!({"require_replication_ready": true}));
+    let mut copy = w.copy(SECONDARY, &config).await;
+    w.replication_ready(&config, SECONDARY, SECONDARY, 0.0, 0)
+        .await;
+
+    let refused = run(&mut copy, manual("evacuate", PRIMARY, json!({}))).await;
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    assert!(
+        reason(&refused).contains("use \"force\": true"),
+        "{refused}"
+    );
+
+    let forced = run(
+        &mut copy,
+        manual("evacuate", PRIMARY, json!({"force": true})),
+    )
+    .await;
+    assert_eq!(forced["outcome"], "applied", "{forced}");
+    assert_eq!(forced["requested_by"], "sre@example.com");
+    assert_eq!(w.closed_gates().await, vec![PRIMARY.to_string()]);
+
+    let last = run(
+        &mut copy,
+        manual("evacuate", SECONDARY, json!({"force": true})),
+    )
+    .await;
+    assert_eq!(last["outcome"], "refused", "{last}");
+    assert_eq!(w.closed_gates().await, vec![PRIMARY.to_string()]);
+    copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn automatic_failback_waits_for_a_stable_region_and_resets_on_relapse() {
+    let w = World::new("fo-back").await;
+    let config = w.config(|f| f["failback"] = json!({"automatic": true, "stable_for": "2s"}));
+    let mut copy = w.copy(PRIMARY, &config).await;
+
+    assert_eq!(
+        run(&mut copy, w.alarm(SECONDARY, "ALARM")).await["outcome"],
+        "applied"
+    );
+    w.topology
+        .set_region_endpoints(w.world, SECONDARY, false)
+        .await;
+
+    // OK starts the failback clock; a relapse stops it.
+    let ok = run(&mut copy, w.alarm(SECONDARY, "OK")).await;
+    assert_eq!(ok["outcome"], "applied", "{ok}");
+    assert!(w
+        .state()
+        .await
+        .recovered_at
+        .contains_key(&shared::Region::parse(SECONDARY).unwrap()));
+    let relapse = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    assert_eq!(relapse["outcome"], "applied", "{relapse}");
+    assert!(
+        reason(&relapse).contains("failback timer reset"),
+        "{relapse}"
+    );
+    assert!(w.state().await.recovered_at.is_empty());
+
+    // OK again, then ticks: not before stable_for, and not while its endpoints fail.
+    run(&mut copy, w.alarm(SECONDARY, "OK")).await;
+    let early = run(&mut copy, tick()).await;
+    assert_eq!(early["outcome"], "noop", "{early}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let unhealthy = run(&mut copy, tick()).await;
+    assert_eq!(
+        unhealthy["outcome"], "noop",
+        "endpoints still failing: {unhealthy}"
+    );
+    assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
+
+    w.topology
+        .set_region_endpoints(w.world, SECONDARY, true)
+        .await;
+    let back = run(&mut copy, tick()).await;
+    assert_eq!(back["outcome"], "applied", "{back}");
+    assert!(reason(&back).contains("automatic failback"), "{back}");
+    assert!(w.state().await.evacuated.is_empty());
+    assert!(w.closed_gates().await.is_empty());
+    let events = w
+        .world
+        .get(&format!(
+            "/events/put-events?account={}&detailType=Region%20Restored",
+            w.topology.spec.account
+        ))
+        .await;
+    assert!(
+        events["events"]
+            .to_string()
+            .contains("automatic failback: us-east-1 stable for 2s"),
+        "Region Restored emitted: {events}"
+    );
+    copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ending_a_drill_by_hand_removes_its_schedule_and_restores_the_region() {
+    let w = World::new("fo-drill").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(PRIMARY, &config).await;
+    let drill = run(
+        &mut copy,
+        json!({"action": "drill", "region": SECONDARY, "duration_minutes": 30, "reason": "game day", "requested_by": "sre@example.com"}),
+    )
+    .await;
+    assert_eq!(drill["outcome"], "applied", "{drill}");
+    let drill_id = w.state().await.drill.expect("drill recorded").id;
+    let scheduler = aws_sdk_scheduler::Client::new(&w.sdk(PRIMARY));
+    let schedule_name = format!("controlplane-end-{drill_id}");
+    let group = "default"; // failover.drill.schedule_group's default
+    let schedule = scheduler
+        .get_schedule()
+        .name(&schedule_name)
+        .group_name(group)
+        .send()
+        .await
+        .expect("the drill-end schedule exists");
+    assert!(
+        schedule
+            .schedule_expression()
+            .unwrap_or_default()
+            .starts_with("at("),
+        "{schedule:?}"
+    );
+
+    let end =
+        json!({"action": "end_drill", "reason": "done early", "requested_by": "sre@example.com"});
+    let ended = run(&mut copy, end.clone()).await;
+    assert_eq!(ended["outcome"], "applied", "{ended}");
+    assert!(w.state().await.drill.is_none());
+    assert!(w.closed_gates().await.is_empty());
+    let gone = scheduler
+        .get_schedule()
+        .name(&schedule_name)
+        .group_name(group)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the schedule is removed: {gone:?}");
+
+    // The schedule firing late anyway (or a repeated end) changes nothing.
+    let late = run(
+        &mut copy,
+        json!({"task": "end_drill", "drill_id": drill_id}),
+    )
+    .await;
+    assert_eq!(late["outcome"], "noop", "{late}");
+    assert_eq!(run(&mut copy, end).await["outcome"], "noop");
+    copy.stop().await;
+}
