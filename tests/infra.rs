@@ -262,8 +262,10 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
         );
     }
 
-    for env in ["dev", "prod"] {
-        let root = Tf::load(&format!("infra/envs/{env}"));
+    // One root for every environment; each env only brings its backend config and values.
+    let root = Tf::load("infra/stack");
+    {
+        let env = "infra/stack";
         let providers: BTreeSet<String> = root
             .blocks
             .iter()
@@ -271,7 +273,7 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             .filter(|b| {
                 b.identifier.as_str() == "module"
                     && attr(&b.body, "source")
-                        == Some(&Expression::String("../../modules/control-plane".into()))
+                        == Some(&Expression::String("../modules/control-plane".into()))
             })
             .map(|b| {
                 let p = attr(&b.body, "providers").expect("providers map");
@@ -333,12 +335,39 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             Some(&Expression::Bool(true)),
             "{env}: S3 lockfile"
         );
-        assert!(repo()
-            .join(format!("infra/envs/{env}/backend.hcl.example"))
-            .is_file());
-        assert!(repo()
-            .join(format!("infra/envs/{env}/terraform.tfvars.example"))
-            .is_file());
+    }
+    let environment = root
+        .of("variable", "environment")
+        .next()
+        .expect("var.environment");
+    assert!(
+        sub_blocks(&environment.body, "validation").next().is_some(),
+        "var.environment is validated"
+    );
+    for env in ["dev", "prod"] {
+        let dir = repo().join(format!("infra/envs/{env}"));
+        assert!(
+            dir.join("backend.hcl.example").is_file(),
+            "{env}: backend.hcl.example"
+        );
+        let values: Body = hcl::parse(
+            &std::fs::read_to_string(dir.join("terraform.tfvars.example")).expect("tfvars example"),
+        )
+        .expect("tfvars example parses");
+        assert_eq!(
+            attr(&values, "environment"),
+            Some(&Expression::String(env.into())),
+            "{env}: its tfvars example names the environment"
+        );
+        let tf_files = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "tf"))
+            .count();
+        assert_eq!(
+            tf_files, 0,
+            "{env}: no Terraform code of its own, only values"
+        );
     }
 }
 

@@ -1,12 +1,15 @@
 ################################################################################
-# prod: the control plane of the prod workload account, both regions.
+# One environment's control plane (var.environment: dev or prod), both regions.
+# One root for every environment: envs/<env>/ holds its backend config and values.
 #   shared-services (ECR, replication read role, ECR event forwarding)
 #   -> workload: global routing, S3 bundles + secrets replication,
 #      control plane per region, provisioned concurrency per region.
 ################################################################################
 
 locals {
-  environment = "prod"
+  environment = var.environment
+  # dev, applied first, owns the shared ECR repositories unless told otherwise.
+  manage_shared_ecr = coalesce(var.manage_shared_ecr, var.environment == "dev")
 
   primary = {
     region = "eu-central-1" # build region: ECR pushes, S3 source, primary secrets
@@ -17,7 +20,7 @@ locals {
   }
 
   regions       = [local.primary.region, local.secondary.region]
-  artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../../../target/lambda")
+  artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../../target/lambda")
   external_id   = coalesce(var.ecr_read_external_id, "${var.service_name}-${local.environment}-controlplane")
 
   tags = {
@@ -64,7 +67,7 @@ locals {
 ################################################################################
 
 module "global_routing" {
-  source = "../../modules/global-routing"
+  source = "../modules/global-routing"
 
   providers = {
     aws = aws.workload_us_east_1
@@ -83,7 +86,7 @@ module "global_routing" {
 ################################################################################
 
 module "replication" {
-  source = "../../modules/replication"
+  source = "../modules/replication"
 
   providers = {
     aws.shared_primary     = aws.shared_eu_central_1
@@ -97,8 +100,8 @@ module "replication" {
   primary_region                       = local.primary.region
   secondary_region                     = local.secondary.region
   repositories                         = var.ecr_repositories
-  create_ecr_repositories              = var.manage_shared_ecr
-  create_ecr_replication_configuration = var.manage_shared_ecr
+  create_ecr_repositories              = local.manage_shared_ecr
+  create_ecr_replication_configuration = local.manage_shared_ecr
   pull_account_ids                     = var.pull_account_ids
   ecr_read_external_id                 = local.external_id
   secrets                              = var.secrets
@@ -120,7 +123,7 @@ module "replication" {
 ################################################################################
 
 module "control_plane_eu_central_1" {
-  source = "../../modules/control-plane"
+  source = "../modules/control-plane"
 
   providers = {
     aws = aws.workload_eu_central_1
@@ -149,7 +152,7 @@ module "control_plane_eu_central_1" {
 }
 
 module "control_plane_us_east_1" {
-  source = "../../modules/control-plane"
+  source = "../modules/control-plane"
 
   providers = {
     aws = aws.workload_us_east_1
@@ -182,7 +185,7 @@ module "control_plane_us_east_1" {
 ################################################################################
 
 module "workload_concurrency_eu_central_1" {
-  source = "../../modules/workload-concurrency"
+  source = "../modules/workload-concurrency"
 
   providers = {
     aws = aws.workload_eu_central_1
@@ -193,7 +196,7 @@ module "workload_concurrency_eu_central_1" {
 }
 
 module "workload_concurrency_us_east_1" {
-  source = "../../modules/workload-concurrency"
+  source = "../modules/workload-concurrency"
 
   providers = {
     aws = aws.workload_us_east_1

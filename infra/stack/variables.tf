@@ -1,3 +1,13 @@
+variable "environment" {
+  description = "Which environment this state is: dev or prod (the workload account's role)."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "environment must be \"dev\" or \"prod\"."
+  }
+}
+
 variable "service_name" {
   description = "Short name of the service (prefixes every resource)."
   type        = string
@@ -73,12 +83,12 @@ variable "hosted_zone_id" {
 }
 
 variable "domain_name" {
-  description = "The service's name routed to the ALBs (e.g. orders.dev.example.com)."
+  description = "The service's name routed to the ALBs (e.g. orders.example.com; dev: orders.dev.example.com)."
   type        = string
 }
 
 variable "api_domain_name" {
-  description = "The API Gateway custom domain (e.g. api.orders.dev.example.com)."
+  description = "The API Gateway custom domain (e.g. api.orders.example.com; dev: api.orders.dev.example.com)."
   type        = string
 }
 
@@ -108,9 +118,9 @@ variable "ecr_repositories" {
 }
 
 variable "manage_shared_ecr" {
-  description = "Create the shared ECR repositories and the registry's replication configuration. Exactly one environment (dev, applied first) owns them."
+  description = "Create the shared ECR repositories and the registry's replication configuration. Exactly one environment owns them; null means dev does (it is applied first)."
   type        = bool
-  default     = true
+  default     = null
 }
 
 variable "ecr_read_external_id" {
