@@ -13,34 +13,6 @@ const REGION_PROVIDERS: [&str; 2] = ["aws.workload_eu_central_1", "aws.workload_
 /// The log-group writes every role grants next to what the code calls.
 const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 
-// mirrors replication_monitor::IAM_ACTIONS (its library is not committed yet: crate_iam_actions reads the source and checks this copy)
-const REPLICATION_MONITOR_IAM_ACTIONS: &[&str] = &[
-    "ecr:DescribeImages",
-    "ecr:DescribeImageReplicationStatus",
-    "sts:AssumeRole",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:PutMetricData",
-    "secretsmanager:DescribeSecret",
-    "sns:Publish",
-    "ssm:GetParameter",
-    "ssm:PutParameter",
-];
-
-// mirrors concurrency_scheduler::IAM_ACTIONS (its library is not committed yet: crate_iam_actions reads the source and checks this copy)
-const CONCURRENCY_SCHEDULER_IAM_ACTIONS: &[&str] = &[
-    "lambda:GetProvisionedConcurrencyConfig",
-    "lambda:PutProvisionedConcurrencyConfig",
-    "lambda:GetAccountSettings",
-    "lambda:GetAlias",
-    "tag:GetResources",
-    "route53:ListResourceRecordSets",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:PutMetricData",
-    "sns:Publish",
-    "ssm:GetParameter",
-    "ssm:PutParameter",
-];
-
 /// Actions the Service Authorization Reference lists with no resource type, so `"*"` is the
 /// only possible Resource: cloudwatch:GetMetricData / PutMetricData (Amazon CloudWatch),
 /// lambda:GetAccountSettings (AWS Lambda), tag:GetResources (Resource Groups Tagging API).
@@ -641,55 +613,15 @@ fn infra_config_document_has_exactly_the_keys_of_the_example() {
 
 // (4) ---------------------------------------------------------------------------------------
 
-/// `pub const IAM_ACTIONS` of a function crate, read from its source while the crate's library
-/// is not yet a dependency of this test crate (see the mirrors above, which must agree with it).
-fn crate_iam_actions(package: &str, mirror: &[&str]) -> Vec<String> {
-    let path = repo().join(format!("functions/{package}/src/lib.rs"));
-    let Ok(source) = std::fs::read_to_string(&path) else {
-        return mirror.iter().map(|a| a.to_string()).collect();
-    };
-    let Some(start) = source.find("pub const IAM_ACTIONS: &[&str] = &[") else {
-        return mirror.iter().map(|a| a.to_string()).collect();
-    };
-    let list = &source[start..];
-    let list = &list[list.find('[').map(|i| i + 1).unwrap_or(0)..];
-    let list = &list
-        [list.find("&[").map(|i| i + 2).unwrap_or(0)..list.find("];").expect("end of IAM_ACTIONS")];
-    let actions: Vec<String> = list
-        .split(',')
-        .map(|item| item.trim().trim_matches('"').to_string())
-        .filter(|item| !item.is_empty() && !item.starts_with("//"))
-        .collect();
-    assert_eq!(
-        set(&actions.iter().map(String::as_str).collect::<Vec<_>>()),
-        set(mirror),
-        "{package}: mirror list is stale"
-    );
-    actions
-}
-
 #[test]
 fn infra_each_role_grants_exactly_what_its_function_calls() {
     let cp = Tf::load("infra/modules/control-plane");
-    let expected: [(&str, Vec<String>); 3] = [
-        (
-            "failover",
-            failover::IAM_ACTIONS
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-        ),
-        (
-            "replication-monitor",
-            crate_iam_actions("replication-monitor", REPLICATION_MONITOR_IAM_ACTIONS),
-        ),
-        (
-            "concurrency-scheduler",
-            crate_iam_actions("concurrency-scheduler", CONCURRENCY_SCHEDULER_IAM_ACTIONS),
-        ),
+    let expected: [(&str, &[&str]); 3] = [
+        ("failover", failover::IAM_ACTIONS),
+        ("replication-monitor", replication_monitor::IAM_ACTIONS),
+        ("concurrency-scheduler", concurrency_scheduler::IAM_ACTIONS),
     ];
     for (function, code_actions) in expected {
-        let code_actions: Vec<&str> = code_actions.iter().map(String::as_str).collect();
         let doc = cp.named("data", "aws_iam_policy_document", function);
         let mut granted = policy_actions(doc);
         for log in LOG_ACTIONS {
