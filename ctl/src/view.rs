@@ -459,6 +459,15 @@ fn compact(v: &Value) -> String {
     let text = match v {
         Value::String(s) => s.clone(),
         Value::Null => "none".into(),
+        // a drill or an evacuation: its id and phase say which
+        Value::Object(m) if m.get("id").is_some_and(Value::is_string) => {
+            let phase = m.get("phase").and_then(Value::as_str);
+            format!(
+                "{}{}",
+                s(&m["id"]),
+                phase.map(|p| format!(" ({p})")).unwrap_or_default()
+            )
+        }
         other => other.to_string(),
     };
     if text.chars().count() > 60 {
@@ -673,6 +682,10 @@ mod tests {
             text,
             "applied: evacuated us-east-1: test\n  change gate us-east-1 threshold: 2 → 3\n  · +37 ms state epoch 1 written\n(orders-failover-eu-central-1 in eu-central-1, 120 ms)\n"
         );
+        let drill = json!({"outcome": "applied", "reason": "drill", "duration_ms": 1, "changes": [
+            {"resource": "drill", "field": "drill", "from": null, "to": {"id": "drill-eu-1", "phase": "preparing", "by": "x"}}]});
+        assert!(answer_text(&drill, "f", "r")
+            .contains("change drill drill: none → drill-eu-1 (preparing)\n"));
         for (outcome, code) in [
             ("applied", 0),
             ("noop", 0),
