@@ -14,9 +14,7 @@ use tests::{LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
 use tokio::sync::Mutex;
 
 /// The tests take turns: ECR replication lag and failures are per destination region
-/// in the local world, the call counters are global, and moto's GetMetricData ignores
-/// the namespace when dimensions are given (so worlds publishing the same metric name
-/// and dimensions at the same time would read each other's values).
+/// in the local world, and the call counters are global.
 static TURN: Mutex<()> = Mutex::const_new(());
 
 struct World {
@@ -202,6 +200,31 @@ impl World {
         series[0].latest()
     }
 
+    /// A per-kind metric towards the secondary region.
+    async fn kind_metric(&self, name: &str, kind: &str) -> Option<f64> {
+        self.metric(name, &[("Kind", kind), ("DestinationRegion", SECONDARY)])
+            .await
+    }
+
+    /// Exactly one "over threshold" and one "recovered" alert for `kind` so far.
+    async fn assert_one_crossing(&self, kind: &str) {
+        let alerts = self.alerts().await;
+        for what in ["over threshold", "recovered"] {
+            let subject = format!("{kind} replication {what}");
+            assert_eq!(Self::count(&alerts, &subject), 1, "{subject}: {alerts:?}");
+        }
+    }
+
+    /// Holds the secondary replica of `secret` in `status` (InProgress, Failed, InSync).
+    async fn replica(&self, secret: &str, status: &str) {
+        self.world
+            .post(
+                "/secretsmanager/replica-status",
+                json!({"secretId": secret, "region": SECONDARY, "status": status, "message": "KMS key denied"}),
+            )
+            .await;
+    }
+
     async fn ready(&self, region: &str) -> Option<f64> {
         self.metric("ReplicationReady", &[("DestinationRegion", region)])
             .await
@@ -210,6 +233,15 @@ impl World {
     async fn stop(self) {
         self.f.stop().await;
     }
+}
+
+/// The first reported resource that matches.
+fn resource(out: &Value, matches: impl Fn(&Value) -> bool) -> Value {
+    out["state"]["resources"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| matches(r)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no such resource in {out}"))
 }
 
 fn verdict(out: &Value, kind: &str) -> String {
@@ -241,13 +273,7 @@ async fn ecr_lag_goes_up_and_down_with_one_alert_per_crossing() {
     let out = w.invoke(event).await;
     assert_eq!(out["trigger"], "ecr_push", "{out}");
     assert_eq!(verdict(&out, "ecr"), "ready", "{out}");
-    let image = out["state"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "ecr")
-        .cloned()
-        .expect("image reported");
+    let image = resource(&out, |r| r["kind"] == "ecr");
     assert_eq!(image["status"], "in_progress");
     assert_eq!(w.ready(SECONDARY).await, Some(1.0));
 
@@ -258,21 +284,11 @@ async fn ecr_lag_goes_up_and_down_with_one_alert_per_crossing() {
     assert_eq!(out["state"]["regions"][SECONDARY]["verdict"], "not_ready");
     assert_eq!(out["outcome"], "applied");
     let lag = w
-        .metric(
-            "ReplicationLagSeconds",
-            &[("Kind", "ecr"), ("DestinationRegion", SECONDARY)],
-        )
+        .kind_metric("ReplicationLagSeconds", "ecr")
         .await
         .expect("lag metric");
     assert!(lag >= 3.0, "lag {lag}");
-    assert_eq!(
-        w.metric(
-            "ReplicationPending",
-            &[("Kind", "ecr"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
-        Some(1.0)
-    );
+    assert_eq!(w.kind_metric("ReplicationPending", "ecr").await, Some(1.0));
     assert_eq!(w.ready(SECONDARY).await, Some(0.0));
     assert_eq!(w.ready(PRIMARY).await, Some(1.0));
     let out = w.tick().await;
@@ -287,32 +303,12 @@ async fn ecr_lag_goes_up_and_down_with_one_alert_per_crossing() {
     tokio::time::sleep(left).await;
     let out = w.tick().await;
     assert_eq!(verdict(&out, "ecr"), "ready", "{out}");
-    let image = out["state"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "ecr")
-        .cloned()
-        .unwrap();
+    let image = resource(&out, |r| r["kind"] == "ecr");
     assert_eq!(image["status"], "replicated");
     w.tick().await;
-    let alerts = w.alerts().await;
+    w.assert_one_crossing("ecr").await;
     assert_eq!(
-        World::count(&alerts, "ecr replication over threshold"),
-        1,
-        "{alerts:?}"
-    );
-    assert_eq!(
-        World::count(&alerts, "ecr replication recovered"),
-        1,
-        "{alerts:?}"
-    );
-    assert_eq!(
-        w.metric(
-            "ReplicationLagSeconds",
-            &[("Kind", "ecr"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
+        w.kind_metric("ReplicationLagSeconds", "ecr").await,
         Some(0.0)
     );
     assert_eq!(w.ready(SECONDARY).await, Some(1.0));
@@ -324,13 +320,7 @@ async fn ecr_lag_goes_up_and_down_with_one_alert_per_crossing() {
     push(w.world, &repo, "v2").await;
     let out = w.invoke(json!({"action": "check"})).await;
     assert_eq!(verdict(&out, "ecr"), "not_ready", "{out}");
-    let failed = out["state"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["status"] == "failed")
-        .cloned()
-        .expect("failed image");
+    let failed = resource(&out, |r| r["status"] == "failed");
     assert!(
         failed["detail"]
             .as_str()
@@ -338,14 +328,7 @@ async fn ecr_lag_goes_up_and_down_with_one_alert_per_crossing() {
             .contains("REPLICATION_FAILED"),
         "{failed}"
     );
-    assert_eq!(
-        w.metric(
-            "ReplicationFailed",
-            &[("Kind", "ecr"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
-        Some(1.0)
-    );
+    assert_eq!(w.kind_metric("ReplicationFailed", "ecr").await, Some(1.0));
     w.world
         .post("/ecr/replication", json!({"clearFailures": true}))
         .await;
@@ -366,11 +349,7 @@ async fn s3_and_secrets_lag_follow_the_world_and_alert_once_per_crossing() {
     assert_eq!(verdict(&out, "s3"), "ready", "{out}");
     assert_eq!(verdict(&out, "secrets"), "ready", "{out}");
     assert_eq!(
-        w.metric(
-            "ReplicationLagSeconds",
-            &[("Kind", "s3"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
+        w.kind_metric("ReplicationLagSeconds", "s3").await,
         Some(30.0)
     );
 
@@ -379,44 +358,18 @@ async fn s3_and_secrets_lag_follow_the_world_and_alert_once_per_crossing() {
     let out = w.tick().await;
     assert_eq!(verdict(&out, "s3"), "not_ready", "{out}");
     assert_eq!(
-        w.metric(
-            "ReplicationLagSeconds",
-            &[("Kind", "s3"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
+        w.kind_metric("ReplicationLagSeconds", "s3").await,
         Some(1_200.0)
     );
-    assert_eq!(
-        w.metric(
-            "ReplicationPending",
-            &[("Kind", "s3"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
-        Some(5.0)
-    );
+    assert_eq!(w.kind_metric("ReplicationPending", "s3").await, Some(5.0));
     w.tick().await;
     s3_metrics(w.world, &w.config, 20.0, 0.0, 0.0).await;
     let out = w.tick().await;
     assert_eq!(verdict(&out, "s3"), "ready", "{out}");
-    let alerts = w.alerts().await;
-    assert_eq!(
-        World::count(&alerts, "s3 replication over threshold"),
-        1,
-        "{alerts:?}"
-    );
-    assert_eq!(
-        World::count(&alerts, "s3 replication recovered"),
-        1,
-        "{alerts:?}"
-    );
+    w.assert_one_crossing("s3").await;
 
     // Secrets: a replica held InProgress ages from first sight past 3 s.
-    w.world
-        .post(
-            "/secretsmanager/replica-status",
-            json!({"secretId": secret, "region": SECONDARY, "status": "InProgress"}),
-        )
-        .await;
+    w.replica(&secret, "InProgress").await;
     let out = w.tick().await;
     assert_eq!(
         verdict(&out, "secrets"),
@@ -427,56 +380,27 @@ async fn s3_and_secrets_lag_follow_the_world_and_alert_once_per_crossing() {
     let out = w.tick().await;
     assert_eq!(verdict(&out, "secrets"), "not_ready", "{out}");
     let lag = w
-        .metric(
-            "ReplicationLagSeconds",
-            &[("Kind", "secrets"), ("DestinationRegion", SECONDARY)],
-        )
+        .kind_metric("ReplicationLagSeconds", "secrets")
         .await
         .unwrap();
     assert!(lag >= 3.0, "lag {lag}");
     assert_eq!(w.ready(SECONDARY).await, Some(0.0));
     w.tick().await;
-    w.world
-        .post(
-            "/secretsmanager/replica-status",
-            json!({"secretId": secret, "region": SECONDARY, "status": "InSync"}),
-        )
-        .await;
+    w.replica(&secret, "InSync").await;
     let out = w.tick().await;
     assert_eq!(verdict(&out, "secrets"), "ready", "{out}");
     assert_eq!(w.ready(SECONDARY).await, Some(1.0));
-    let alerts = w.alerts().await;
-    assert_eq!(
-        World::count(&alerts, "secrets replication over threshold"),
-        1,
-        "{alerts:?}"
-    );
-    assert_eq!(
-        World::count(&alerts, "secrets replication recovered"),
-        1,
-        "{alerts:?}"
-    );
+    w.assert_one_crossing("secrets").await;
 
     // A failed replica: not ready with its message.
-    w.world
-        .post("/secretsmanager/replica-status", json!({"secretId": secret, "region": SECONDARY, "status": "Failed", "message": "KMS key denied"}))
-        .await;
+    w.replica(&secret, "Failed").await;
     let out = w.tick().await;
     assert_eq!(verdict(&out, "secrets"), "not_ready");
     assert_eq!(
-        w.metric(
-            "ReplicationFailed",
-            &[("Kind", "secrets"), ("DestinationRegion", SECONDARY)]
-        )
-        .await,
+        w.kind_metric("ReplicationFailed", "secrets").await,
         Some(1.0)
     );
-    w.world
-        .post(
-            "/secretsmanager/replica-status",
-            json!({"secretId": secret, "region": SECONDARY, "status": "InSync"}),
-        )
-        .await;
+    w.replica(&secret, "InSync").await;
     w.stop().await;
 }
 
