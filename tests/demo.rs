@@ -7,6 +7,16 @@ use tests::deploy::{ctl, ctl_env, Deployment};
 use tests::topology::{Spec, Topology};
 use tests::{LocalAws, PRIMARY, SECONDARY};
 
+/// A local AWS world of this module's own: other modules switch throttling,
+/// faults and the provisioned-concurrency delay in theirs, which would make the
+/// scenario's timing and outcomes depend on what runs beside it.
+async fn world() -> &'static LocalAws {
+    static WORLD: tokio::sync::OnceCell<LocalAws> = tokio::sync::OnceCell::const_new();
+    WORLD
+        .get_or_init(|| async { LocalAws::start().await.unwrap_or_else(|e| panic!("{e}")) })
+        .await
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
@@ -16,7 +26,7 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_scenario_runs_green() {
-    let world = LocalAws::shared().await;
+    let world = world().await;
     let report = tests::demo::run(world, &unique("dm")).await;
     let failed: Vec<String> = report
         .failed()
@@ -43,7 +53,7 @@ async fn the_demo_scenario_runs_green() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctl_shows_status_as_json_evacuates_and_refuses() {
-    let world = LocalAws::shared().await;
+    let world = world().await;
     let topology = Topology::create(world, Spec::new(&unique("ct")))
         .await
         .expect("topology");
@@ -177,7 +187,7 @@ fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctl_says_what_is_missing() {
-    let world = LocalAws::shared().await;
+    let world = world().await;
     let topology = Topology::create(world, Spec::new(&unique("cm")))
         .await
         .expect("topology");
