@@ -50,13 +50,35 @@ demo: setup ## run the control plane against the local AWS world through a full 
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) run --quiet --locked -p tests --bin demo
 
-bench: setup ## benchmarks (not part of test): see docs/BENCHMARKS.md
-	@echo "benchmarks are not built yet: see docs/BENCHMARKS.md" && exit 1
+# The benchmarks' Python peer (boto3 under awslambdaric), pinned, in a venv of its own.
+BENCH_VENV  := .venv-bench
+BENCH_ARGS  ?=
 
-validate: ## terraform init/validate (needs provider downloads)
-	for env in dev prod; do terraform -chdir=infra/envs/$$env init -backend=false -input=false && terraform -chdir=infra/envs/$$env validate; done
+$(BENCH_VENV)/bin/python: bench/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
-plan: ## terraform plan for ENV=dev|prod (needs providers and credentials)
-	terraform -chdir=infra/envs/$(ENV) init -input=false && terraform -chdir=infra/envs/$(ENV) plan
+bench: $(PY) $(BENCH_VENV)/bin/python ## benchmarks against a Python/boto3 peer (not part of test): docs/BENCHMARKS.md
+	$(CARGO) build --release --locked -p failover -p replication-monitor -p concurrency-scheduler -p tests --bin failover --bin replication-monitor --bin concurrency-scheduler --bin bench
+	target/release/bench $(BENCH_ARGS)
 
-.PHONY: help setup localaws build lint test demo bench validate plan
+soak: setup ## the reliability suite at length: full fault matrix, 100,000 bad-input cases per parser
+	$(CARGO) build --workspace --bins --locked
+	PROPTEST_CASES=100000 $(CARGO) test --locked -p shared --test bad_input
+	FAULTS_FULL=1 $(CARGO) test --locked -p tests --test tests faults:: -- --nocapture --test-threads 4
+
+validate: ## terraform init/validate of infra/stack (needs provider downloads)
+	TF_DATA_DIR=.terraform-validate terraform -chdir=infra/stack init -backend=false -input=false
+	TF_DATA_DIR=.terraform-validate terraform -chdir=infra/stack validate
+
+plan: ## terraform plan for ENV=dev|prod: infra/stack with infra/envs/ENV/{backend.hcl,terraform.tfvars}
+	@test -n "$(ENV)" || { echo "usage: make plan ENV=dev|prod"; exit 2; }
+	TF_DATA_DIR=.terraform-$(ENV) terraform -chdir=infra/stack init -input=false -backend-config=../envs/$(ENV)/backend.hcl
+	TF_DATA_DIR=.terraform-$(ENV) terraform -chdir=infra/stack plan -var-file=../envs/$(ENV)/terraform.tfvars -out=$(ENV).tfplan
+
+apply: ## apply the plan `make plan ENV=...` saved (infra/stack/ENV.tfplan)
+	@test -n "$(ENV)" || { echo "usage: make apply ENV=dev|prod"; exit 2; }
+	TF_DATA_DIR=.terraform-$(ENV) terraform -chdir=infra/stack apply $(ENV).tfplan
+
+.PHONY: help setup localaws build lint test demo bench soak validate plan apply

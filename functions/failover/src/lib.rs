@@ -364,12 +364,41 @@ async fn change(
     world: &impl World,
     record: &mut DecisionRecord,
 ) -> Option<RoutingState> {
+    // What a lost compare-and-swap tried to write: (old, new, reason, events).
+    let mut lost_write: Option<(
+        RoutingState,
+        RoutingState,
+        String,
+        Vec<(ControlPlaneKind, Region)>,
+    )> = None;
     for attempt in 1..=CAS_ATTEMPTS {
         let (state, version) = match world.read_state().await {
             Ok(Some((s, v))) => (s, Some(v)),
             Ok(None) => (RoutingState::default(), None),
             Err(e) => return fail(record, e),
         };
+        if let Some((old, mine, reason, events)) = lost_write.take() {
+            if mine == state {
+                // The swap was this run's own write whose answer was lost (the SDK's
+                // retry then met it): finish the change as if it had been answered.
+                record.step(format!(
+                    "state epoch {} is this run's own write (its answer was lost)",
+                    mine.epoch
+                ));
+                record.outcome = Outcome::Applied;
+                record.reason = reason.clone();
+                if let Err(e) = reconcile_gates(&mine, config, world, record).await {
+                    record.outcome = Outcome::Failed;
+                    record.errors.push(format!(
+                        "state written, gate update failed (the next tick repairs it): {e}"
+                    ));
+                }
+                announce(&events, &mine, &reason, config, world, record).await;
+                cancel_ended_drill(&old, &mine, world, record).await;
+                return Some(mine);
+            }
+            record.changes.clear();
+        }
         let mut request = request.clone();
         if let Request::Evacuate { region, .. } = &request {
             if state.is_evacuated(region) && !state.recovered_at.is_empty() {
@@ -458,6 +487,7 @@ async fn change(
                         record.step(format!(
                             "compare-and-swap lost (attempt {attempt}): re-reading"
                         ));
+                        lost_write = Some((state, next, reason, events));
                         continue;
                     }
                     Err(e) => return fail(record, e),
@@ -767,7 +797,9 @@ async fn drill(
         .await
         .is_none()
         || dry_run
-        || record.outcome != Outcome::Applied
+        // Failed with the state written means only a gate read or update failed: the
+        // drill is recorded, so go on (the tick repairs gates) rather than strand it.
+        || !matches!(record.outcome, Outcome::Applied | Outcome::Failed)
     {
         if dry_run && record.outcome == Outcome::DryRun {
             record.reason = format!(

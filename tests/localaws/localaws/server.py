@@ -25,7 +25,8 @@ def _warm_up() -> None:
     for mod in ("moto.awslambda.responses", "moto.route53.responses", "moto.ecr.responses",
                 "moto.cloudwatch.responses", "moto.secretsmanager.responses",
                 "moto.events.responses", "moto.sns.responses", "moto.scheduler.responses",
-                "moto.s3.responses", "moto.iam.responses", "moto.sts.responses"):
+                "moto.s3.responses", "moto.iam.responses", "moto.sts.responses",
+                "moto.ssm.responses"):
         try:
             importlib.import_module(mod)
         except Exception:  # pragma: no cover
