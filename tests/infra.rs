@@ -785,3 +785,29 @@ fn infra_terraform_leaves_what_the_functions_own_alone() {
     assert_eq!(state.epoch, 0);
     assert!(state.evacuated.is_empty());
 }
+
+#[test]
+fn infra_cross_account_roles_require_an_external_id() {
+    let mut files = Vec::new();
+    tf_files(&repo().join("infra"), &mut files);
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Each policy statement: from one `statement {` to the next (or the next block).
+        for statement in text.split("statement {").skip(1) {
+            let statement = statement.split("\ndata \"").next().unwrap_or(statement);
+            let compact: String = statement.split_whitespace().collect();
+            let assume = compact.contains("\"sts:AssumeRole\"");
+            let aws_principal = compact.contains("type=\"AWS\"");
+            if assume && aws_principal {
+                checked += 1;
+                assert!(
+                    compact.contains("variable=\"sts:ExternalId\""),
+                    "{}: a cross-account AssumeRole without an sts:ExternalId condition",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(checked >= 1, "no cross-account role found to check");
+}
