@@ -632,7 +632,7 @@ fn infra_each_role_grants_exactly_what_its_function_calls() {
         }
         assert_eq!(
             granted,
-            set(&code_actions),
+            set(code_actions),
             "{function}: policy actions vs the crate's IAM_ACTIONS"
         );
 

@@ -313,7 +313,8 @@ fn config_cannot_point_outside_its_allow_lists() {
     let base = example_config();
     let account = base["allowed_accounts"][0].as_str().unwrap().to_string();
     assert!(Config::from_value(&base).is_ok());
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Tweak = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tweak)> = vec![
         (
             "alerts topic in another account",
             Box::new(|c: &mut Value| {

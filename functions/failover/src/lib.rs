@@ -365,12 +365,13 @@ async fn change(
     record: &mut DecisionRecord,
 ) -> Option<RoutingState> {
     // What a lost compare-and-swap tried to write: (old, new, reason, events).
-    let mut lost_write: Option<(
+    type LostWrite = (
         RoutingState,
         RoutingState,
         String,
         Vec<(ControlPlaneKind, Region)>,
-    )> = None;
+    );
+    let mut lost_write: Option<LostWrite> = None;
     for attempt in 1..=CAS_ATTEMPTS {
         let (state, version) = match world.read_state().await {
             Ok(Some((s, v))) => (s, Some(v)),
