@@ -105,7 +105,9 @@ def evaluate_alarm(backend, alarm, now: datetime) -> tuple[str, str, dict[str, A
     n = int(alarm.evaluation_periods or 1)
     m = int(alarm.datapoints_to_alarm or n)
     stat = alarm.statistic or "Average"
-    end = now.replace(tzinfo=None)  # moto keeps naive UTC datetimes
+    # moto keeps naive UTC datetimes and drops microseconds from the window's end (which
+    # it excludes): end on the next whole second so a datapoint put just now counts.
+    end = now.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
     start = end - timedelta(seconds=period * n)
     stats = backend.get_metric_statistics(
         alarm.namespace, alarm.metric_name, start, end, period, [stat],
@@ -150,7 +152,8 @@ def _verb(op: str) -> str:
             "LessThanOrEqualToThreshold": "less than or equal to"}[op]
 
 
-def evaluate_all(account: str | None = None, region: str | None = None) -> list[dict[str, Any]]:
+def evaluate_all(account: str | None = None, region: str | None = None,
+                 alarm_names: list[str] | None = None) -> list[dict[str, Any]]:
     from moto.cloudwatch.models import cloudwatch_backends
 
     now = datetime.now(timezone.utc)
@@ -162,6 +165,8 @@ def evaluate_all(account: str | None = None, region: str | None = None) -> list[
             if region and reg != region:
                 continue
             for alarm in list(backend.alarms.values()):
+                if alarm_names is not None and alarm.name not in alarm_names:
+                    continue
                 res = evaluate_alarm(backend, alarm, now)
                 if res is None:
                     continue
@@ -241,8 +246,11 @@ def admin_clear_s3(req) -> dict[str, Any]:
 
 def admin_evaluate(req) -> dict[str, Any]:
     data = body_json(req) if req.method == "POST" else {}
+    names = data.get("alarmNames")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise AdminError("alarmNames must be a list of alarm names")
     changes = evaluate_all(data.get("account") or req.args.get("account"),
-                           data.get("region") or req.args.get("region"))
+                           data.get("region") or req.args.get("region"), names)
     return {"changes": changes}
 
 

@@ -49,6 +49,13 @@ class Targets:
             target = self.targets.get((account, region, function))
             return dict(target) if target else None
 
+    def count(self, account: str, region: str, function: str) -> None:
+        """Counts one invocation of a target (Invoke, or an EventBridge delivery)."""
+        with self.lock:
+            target = self.targets.get((account, region, function))
+            if target is not None:
+                target["invocations"] = target.get("invocations", 0) + 1
+
     def list(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(t) for _, t in sorted(self.targets.items())]
@@ -113,10 +120,7 @@ def invoke(call: AwsCall) -> Response | None:
     invocation_type = call.headers.get("x-amz-invocation-type", "RequestResponse")
     headers = {"X-Amz-Executed-Version": qualifier if qualifier and qualifier.isdigit() else "$LATEST"}
     payload = call.body or b"{}"
-    with STATE.lock:
-        target_entry = STATE.targets.get((call.account, call.region, name))
-        if target_entry is not None:
-            target_entry["invocations"] = target_entry.get("invocations", 0) + 1
+    STATE.count(call.account, call.region, name)
     if invocation_type == "DryRun":
         return Response(b"", status=204, headers=headers)
     if invocation_type == "Event":
