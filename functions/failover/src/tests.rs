@@ -741,7 +741,10 @@ async fn an_ok_alarm_with_manual_failback_only_notifies() {
         .await
         .unwrap();
     assert_eq!(out["outcome"], "noop", "{out}");
-    assert!(out["reason"].as_str().unwrap().contains("failback is manual"));
+    assert!(out["reason"]
+        .as_str()
+        .unwrap()
+        .contains("failback is manual"));
     assert_eq!(*world.swaps.lock().unwrap(), swaps_before);
     let notices = world.notices.lock().unwrap().clone();
     assert_eq!(notices.len(), notices_before + 1, "{notices:?}");
