@@ -3,6 +3,7 @@
 //! that creates the seed's world in it, and a Lambda Runtime API emulator that
 //! runs the real `bootstrap` binaries. Used by the tests, the demo and the benchmarks.
 
+pub mod bench;
 pub mod demo;
 pub mod deploy;
 pub mod localaws;

@@ -1,0 +1,179 @@
+//! The handlers' own work, in process: each real `handle` function with the
+//! in-memory fakes of `fakes.rs`, so no network is timed. Parse, plan, decide,
+//! build the decision record and serialise it to JSON, per event.
+
+use super::fakes::{self, FailoverWorld};
+use super::{Options, Stats};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use shared::{Config, Region};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub fn example_config() -> Config {
+    let path = crate::repo_root().join("config/example.json");
+    let text = std::fs::read_to_string(&path).expect("config/example.json");
+    Config::from_json(&text).expect("the example config is valid")
+}
+
+pub fn alarm(name: &str, state: &str) -> Value {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::repo_root().join("tests/fixtures/cloudwatch-alarm-state-change.json"),
+        )
+        .expect("alarm fixture"),
+    )
+    .expect("alarm fixture is JSON");
+    event["detail"]["alarmName"] = json!(name);
+    event["detail"]["state"]["value"] = json!(state);
+    event
+}
+
+/// Times `n` runs of `once` after `n / 10` untimed warm-up runs; `setup` runs
+/// outside the timer. Returns the stats and the last answer.
+async fn time<S, F, Fut>(n: usize, mut setup: impl FnMut() -> S, mut once: F) -> (Stats, Value)
+where
+    F: FnMut(S) -> Fut,
+    Fut: Future<Output = Value>,
+{
+    let mut samples = Vec::with_capacity(n);
+    let mut last = Value::Null;
+    for i in 0..(n + n / 10) {
+        let input = setup();
+        let start = Instant::now();
+        let out = once(input).await;
+        let elapsed = start.elapsed();
+        if i >= n / 10 {
+            samples.push(elapsed);
+        }
+        last = out;
+    }
+    (Stats::of(&samples), last)
+}
+
+/// A quiet Sunday night: no schedule window in force, so the baseline applies.
+fn quiet_now() -> DateTime<Utc> {
+    "2026-11-29T03:00:00Z".parse().expect("valid time")
+}
+
+pub async fn run(options: &Options) -> Value {
+    let n = options.inprocess_events;
+    let config = example_config();
+    let home = Region::parse("eu-central-1").expect("region");
+    let invocation = failover::Invocation {
+        request_id: "bench".into(),
+        function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
+    };
+    let mut rows = Vec::new();
+
+    let failover_case = |label: &'static str, event: Value| {
+        let (config, home, invocation) = (&config, &home, &invocation);
+        async move {
+            let (stats, last) = time(
+                n,
+                || (FailoverWorld::default(), event.clone()),
+                |(world, event)| async move {
+                    failover::handle(event, invocation, config, home, &world)
+                        .await
+                        .unwrap_or_else(|e| json!({"error": e.to_string()}))
+                },
+            )
+            .await;
+            json!({"function": "failover", "event": label, "outcome": last["outcome"], "stats": stats.json()})
+        }
+    };
+    rows.push(
+        failover_case(
+            "alarm ALARM: evacuate us-east-1",
+            alarm("orders-health-us-east-1", "ALARM"),
+        )
+        .await,
+    );
+    rows.push(
+        failover_case(
+            "alarm not mapped to a region",
+            alarm("some-other-alarm", "ALARM"),
+        )
+        .await,
+    );
+    rows.push(failover_case("status", json!({"action": "status"})).await);
+
+    let monitor = fakes::MonitorDeps {
+        ecr: fakes::Ecr { recent: 10 },
+        metrics: fakes::Metrics,
+        secrets: fakes::Secrets,
+        state: fakes::Params,
+        sink: fakes::Sink,
+    };
+    let inv = replication_monitor::Invocation {
+        region: home.clone(),
+        request_id: Some("bench".into()),
+    };
+    let (stats, last) = time(
+        n,
+        || json!({"task": "tick"}),
+        |event| async {
+            replication_monitor::handle(event, &inv, &monitor, &config, Utc::now())
+                .await
+                .unwrap_or_else(|e| json!({"error": e.to_string()}))
+        },
+    )
+    .await;
+    rows.push(json!({"function": "replication-monitor", "event": "tick: sweep 10 recent images, 1 S3 rule, 1 secret", "outcome": last["outcome"], "stats": stats.json()}));
+
+    for (label, level) in [
+        ("tick: 2 aliases steady", 2),
+        ("tick: 2 aliases change 1 -> 2", 1),
+    ] {
+        let deps = scheduler_deps(&config, &home, level);
+        let (stats, last) = time(
+            n,
+            || json!({"task": "tick"}),
+            |event| async {
+                concurrency_scheduler::handle_at(event, &deps, quiet_now())
+                    .await
+                    .unwrap_or_else(|e| json!({"error": e.to_string()}))
+            },
+        )
+        .await;
+        rows.push(json!({"function": "concurrency-scheduler", "event": label, "outcome": last["outcome"], "stats": stats.json()}));
+    }
+    Value::Array(rows)
+}
+
+type SchedulerDeps = concurrency_scheduler::Deps<
+    fakes::Lambda,
+    fakes::Discovery,
+    fakes::Metrics,
+    fakes::Routing,
+    fakes::Params,
+    fakes::Sink,
+    fakes::Sink,
+>;
+
+fn scheduler_deps(config: &Config, home: &Region, level: u32) -> SchedulerDeps {
+    let mut config = config.clone();
+    // Two targets in this region: the example's, and a second one.
+    let mut second = config.concurrency.targets[0].clone();
+    second.function = "orders-worker".into();
+    config.concurrency.targets.push(second);
+    // The pacer spaces Lambda calls 1/rate apart on purpose; unpaced here, so
+    // only the handler's own work is timed (the pacing shows in the process runs).
+    config.concurrency.requests_per_second = 1_000_000;
+    concurrency_scheduler::Deps {
+        config,
+        region: home.clone(),
+        lambda: fakes::Lambda { level },
+        discovery: fakes::Discovery,
+        utilization: fakes::Metrics,
+        routing: fakes::Routing,
+        state: fakes::Params,
+        metrics: fakes::Sink,
+        alerts: fakes::Sink,
+        timing: concurrency_scheduler::Timing {
+            poll_interval: Duration::ZERO,
+            conflict_retry_after: Duration::ZERO,
+            conflict_rounds: 1,
+        },
+    }
+}
