@@ -6,9 +6,13 @@
 use crate::deploy::{self, CtlRun, Deployment};
 use crate::runtime::{FunctionProcess, Reply};
 use crate::topology::{Spec, Topology};
-use crate::{fixture, LocalAws, PRIMARY, SECONDARY};
+use crate::{fixture, LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// How long the demo waits for an effect (a delivery, an alert) before calling the step failed.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 /// One step of the scenario and whether it behaved as expected.
 #[derive(Debug, Clone)]
@@ -136,39 +140,248 @@ fn row<'a>(run: &'a CtlRun, region: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// Delivers the control-plane events put since `seen` to the concurrency-scheduler
-/// of the region they were put in, as the EventBridge rule does.
-async fn deliver_events(
-    world: &LocalAws,
-    deployment: &mut Deployment,
-    seen: &mut usize,
-) -> Vec<Value> {
-    let events = world
-        .get("/events/put-events?source=controlplane.failover")
-        .await;
-    let entries: Vec<Value> = events["events"]
-        .as_array()
-        .or(events.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let mut answers = Vec::new();
-    for entry in entries.iter().skip(*seen) {
-        let region = entry["region"].as_str().unwrap_or(PRIMARY).to_string();
-        let detail = match &entry["detail"] {
-            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
-            other => other.clone(),
-        };
-        let event = json!({
-            "version": "0", "id": entry["eventId"], "detail-type": entry["detailType"],
-            "source": entry["source"], "account": entry["account"],
-            "time": chrono::Utc::now().to_rfc3339(), "region": region, "resources": [],
-            "detail": detail,
-        });
-        let answer = invoke(deployment.function("concurrency-scheduler", &region), event).await;
-        answers.push(json!({"event": entry["detailType"], "region": region, "answer": answer}));
+/// The configuration the demo deploys: the topology's, with an event bus and a
+/// metrics namespace of its own (worlds side by side do not hear each other), a
+/// drill that waits for the peer's surge, and an ECR lag threshold of seconds.
+pub fn demo_config(topology: &Topology) -> Value {
+    let s = &topology.spec.suffix;
+    let mut config = topology.config();
+    config["event_bus_name"] = json!(format!("controlplane-{s}"));
+    config["metrics_namespace"] = json!(format!("ControlPlane-{s}"));
+    config["failover"]["drill"]["surge_wait"] = json!("30s");
+    config["replication"]["window"] = json!("1h");
+    config["replication"]["ecr"]["lag_threshold"] = json!("2s");
+    config
+}
+
+/// EventBridge's deliveries to the deployed functions, as the local world records them.
+struct Deliveries {
+    seen: HashSet<String>,
+}
+
+impl Deliveries {
+    /// Waits (at most [`WAIT_LIMIT`]) until `expect` new deliveries of `detail_type` to
+    /// this topology's functions have finished (delivered or failed); returns them.
+    async fn wait(
+        &mut self,
+        world: &LocalAws,
+        topology: &Topology,
+        detail_type: &str,
+        expect: usize,
+    ) -> Vec<Value> {
+        let prefix = format!("{}-", topology.service_name());
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let all = world
+                .get(&format!(
+                    "/events/lambda-deliveries?account={}",
+                    topology.spec.account
+                ))
+                .await;
+            let new: Vec<Value> = all["deliveries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| {
+                    d["function"]
+                        .as_str()
+                        .is_some_and(|f| f.starts_with(&prefix))
+                        && d["event"]["detail-type"] == detail_type
+                        && !self.seen.contains(&Self::key(d))
+                })
+                .cloned()
+                .collect();
+            let finished = new.len() >= expect && new.iter().all(|d| d["status"] != "pending");
+            if finished || Instant::now() > deadline {
+                self.seen.extend(new.iter().map(Self::key));
+                return new;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
-    *seen = entries.len();
-    answers
+
+    fn key(d: &Value) -> String {
+        format!("{}/{}", d["event"]["id"], d["function"])
+    }
+}
+
+/// One delivery as a line: which region's copy, what it decided.
+fn delivered(d: &Value) -> String {
+    let answer = match d["status"].as_str() {
+        Some("delivered") => said(&d["result"]),
+        other => format!(
+            "{} after {} attempt(s): {}",
+            other.unwrap_or("?"),
+            d["attempts"],
+            d["error"].as_str().unwrap_or("")
+        ),
+    };
+    format!("{} → {answer}", d["functionRegion"].as_str().unwrap_or("?"))
+}
+
+fn delivered_all(ds: &[Value]) -> String {
+    ds.iter().map(delivered).collect::<Vec<_>>().join("; ")
+}
+
+/// The delivery to `region`'s copy whose function answered `outcome`.
+fn answered<'a>(ds: &'a [Value], region: &str, outcome: &str) -> Option<&'a Value> {
+    ds.iter().find(|d| {
+        d["status"] == "delivered"
+            && d["functionRegion"] == region
+            && d["result"]["outcome"] == outcome
+    })
+}
+
+/// What Route 53 publishes to CloudWatch (us-east-1): `HealthCheckStatus` of every
+/// endpoint check, 0 for `down`'s and 1 for the others; then CloudWatch evaluates the
+/// region-health alarms. Returns the alarm state changes.
+async fn endpoint_metrics(world: &LocalAws, topology: &Topology, down: &str) -> Vec<Value> {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&topology.spec.account, SECONDARY));
+    let mut put = cw.put_metric_data().namespace("AWS/Route53");
+    for (region, checks) in &topology.endpoints {
+        for (id, _) in checks {
+            put = put.metric_data(
+                MetricDatum::builder()
+                    .metric_name("HealthCheckStatus")
+                    .dimensions(Dimension::builder().name("HealthCheckId").value(id).build())
+                    .value(if region == down { 0.0 } else { 1.0 })
+                    .build(),
+            );
+        }
+    }
+    if let Err(e) = put.send().await {
+        return vec![json!({"error": format!("PutMetricData: {e:?}")})];
+    }
+    let names: Vec<&String> = topology.alarms.keys().collect();
+    let out = world
+        .post(
+            "/cloudwatch/evaluate-alarms",
+            json!({"account": topology.spec.account, "region": SECONDARY, "alarmNames": names}),
+        )
+        .await;
+    out["changes"].as_array().cloned().unwrap_or_default()
+}
+
+/// The shared-services registry replicates the primary's repositories to the secondary.
+async fn ecr_replication(world: &LocalAws) -> Result<(), String> {
+    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
+    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
+    let destination = ReplicationDestination::builder()
+        .region(SECONDARY)
+        .registry_id(SHARED_SERVICES)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rule = ReplicationRule::builder()
+        .destinations(destination)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let configuration = ReplicationConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| e.to_string())?;
+    ecr.put_replication_configuration()
+        .replication_configuration(configuration)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("PutReplicationConfiguration: {e:?}"))
+}
+
+/// Pushes a new image to `repo` in shared-services' primary region; returns its digest.
+async fn push(world: &LocalAws, repo: &str, tag: &str) -> Result<String, String> {
+    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
+    let unique = format!(
+        "{:064x}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let layer = json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100, "digest": format!("sha256:{unique}")});
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{unique}")},
+        "layers": [layer],
+    });
+    let out = ecr
+        .put_image()
+        .repository_name(repo)
+        .image_tag(tag)
+        .image_manifest(manifest.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("PutImage: {e:?}"))?;
+    out.image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .map(str::to_string)
+        .ok_or_else(|| "PutImage answered no digest".to_string())
+}
+
+/// Subjects of the alerts on the primary region's topic that contain `needle`.
+async fn alerts(world: &LocalAws, topology: &Topology, needle: &str) -> Vec<String> {
+    let out = world
+        .get(&format!(
+            "/sns/messages?topicArn={}",
+            topology.topics[PRIMARY]
+        ))
+        .await;
+    out["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["subject"].as_str())
+        .filter(|s| s.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `stat` of the `ReplicationReady` values the monitor published for `region` in the
+/// latest second it published any (it ticks twice a second while the demo polls it:
+/// `Minimum` says whether it fell to 0, `Maximum` whether it came back to 1).
+async fn replication_ready(
+    world: &LocalAws,
+    topology: &Topology,
+    region: &str,
+    stat: &str,
+) -> Option<f64> {
+    use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
+    let cw = MetricData::new(&world.sdk_config(&topology.spec.account, PRIMARY));
+    let query = MetricQuery {
+        id: "ready".into(),
+        namespace: format!("ControlPlane-{}", topology.spec.suffix),
+        metric_name: "ReplicationReady".into(),
+        dimensions: vec![("DestinationRegion".into(), region.into())],
+        stat: stat.into(),
+        period_secs: 1,
+    };
+    let now = chrono::Utc::now();
+    let series = cw
+        .read(
+            &[query],
+            now - chrono::Duration::minutes(10),
+            now + chrono::Duration::minutes(1),
+        )
+        .await
+        .ok()?;
+    series.first().and_then(|s| s.latest())
+}
+
+/// Ticks the replication-monitor until `alerts` with `needle` appear on the topic
+/// (at most [`WAIT_LIMIT`]); returns the last tick's answer.
+async fn tick_until_alert(
+    world: &LocalAws,
+    topology: &Topology,
+    monitor: &mut FunctionProcess,
+    needle: &str,
+) -> Value {
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        let v = invoke(monitor, json!({"task": "tick"})).await;
+        if !alerts(world, topology, needle).await.is_empty() || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Runs the whole scenario against `world` (a fresh topology, named by `suffix`).
@@ -204,7 +417,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
 
     let t = Instant::now();
-    let mut deployment = match Deployment::start(world, &topology).await {
+    let config = demo_config(&topology);
+    let mut deployment = match Deployment::start_with(world, &topology, &config).await {
         Ok(d) => d,
         Err(e) => {
             run.step("deploy the functions", false, e, t);
@@ -221,6 +435,25 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         ),
         t,
     );
+    let t = Instant::now();
+    let bus = config["event_bus_name"].as_str().unwrap_or("default");
+    let wired = deploy::create_event_rules(world, &topology, bus).await;
+    let replicated = ecr_replication(world).await;
+    run.step(
+        "EventBridge rules and ECR replication",
+        wired.is_ok() && replicated.is_ok(),
+        match (&wired, &replicated) {
+            (Ok(()), Ok(())) => format!(
+                "failover events (bus {bus}) → concurrency-scheduler, region-health alarms → failover, \
+                 both forwarded to the peer region; ECR {PRIMARY} → {SECONDARY}"
+            ),
+            (Err(e), _) | (_, Err(e)) => e.clone(),
+        },
+        t,
+    );
+    let mut deliveries = Deliveries {
+        seen: HashSet::new(),
+    };
     let env = deploy::ctl_env(world, &topology, PRIMARY);
 
     for region in [PRIMARY, SECONDARY] {
@@ -248,29 +481,57 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
 
     let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, false).await;
-    let mut alarm = fixture("cloudwatch-alarm-state-change.json");
+    let changes = endpoint_metrics(world, &topology, SECONDARY).await;
     let alarm_name = topology
         .alarms
         .iter()
         .find(|(_, r)| r.as_str() == SECONDARY)
         .map(|(a, _)| a.clone())
         .unwrap_or_default();
-    alarm["detail"]["alarmName"] = json!(alarm_name);
     run.step(
         "us-east-1 endpoints fail",
-        true,
-        format!("alarm {alarm_name} fires (EventBridge Alarm State Change)"),
+        changes.len() == 1
+            && changes[0]["alarmName"] == alarm_name.as_str()
+            && changes[0]["state"] == "ALARM",
+        format!(
+            "Route 53 publishes HealthCheckStatus 0; alarm {alarm_name}: {}",
+            changes
+                .iter()
+                .map(|c| format!(
+                    "{} → {}",
+                    c["previousState"].as_str().unwrap_or("?"),
+                    c["state"].as_str().unwrap_or("?")
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         t,
     );
 
+    // EventBridge delivers the alarm's state change to failover in us-east-1 and,
+    // forwarded, in eu-central-1: the copies race on the state record, one evacuates.
     let t = Instant::now();
-    let v = invoke(deployment.function("failover", PRIMARY), alarm.clone()).await;
+    let ds = deliveries
+        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
+        .await;
+    let applied = ds
+        .iter()
+        .filter(|d| d["result"]["outcome"] == "applied")
+        .count();
+    let rest_noop = ds.iter().all(|d| {
+        d["status"] == "delivered"
+            && matches!(d["result"]["outcome"].as_str(), Some("applied" | "noop"))
+    });
     run.step(
         "failover evacuates us-east-1",
-        v["outcome"] == "applied",
-        said(&v),
+        ds.len() == 2 && applied == 1 && rest_noop,
+        format!("alarm delivered by EventBridge: {}", delivered_all(&ds)),
         t,
     );
+    let alarm = ds
+        .first()
+        .map(|d| d["event"].clone())
+        .unwrap_or(Value::Null);
     let t = Instant::now();
     let only = topology.answering_regions(world).await;
     run.step(
@@ -281,25 +542,13 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
 
     let t = Instant::now();
-    let mut seen = 0;
-    let delivered = deliver_events(world, &mut deployment, &mut seen).await;
-    let surged = delivered
-        .iter()
-        .any(|d| d["event"] == "Region Evacuated" && d["answer"]["outcome"] == "applied");
+    let ds = deliveries
+        .wait(world, &topology, "Region Evacuated", 2)
+        .await;
     run.step(
-        "Region Evacuated: eu-central-1 surges",
-        surged,
-        delivered
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} → {}",
-                    d["event"].as_str().unwrap_or("?"),
-                    said(&d["answer"])
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+        "Region Evacuated reaches both schedulers: eu-central-1 surges",
+        ds.len() == 2 && answered(&ds, PRIMARY, "applied").is_some(),
+        delivered_all(&ds),
         t,
     );
 
@@ -316,6 +565,100 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         r.code == 0
             && row(r, SECONDARY).contains("evacuated")
             && row(r, PRIMARY).contains("(surge)")
+    })
+    .await;
+
+    // ECR replication into us-east-1 lags: one alert when it crosses the threshold,
+    // one when it recovers, and ReplicationReady follows.
+    let t = Instant::now();
+    let repo = topology.spec.ecr_repositories[0].clone();
+    world
+        .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 5}}))
+        .await;
+    let pushed = push(world, &repo, "2026.11.27-1").await;
+    world
+        .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 0}}))
+        .await;
+    let digest = pushed.clone().unwrap_or_default();
+    let mut event = fixture("ecr-image-action.json");
+    event["detail"]["repository-name"] = json!(repo);
+    event["detail"]["image-digest"] = json!(digest);
+    event["time"] = json!(chrono::Utc::now().to_rfc3339());
+    let v = invoke(deployment.function("replication-monitor", PRIMARY), event).await;
+    run.step(
+        "ECR push in shared-services eu-central-1",
+        pushed.is_ok() && v["trigger"] == "ecr_push" && v["outcome"] != "failed",
+        match &pushed {
+            Ok(d) => format!(
+                "{repo}@{}… replicates to {SECONDARY} in 5 s; ECR Image Action → replication-monitor: {}",
+                &d[..d.len().min(19)],
+                said(&v)
+            ),
+            Err(e) => e.clone(),
+        },
+        t,
+    );
+    let t = Instant::now();
+    let over = "ecr replication over threshold";
+    let v = tick_until_alert(
+        world,
+        &topology,
+        deployment.function("replication-monitor", PRIMARY),
+        over,
+    )
+    .await;
+    let again = invoke(
+        deployment.function("replication-monitor", PRIMARY),
+        json!({"task": "tick"}),
+    )
+    .await;
+    let sent = alerts(world, &topology, over).await;
+    let ready = replication_ready(world, &topology, SECONDARY, "Minimum").await;
+    run.step(
+        "ECR replication lags: the monitor alerts once",
+        sent.len() == 1
+            && v["state"]["regions"][SECONDARY]["verdict"] == "not_ready"
+            && again["outcome"] == "noop"
+            && ready == Some(0.0),
+        format!(
+            "{}; next tick {}; alerts: {sent:?}; ReplicationReady {SECONDARY} = {}",
+            said(&v),
+            again["outcome"].as_str().unwrap_or("?"),
+            ready.map_or("none".into(), |r| r.to_string())
+        ),
+        t,
+    );
+    run.ctl("while ECR lags: ctl status", &env, &["status"], |r| {
+        r.code == 0 && r.stdout.contains("ecr not_ready")
+    })
+    .await;
+    let t = Instant::now();
+    let recovered = "ecr replication recovered";
+    let v = tick_until_alert(
+        world,
+        &topology,
+        deployment.function("replication-monitor", PRIMARY),
+        recovered,
+    )
+    .await;
+    let back = alerts(world, &topology, recovered).await;
+    let over_total = alerts(world, &topology, over).await.len();
+    let ready = replication_ready(world, &topology, SECONDARY, "Maximum").await;
+    run.step(
+        "ECR replicates: the monitor recovers",
+        back.len() == 1
+            && over_total == 1
+            && v["state"]["regions"][SECONDARY]["verdict"] == "ready"
+            && ready == Some(1.0),
+        format!(
+            "{}; alerts: {back:?}; ReplicationReady {SECONDARY} = {}",
+            said(&v),
+            ready.map_or("none".into(), |r| r.to_string())
+        ),
+        t,
+    );
+    run.ctl("after ECR caught up: ctl status", &env, &["status"], |r| {
+        r.code == 0 && row(r, SECONDARY).contains("ecr ready")
     })
     .await;
 
@@ -343,24 +686,13 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         t,
     );
     let t = Instant::now();
-    let delivered = deliver_events(world, &mut deployment, &mut seen).await;
-    let back = delivered
-        .iter()
-        .any(|d| d["event"] == "Region Restored" && d["answer"]["outcome"] == "applied");
+    let ds = deliveries
+        .wait(world, &topology, "Region Restored", 2)
+        .await;
     run.step(
-        "Region Restored: eu-central-1 to baseline",
-        back,
-        delivered
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} → {}",
-                    d["event"].as_str().unwrap_or("?"),
-                    said(&d["answer"])
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+        "Region Restored reaches both schedulers: eu-central-1 to baseline",
+        ds.len() == 2 && answered(&ds, PRIMARY, "applied").is_some(),
+        delivered_all(&ds),
         t,
     );
     run.ctl("after the restore: ctl status", &env, &["status"], |r| {
@@ -384,9 +716,26 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             "--requested-by",
             "demo",
         ],
-        |r| r.code == 0 && r.stdout.starts_with("applied"),
+        |r| r.code == 0 && r.stdout.starts_with("applied") && r.stdout.contains("peer surge READY"),
     )
     .await;
+    let t = Instant::now();
+    let started = deliveries.wait(world, &topology, "Drill Started", 2).await;
+    let evacuated = deliveries
+        .wait(world, &topology, "Region Evacuated", 2)
+        .await;
+    run.step(
+        "Drill Started reaches both schedulers: us-east-1 surges",
+        started.len() == 2
+            && answered(&started, SECONDARY, "applied").is_some()
+            && evacuated.len() == 2,
+        format!(
+            "Drill Started: {}; Region Evacuated: {}",
+            delivered_all(&started),
+            delivered_all(&evacuated)
+        ),
+        t,
+    );
     let t = Instant::now();
     let status = invoke(
         deployment.function("failover", PRIMARY),
@@ -410,11 +759,20 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         said(&v),
         t,
     );
+    let t = Instant::now();
+    let ended = deliveries.wait(world, &topology, "Drill Ended", 2).await;
+    run.step(
+        "Drill Ended reaches both schedulers: us-east-1 to baseline",
+        ended.len() == 2 && answered(&ended, SECONDARY, "applied").is_some(),
+        delivered_all(&ended),
+        t,
+    );
     run.ctl("after the drill: ctl status", &env, &["status"], |r| {
         r.code == 0
             && row(r, PRIMARY).contains("active")
             && row(r, SECONDARY).contains("active")
             && !r.stdout.contains("drill drill-")
+            && !r.stdout.contains("(surge)")
     })
     .await;
 

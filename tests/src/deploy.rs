@@ -6,6 +6,7 @@
 use crate::runtime::FunctionProcess;
 use crate::topology::{Topology, REGIONS};
 use crate::LocalAws;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,8 +19,19 @@ pub async fn start(
     topology: &Topology,
     region: &str,
 ) -> Result<FunctionProcess, String> {
+    start_with(world, function, topology, region, &topology.config()).await
+}
+
+/// Starts one function binary for `topology` in `region` with `config`.
+pub async fn start_with(
+    world: &LocalAws,
+    function: &str,
+    topology: &Topology,
+    region: &str,
+    config: &Value,
+) -> Result<FunctionProcess, String> {
     let mut env = world.function_env(&topology.spec.account, region);
-    env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
+    env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
     FunctionProcess::spawn(
         &crate::binary(function),
         &topology.function_name(function, region),
@@ -35,10 +47,19 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn start(world: &LocalAws, topology: &Topology) -> Result<Self, String> {
+        Self::start_with(world, topology, &topology.config()).await
+    }
+
+    /// Like [`Deployment::start`], every function reading `config`.
+    pub async fn start_with(
+        world: &LocalAws,
+        topology: &Topology,
+        config: &Value,
+    ) -> Result<Self, String> {
         let mut processes = BTreeMap::new();
         for function in FUNCTIONS {
             for region in REGIONS {
-                let mut process = start(world, function, topology, region).await?;
+                let mut process = start_with(world, function, topology, region, config).await?;
                 let url = process.invoke_url().await?;
                 world
                     .register_invoke_target(
@@ -67,6 +88,114 @@ impl Deployment {
             process.stop().await;
         }
     }
+}
+
+/// The EventBridge rules Terraform creates for the control plane
+/// (`infra/modules/control-plane`), in each region's default bus of the workload
+/// account: failover's events → that region's concurrency-scheduler; the region-health
+/// alarms' state changes → that region's failover; and both kinds, when they
+/// originated in this region, forwarded to the peer's bus. Failover's events use `bus`
+/// (the configuration's `event_bus_name`; a bus of its own, created here, keeps worlds
+/// that share the local AWS from hearing each other), alarms the default bus, where
+/// CloudWatch puts them. With the functions registered as invoke targets
+/// ([`Deployment::start`]) the local world then delivers these events by itself,
+/// asynchronously, as EventBridge does; without this call nothing is delivered and
+/// tests feed the functions by hand.
+pub async fn create_event_rules(
+    world: &LocalAws,
+    topology: &Topology,
+    bus: &str,
+) -> Result<(), String> {
+    let account = &topology.spec.account;
+    let failover_events = json!({
+        "source": ["controlplane.failover"],
+        "detail-type": ["Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"],
+        "account": [account],
+    });
+    let alarm_names: Vec<&String> = topology.alarms.keys().collect();
+    let alarms = json!({
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "account": [account],
+        "detail": {"alarmName": alarm_names},
+    });
+    let prefix = topology.service_name();
+    for region in REGIONS {
+        let events = aws_sdk_eventbridge::Client::new(&world.sdk_config(account, region));
+        if bus != "default" {
+            if let Err(e) = events.create_event_bus().name(bus).send().await {
+                if !e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_already_exists_exception())
+                {
+                    return Err(format!("CreateEventBus {bus} in {region}: {e:?}"));
+                }
+            }
+        }
+        let function_arn = |function: &str| {
+            format!(
+                "arn:aws:lambda:{region}:{account}:function:{}",
+                topology.function_name(function, region)
+            )
+        };
+        let mut rules = vec![
+            (
+                bus,
+                format!("{prefix}-failover-events-{region}"),
+                failover_events.clone(),
+                "concurrency-scheduler".to_string(),
+                function_arn("concurrency-scheduler"),
+            ),
+            (
+                "default",
+                format!("{prefix}-region-health-{region}"),
+                alarms.clone(),
+                "failover".to_string(),
+                function_arn("failover"),
+            ),
+        ];
+        for peer in REGIONS.iter().filter(|r| **r != region) {
+            for (on, kind, pattern) in [
+                (bus, "events", &failover_events),
+                ("default", "alarms", &alarms),
+            ] {
+                let mut pattern = pattern.clone();
+                pattern["region"] = json!([region]);
+                rules.push((
+                    on,
+                    format!("{prefix}-forward-{kind}-{region}"),
+                    pattern,
+                    format!("bus-{peer}"),
+                    format!("arn:aws:events:{peer}:{account}:event-bus/{on}"),
+                ));
+            }
+        }
+        for (on, name, pattern, target_id, arn) in rules {
+            events
+                .put_rule()
+                .event_bus_name(on)
+                .name(&name)
+                .event_pattern(pattern.to_string())
+                .send()
+                .await
+                .map_err(|e| format!("PutRule {name} in {region}: {e:?}"))?;
+            events
+                .put_targets()
+                .event_bus_name(on)
+                .rule(&name)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id(target_id)
+                        .arn(arn)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .send()
+                .await
+                .map_err(|e| format!("PutTargets {name} in {region}: {e:?}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// What one `ctl` run printed and returned.
