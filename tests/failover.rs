@@ -85,13 +85,8 @@ impl World {
     }
 
     fn alarm(&self, region: &str, state: &str) -> Value {
-        let mut alarm = fixture("cloudwatch-alarm-state-change.json");
-        alarm["detail"]["alarmName"] = json!(format!(
-            "orders-health-{region}-{}",
-            self.topology.spec.suffix
-        ));
-        alarm["detail"]["state"]["value"] = json!(state);
-        alarm
+        let name = format!("orders-health-{region}-{}", self.topology.spec.suffix);
+        tests::alarm_event(&name, state)
     }
 
     /// Publishes `ReplicationReady` for `destination` where the copy in `home` reads it,
@@ -276,7 +271,12 @@ async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
         reason(&second).contains("max_automatic_evacuations_per_hour = 1"),
         "{second}"
     );
-    assert_eq!(w.state().await, before);
+    let after = w.state().await;
+    assert_eq!(
+        (after.epoch, &after.evacuated),
+        (before.epoch, &before.evacuated),
+        "routing unchanged (only the alarm event is recorded, so its repeats are noops)"
+    );
     assert!(w.closed_gates().await.is_empty(), "us-east-1 keeps serving");
     let notices = w.notices(PRIMARY).await;
     assert!(
@@ -297,10 +297,11 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     let config =
         w.config(|f| f["readiness"] = json!({"require_replication_ready": true, "max_age": "15m"}));
     let mut copy = w.copy(PRIMARY, &config).await;
-    let alarm = w.alarm(SECONDARY, "ALARM");
+    // Each attempt is a fresh state change: a repeat of a handled one is a noop.
+    let alarm = || w.alarm(SECONDARY, "ALARM");
 
     // No ReplicationReady at all: stale, refused.
-    let stale = run(&mut copy, alarm.clone()).await;
+    let stale = run(&mut copy, alarm()).await;
     assert_eq!(stale["outcome"], "refused", "{stale}");
     assert!(
         reason(&stale).contains("peer eu-central-1 is not ready")
@@ -311,7 +312,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     // The monitor says eu-central-1 lags: 0, refused.
     w.replication_ready(&config, PRIMARY, PRIMARY, 0.0, 180)
         .await;
-    let lagging = run(&mut copy, alarm.clone()).await;
+    let lagging = run(&mut copy, alarm()).await;
     assert_eq!(lagging["outcome"], "refused", "{lagging}");
     assert!(
         reason(&lagging).contains("ReplicationReady is 0"),
@@ -325,7 +326,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     w.topology
         .set_region_endpoints(w.world, PRIMARY, false)
         .await;
-    let sick_peer = run(&mut copy, alarm.clone()).await;
+    let sick_peer = run(&mut copy, alarm()).await;
     assert_eq!(sick_peer["outcome"], "refused", "{sick_peer}");
     assert!(
         reason(&sick_peer).contains("gate health check is unhealthy"),
@@ -336,7 +337,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     w.topology
         .set_region_endpoints(w.world, PRIMARY, true)
         .await;
-    let applied = run(&mut copy, alarm).await;
+    let applied = run(&mut copy, alarm()).await;
     assert_eq!(applied["outcome"], "applied", "{applied}");
     assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
     copy.stop().await;
@@ -495,4 +496,37 @@ async fn ending_a_drill_by_hand_removes_its_schedule_and_restores_the_region() {
     assert_eq!(late["outcome"], "noop", "{late}");
     assert_eq!(run(&mut copy, end).await["outcome"], "noop");
     copy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_alarm_event_at_both_copies_and_again_after_a_restore_changes_routing_once() {
+    let w = World::new("fo-dup").await;
+    let config = w.config(|_| {});
+    let mut eu_copy = w.copy(PRIMARY, &config).await;
+    let mut us_copy = w.copy(SECONDARY, &config).await;
+
+    // EventBridge hands the alarm's state change to both regions' copies.
+    let alarm = w.alarm(SECONDARY, "ALARM");
+    let (a, b) = tokio::join!(
+        run(&mut eu_copy, alarm.clone()),
+        run(&mut us_copy, alarm.clone()),
+    );
+    let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
+    outcomes.sort_by_key(|o| o.to_string());
+    assert_eq!(outcomes, [json!("applied"), json!("noop")], "{a}\n{b}");
+    assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
+
+    // An operator restores; the same event arrives again, late, at both.
+    let restored = run(&mut eu_copy, manual("restore", SECONDARY, json!({}))).await;
+    assert_eq!(restored["outcome"], "applied", "{restored}");
+    let before = w.state().await;
+    for copy in [&mut eu_copy, &mut us_copy] {
+        let late = run(copy, alarm.clone()).await;
+        assert_eq!(late["outcome"], "noop", "{late}");
+        assert!(reason(&late).contains("stale alarm event"), "{late}");
+    }
+    assert_eq!(w.state().await, before, "nothing written");
+    assert!(w.closed_gates().await.is_empty(), "us-east-1 keeps serving");
+    eu_copy.stop().await;
+    us_copy.stop().await;
 }

@@ -23,6 +23,15 @@ pub struct Evacuation {
     pub drill_id: Option<String>,
 }
 
+/// A health alarm's state change, as its event told it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmNews {
+    /// When the alarm changed state (the event's `state.timestamp`).
+    pub at: DateTime<Utc>,
+    /// `ALARM` or `OK`.
+    pub state: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DrillPhase {
@@ -59,6 +68,10 @@ pub struct RoutingState {
     /// When each region's health alarm last went OK, for automatic failback.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recovered_at: BTreeMap<Region, DateTime<Utc>>,
+    /// The newest health-alarm state change seen per region. Alarm events come at
+    /// least once and not always in order: one that is not newer is stale.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alarms: BTreeMap<Region, AlarmNews>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<Drill>,
 }
@@ -72,6 +85,7 @@ impl Default for RoutingState {
             changed_at: None,
             automatic_evacuations: Vec::new(),
             recovered_at: BTreeMap::new(),
+            alarms: BTreeMap::new(),
             drill: None,
         }
     }
@@ -80,6 +94,12 @@ impl Default for RoutingState {
 impl RoutingState {
     pub fn is_evacuated(&self, region: &Region) -> bool {
         self.evacuated.contains_key(region)
+    }
+
+    /// Whether an alarm state change at `at` for `region` is older than (or the
+    /// same as) one already acted on.
+    pub fn is_stale_alarm(&self, region: &Region, at: DateTime<Utc>) -> bool {
+        self.alarms.get(region).is_some_and(|seen| at <= seen.at)
     }
 
     pub fn active_regions<'a>(

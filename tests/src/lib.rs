@@ -41,3 +41,17 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A "CloudWatch Alarm State Change" event (the EventBridge fixture) for `alarm`
+/// going to `state` (`ALARM`, `OK`) now, timestamped as CloudWatch does: failover
+/// treats an event that is not newer than one it handled as a repeat.
+pub fn alarm_event(alarm: &str, state: &str) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let mut event = fixture("cloudwatch-alarm-state-change.json");
+    event["time"] = now.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
+    event["detail"]["alarmName"] = alarm.into();
+    event["detail"]["state"]["value"] = state.into();
+    event["detail"]["state"]["timestamp"] =
+        now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();
+    event
+}

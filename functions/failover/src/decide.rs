@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use shared::config::FailoverConfig;
 use shared::events::ControlPlaneKind;
-use shared::routing::{Drill, DrillPhase, Evacuation, RoutingState};
+use shared::routing::{AlarmNews, Drill, DrillPhase, Evacuation, RoutingState};
 use shared::Region;
 use std::collections::BTreeMap;
 
@@ -24,6 +24,9 @@ pub enum Request {
     Evacuate {
         region: Region,
         actor: Actor,
+        /// When the alarm changed state (alarm-driven requests only): an event older
+        /// than the region's last routing change is a late or repeated delivery.
+        observed_at: Option<DateTime<Utc>>,
     },
     Restore {
         region: Region,
@@ -49,10 +52,12 @@ pub enum Request {
     /// A region's health alarm went OK.
     Recovered {
         region: Region,
+        observed_at: Option<DateTime<Utc>>,
     },
     /// A region's health alarm went to ALARM while it is already out.
     Relapsed {
         region: Region,
+        observed_at: Option<DateTime<Utc>>,
     },
     /// The scheduled tick: expired drills and automatic failback.
     Tick,
@@ -104,9 +109,92 @@ pub enum Decision {
     },
     Noop(String),
     Refuse(String),
+    /// Routing stays as it is, but `state` records an alarm event's news (so a
+    /// repeat or an older event is recognised): write it by CAS, nothing else.
+    Note {
+        state: RoutingState,
+        refused: bool,
+        reason: String,
+    },
 }
 
+/// Decides a request. Alarm-driven requests are first checked against the newest
+/// alarm news of their region: a repeated or older event is a noop, and a newer
+/// one is recorded in the state whatever the decision.
 pub fn decide(
+    request: &Request,
+    state: &RoutingState,
+    regions: &[Region],
+    health: &BTreeMap<Region, RegionHealth>,
+    policy: &FailoverConfig,
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some((region, news)) = alarm_news(request) else {
+        return decide_request(request, state, regions, health, policy, now);
+    };
+    if state.is_stale_alarm(region, news.at) {
+        let seen = &state.alarms[region];
+        return Decision::Noop(format!(
+            "stale alarm event for {region}: {} at {} is not newer than {} at {} already handled (a repeated or late delivery)",
+            news.state, news.at, seen.state, seen.at
+        ));
+    }
+    let remember = |mut next: RoutingState| {
+        next.alarms.insert(region.clone(), news.clone());
+        next
+    };
+    match decide_request(request, state, regions, health, policy, now) {
+        Decision::Change {
+            state: next,
+            reason,
+            events,
+        } => Decision::Change {
+            state: remember(next),
+            reason,
+            events,
+        },
+        Decision::Noop(reason) => Decision::Note {
+            state: remember(state.clone()),
+            refused: false,
+            reason,
+        },
+        Decision::Refuse(reason) => Decision::Note {
+            state: remember(state.clone()),
+            refused: true,
+            reason,
+        },
+        note @ Decision::Note { .. } => note,
+    }
+}
+
+/// The alarm state change an alarm-driven request carries.
+fn alarm_news(request: &Request) -> Option<(&Region, AlarmNews)> {
+    let (region, at, state) = match request {
+        Request::Evacuate {
+            region,
+            observed_at: Some(at),
+            ..
+        }
+        | Request::Relapsed {
+            region,
+            observed_at: Some(at),
+        } => (region, at, "ALARM"),
+        Request::Recovered {
+            region,
+            observed_at: Some(at),
+        } => (region, at, "OK"),
+        _ => return None,
+    };
+    Some((
+        region,
+        AlarmNews {
+            at: *at,
+            state: state.into(),
+        },
+    ))
+}
+
+fn decide_request(
     request: &Request,
     state: &RoutingState,
     regions: &[Region],
@@ -117,7 +205,7 @@ pub fn decide(
     let mut next = state.clone();
     next.prune(now);
     match request {
-        Request::Evacuate { region, actor } => {
+        Request::Evacuate { region, actor, .. } => {
             if let Some(e) = state.evacuated.get(region) {
                 return Decision::Noop(format!(
                     "{region} is already evacuated since {} ({})",
@@ -251,7 +339,10 @@ pub fn decide(
                 events,
             }
         }
-        Request::Recovered { region } => {
+        Request::Recovered {
+            region,
+            observed_at,
+        } => {
             if !state.is_evacuated(region) {
                 return Decision::Noop(format!("{region}'s alarm is OK and it is active"));
             }
@@ -263,7 +354,9 @@ pub fn decide(
             if state.recovered_at.contains_key(region) {
                 return Decision::Noop(format!("{region} already recorded as recovering"));
             }
-            next.recovered_at.insert(region.clone(), now);
+            // The clock starts when the alarm went OK, not when the event arrived.
+            next.recovered_at
+                .insert(region.clone(), observed_at.unwrap_or(now).min(now));
             Decision::Change {
                 state: next,
                 reason: format!(
@@ -273,7 +366,7 @@ pub fn decide(
                 events: vec![],
             }
         }
-        Request::Relapsed { region } => {
+        Request::Relapsed { region, .. } => {
             if next.recovered_at.remove(region).is_some() {
                 Decision::Change {
                     state: next,
@@ -302,7 +395,7 @@ fn tick(
             automatic: true,
             force: false,
         };
-        return decide(
+        return decide_request(
             &Request::EndDrill {
                 drill_id: Some(drill.id),
                 actor,

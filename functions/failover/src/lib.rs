@@ -179,7 +179,7 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
                         Err(reason) => return Ok(Plan::Refuse { action: m.action.clone(), trigger, reason }),
                     };
                     let request = if m.action == "evacuate" {
-                        Request::Evacuate { region, actor: actor.clone() }
+                        Request::Evacuate { region, actor: actor.clone(), observed_at: None }
                     } else {
                         Request::Restore { region, actor: actor.clone() }
                     };
@@ -248,8 +248,15 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
                 force: false,
             };
             let request = match alarm.state {
-                AlarmState::Alarm => Request::Evacuate { region, actor },
-                AlarmState::Ok => Request::Recovered { region },
+                AlarmState::Alarm => Request::Evacuate {
+                    region,
+                    actor,
+                    observed_at: alarm.timestamp,
+                },
+                AlarmState::Ok => Request::Recovered {
+                    region,
+                    observed_at: alarm.timestamp,
+                },
                 AlarmState::InsufficientData => return Ok(Plan::Refuse {
                     action: "alarm".into(),
                     trigger,
@@ -401,10 +408,16 @@ async fn change(
             record.changes.clear();
         }
         let mut request = request.clone();
-        if let Request::Evacuate { region, .. } = &request {
-            if state.is_evacuated(region) && !state.recovered_at.is_empty() {
+        if let Request::Evacuate {
+            region,
+            observed_at,
+            ..
+        } = &request
+        {
+            if state.is_evacuated(region) && state.recovered_at.contains_key(region) {
                 request = Request::Relapsed {
                     region: region.clone(),
+                    observed_at: *observed_at,
                 };
             }
         }
@@ -423,36 +436,40 @@ async fn change(
         record.state = state_json(&state, &health);
         match decision {
             Decision::Noop(reason) => {
-                // An evacuated region's alarm is OK but failback is manual: tell a person.
-                if let Request::Recovered { region } = &request {
-                    if state.is_evacuated(region) && !config.failover.failback.automatic {
-                        if let Err(e) = world
-                            .notify(
-                                &format!("[{}] {region} recovered", config.service_name),
-                                &reason,
-                            )
-                            .await
-                        {
-                            record.errors.push(format!("could not notify: {e}"));
-                        }
-                    }
-                }
-                record.outcome = Outcome::Noop;
-                record.reason = reason;
+                noop(&request, &state, reason, config, world, record).await;
                 return Some(state);
             }
             Decision::Refuse(reason) => {
-                record.outcome = Outcome::Refused;
-                record.reason = reason.clone();
-                if matches!(&request, Request::Evacuate { actor, .. } if actor.automatic) {
-                    let _ = world
-                        .notify(
-                            &format!("[{}] automatic evacuation refused", config.service_name),
-                            &reason,
-                        )
-                        .await;
-                }
+                refuse(&request, reason, config, world, record).await;
                 return None;
+            }
+            Decision::Note {
+                state: next,
+                refused,
+                reason,
+            } => {
+                if !dry_run {
+                    match world.swap_state(version.as_ref(), &next).await {
+                        Ok(CasResult::Swapped) => record.step(
+                            "alarm event recorded: a repeat or an older one is now a noop",
+                        ),
+                        Ok(CasResult::Lost) => {
+                            record.step(format!(
+                                "compare-and-swap lost (attempt {attempt}): re-reading"
+                            ));
+                            continue;
+                        }
+                        Err(e) => record.errors.push(format!(
+                            "could not record the alarm event ({e}); a repeat of it is decided again"
+                        )),
+                    }
+                }
+                if refused {
+                    refuse(&request, reason, config, world, record).await;
+                    return None;
+                }
+                noop(&request, &state, reason, config, world, record).await;
+                return Some(next);
             }
             Decision::Change {
                 state: next,
@@ -502,6 +519,53 @@ async fn change(
             "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
         )),
     )
+}
+
+/// Nothing to change. An evacuated region's alarm went OK but failback is manual:
+/// tell a person.
+async fn noop(
+    request: &Request,
+    state: &RoutingState,
+    reason: String,
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    if let Request::Recovered { region, .. } = request {
+        if state.is_evacuated(region) && !config.failover.failback.automatic {
+            if let Err(e) = world
+                .notify(
+                    &format!("[{}] {region} recovered", config.service_name),
+                    &reason,
+                )
+                .await
+            {
+                record.errors.push(format!("could not notify: {e}"));
+            }
+        }
+    }
+    record.outcome = Outcome::Noop;
+    record.reason = reason;
+}
+
+/// A refusal; an automatic evacuation refused is worth a notification.
+async fn refuse(
+    request: &Request,
+    reason: String,
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    if matches!(request, Request::Evacuate { actor, .. } if actor.automatic) {
+        let _ = world
+            .notify(
+                &format!("[{}] automatic evacuation refused", config.service_name),
+                &reason,
+            )
+            .await;
+    }
+    record.outcome = Outcome::Refused;
+    record.reason = reason;
 }
 
 /// A drill that left the state (ended by hand, by the tick, or aborted) no longer

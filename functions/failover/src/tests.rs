@@ -62,7 +62,11 @@ fn person(force: bool) -> Actor {
     }
 }
 fn evacuate(region: Region, actor: Actor) -> Request {
-    Request::Evacuate { region, actor }
+    Request::Evacuate {
+        region,
+        actor,
+        observed_at: None,
+    }
 }
 fn apply(d: Decision) -> RoutingState {
     match d {
@@ -259,7 +263,10 @@ fn restore_and_failback_table() {
     assert!(!s2.is_evacuated(&us()) && s2.epoch == 2);
     // OK with manual failback: a notice and nothing else.
     let d = decide(
-        &Request::Recovered { region: us() },
+        &Request::Recovered {
+            region: us(),
+            observed_at: None,
+        },
         &s1,
         regions,
         &all_healthy(),
@@ -275,7 +282,10 @@ fn restore_and_failback_table() {
     auto.failback.automatic = true;
     auto.failback.stable_for = shared::Duration::from_mins(30);
     let s3 = apply(decide(
-        &Request::Recovered { region: us() },
+        &Request::Recovered {
+            region: us(),
+            observed_at: None,
+        },
         &s1,
         regions,
         &all_healthy(),
@@ -375,13 +385,17 @@ fn arb_request() -> impl Strategy<Value = (Request, i64)> {
     let region = prop_oneof![Just(eu()), Just(us())];
     let actor = prop_oneof![Just(alarm()), Just(person(false)), Just(person(true))];
     let request = prop_oneof![
-        (region.clone(), actor.clone())
-            .prop_map(|(region, actor)| Request::Evacuate { region, actor }),
+        (region.clone(), actor.clone()).prop_map(|(region, actor)| Request::Evacuate {
+            region,
+            actor,
+            observed_at: None
+        }),
         (region.clone(), actor.clone())
             .prop_map(|(region, actor)| Request::Restore { region, actor }),
-        region
-            .clone()
-            .prop_map(|region| Request::Recovered { region }),
+        region.clone().prop_map(|region| Request::Recovered {
+            region,
+            observed_at: None
+        }),
         Just(Request::Tick),
         (region, actor.clone()).prop_map(|(region, actor)| Request::PrepareDrill {
             region,
@@ -560,6 +574,14 @@ fn alarm_event(region: &str, state: &str) -> Value {
     v
 }
 
+/// The same, its state change `minutes` after t0 (CloudWatch's timestamp format).
+fn alarm_event_at(region: &str, state: &str, minutes: i64) -> Value {
+    let mut v = alarm_event(region, state);
+    let at = t0() + Chrono::minutes(minutes);
+    v["detail"]["state"]["timestamp"] = json!(at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
+    v
+}
+
 #[tokio::test]
 async fn the_same_alarm_many_times_makes_one_change() {
     let (c, world) = (config(), FakeWorld::new());
@@ -732,22 +754,233 @@ async fn an_ok_alarm_with_manual_failback_only_notifies() {
     let (c, world) = (config(), FakeWorld::new());
     assert!(!c.failover.failback.automatic);
     let inv = Invocation::default();
-    handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
-        .await
-        .unwrap();
+    handle(
+        alarm_event_at("us-east-1", "ALARM", -5),
+        &inv,
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
     let notices_before = world.notices.lock().unwrap().len();
-    let swaps_before = *world.swaps.lock().unwrap();
-    let out = handle(alarm_event("us-east-1", "OK"), &inv, &c, &eu(), &world)
-        .await
-        .unwrap();
+    let routing_before = world.state().evacuated;
+    let out = handle(
+        alarm_event_at("us-east-1", "OK", -1),
+        &inv,
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["outcome"], "noop", "{out}");
     assert!(out["reason"]
         .as_str()
         .unwrap()
         .contains("failback is manual"));
-    assert_eq!(*world.swaps.lock().unwrap(), swaps_before);
+    assert_eq!(world.state().evacuated, routing_before, "routing unchanged");
     let notices = world.notices.lock().unwrap().clone();
     assert_eq!(notices.len(), notices_before + 1, "{notices:?}");
     assert!(notices.last().unwrap().contains("us-east-1 recovered"));
     assert!(world.state().is_evacuated(&us()));
+}
+
+// ------------------------------------------------- duplicates and late deliveries
+
+/// One delivery of the outside world's news to failover, as the handler turns it
+/// into a request.
+#[derive(Debug, Clone)]
+enum Delivery {
+    Alarm {
+        region: Region,
+        ok: bool,
+        at: DateTime<Utc>,
+    },
+    Restore {
+        region: Region,
+    },
+    Tick,
+}
+
+/// Decides one delivery at `now` and applies it; true when routing changed.
+fn deliver(state: &mut RoutingState, delivery: &Delivery, now: DateTime<Utc>, c: &Config) -> bool {
+    let request = match delivery {
+        Delivery::Alarm {
+            region,
+            ok: true,
+            at,
+        } => Request::Recovered {
+            region: region.clone(),
+            observed_at: Some(*at),
+        },
+        Delivery::Alarm {
+            region,
+            ok: false,
+            at,
+        } => {
+            if state.is_evacuated(region) && state.recovered_at.contains_key(region) {
+                Request::Relapsed {
+                    region: region.clone(),
+                    observed_at: Some(*at),
+                }
+            } else {
+                Request::Evacuate {
+                    region: region.clone(),
+                    actor: alarm(),
+                    observed_at: Some(*at),
+                }
+            }
+        }
+        Delivery::Restore { region } => Request::Restore {
+            region: region.clone(),
+            actor: person(true),
+        },
+        Delivery::Tick => Request::Tick,
+    };
+    match decide(
+        &request,
+        state,
+        &c.regions,
+        &all_healthy(),
+        &c.failover,
+        now,
+    ) {
+        Decision::Change { state: next, .. } => {
+            let changed = next.evacuated.keys().ne(state.evacuated.keys());
+            *state = next;
+            changed
+        }
+        Decision::Note { state: next, .. } => {
+            assert_eq!(
+                next.evacuated, state.evacuated,
+                "a note never changes routing"
+            );
+            *state = next;
+            false
+        }
+        Decision::Noop(_) | Decision::Refuse(_) => false,
+    }
+}
+
+/// A timeline: each step advances the clock, then delivers one thing. Alarms
+/// alternate ALARM/OK per region, as CloudWatch's state changes do.
+fn arb_timeline() -> impl Strategy<Value = Vec<(i64, Delivery)>> {
+    proptest::collection::vec((1i64..900, 0u8..4, any::<bool>()), 1..40).prop_map(|steps| {
+        let mut alarmed = BTreeMap::from([(eu(), false), (us(), false)]);
+        let mut now = t0();
+        steps
+            .into_iter()
+            .map(|(advance, kind, east)| {
+                now += Chrono::seconds(advance);
+                let region = if east { us() } else { eu() };
+                let delivery = match kind {
+                    0 | 1 => {
+                        let was = alarmed[&region];
+                        alarmed.insert(region.clone(), !was);
+                        Delivery::Alarm {
+                            region,
+                            ok: was,
+                            at: now,
+                        }
+                    }
+                    2 => Delivery::Restore { region },
+                    _ => Delivery::Tick,
+                };
+                (advance, delivery)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    /// EventBridge delivers at least once and not always in order: every alarm
+    /// event delivered up to three times, and old ones delivered again later, make
+    /// exactly the routing changes of one ordered delivery, step by step.
+    #[test]
+    fn duplicates_and_late_deliveries_change_nothing_more(
+        timeline in arb_timeline(),
+        copies in proptest::collection::vec(1usize..4, 40),
+        late in proptest::collection::vec(proptest::option::of(0usize..40), 40),
+        automatic_failback in any::<bool>(),
+        dwell_minutes in 0u64..15,
+    ) {
+        let mut c = config();
+        c.failover.failback.automatic = automatic_failback;
+        c.failover.failback.stable_for = shared::Duration::from_mins(5);
+        c.failover.dwell = shared::Duration::from_mins(dwell_minutes);
+        c.failover.max_automatic_evacuations_per_hour = 3;
+
+        let (mut once, mut many) = (RoutingState::default(), RoutingState::default());
+        let (mut changes_once, mut changes_many) = (0, 0);
+        let mut now = t0();
+        for (i, (advance, delivery)) in timeline.iter().enumerate() {
+            now += Chrono::seconds(*advance);
+            let at = now + Chrono::seconds(1); // delivery a moment after the news
+            changes_once += usize::from(deliver(&mut once, delivery, at, &c));
+
+            let repeats = if matches!(delivery, Delivery::Alarm { .. }) { copies[i] } else { 1 };
+            for _ in 0..repeats {
+                changes_many += usize::from(deliver(&mut many, delivery, at, &c));
+            }
+            if let Some(j) = late[i].filter(|j| *j < i) {
+                if let (_, old @ Delivery::Alarm { .. }) = &timeline[j] {
+                    changes_many += usize::from(deliver(&mut many, old, at, &c));
+                }
+            }
+            prop_assert_eq!(
+                once.evacuated.keys().collect::<Vec<_>>(),
+                many.evacuated.keys().collect::<Vec<_>>(),
+                "step {}: {:?}", i, delivery
+            );
+        }
+        prop_assert_eq!(changes_once, changes_many);
+    }
+}
+
+#[tokio::test]
+async fn late_and_repeated_alarm_events_change_nothing_and_notify_once() {
+    let (c, world) = (config(), FakeWorld::new());
+    let (inv, home) = (Invocation::default(), eu());
+    let run = |event: Value| handle(event, &inv, &c, &home, &world);
+    let alarm_us = alarm_event_at("us-east-1", "ALARM", -30);
+    assert_eq!(run(alarm_us.clone()).await.unwrap()["outcome"], "applied");
+    assert_eq!(
+        run(alarm_event_at("us-east-1", "OK", -20)).await.unwrap()["outcome"],
+        "noop"
+    );
+
+    // The operator restores; then the old ALARM arrives again (a late redelivery).
+    let restore =
+        json!({"action": "restore", "region": "us-east-1", "reason": "fixed", "force": true});
+    assert_eq!(run(restore).await.unwrap()["outcome"], "applied");
+    let swaps = *world.swaps.lock().unwrap();
+    let late = run(alarm_us).await.unwrap();
+    assert_eq!(late["outcome"], "noop", "{late}");
+    assert!(
+        late["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stale alarm event"),
+        "{late}"
+    );
+    assert!(
+        !world.state().is_evacuated(&us()),
+        "a stale ALARM never re-evacuates"
+    );
+    assert_eq!(*world.swaps.lock().unwrap(), swaps, "and writes nothing");
+
+    // A new ALARM inside the dwell time is refused once; its repeats are stale.
+    let fresh = alarm_event_at("us-east-1", "ALARM", -10);
+    let notices = world.notices.lock().unwrap().len();
+    let refused = run(fresh.clone()).await.unwrap();
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    for _ in 0..5 {
+        assert_eq!(run(fresh.clone()).await.unwrap()["outcome"], "noop");
+    }
+    assert_eq!(
+        world.notices.lock().unwrap().len(),
+        notices + 1,
+        "one refusal notice, not one per delivery"
+    );
 }
