@@ -393,16 +393,7 @@ async fn change(
                     "state epoch {} is this run's own write (its answer was lost)",
                     mine.epoch
                 ));
-                record.outcome = Outcome::Applied;
-                record.reason = reason.clone();
-                if let Err(e) = reconcile_gates(&mine, config, world, record).await {
-                    record.outcome = Outcome::Failed;
-                    record.errors.push(format!(
-                        "state written, gate update failed (the next tick repairs it): {e}"
-                    ));
-                }
-                announce(&events, &mine, &reason, config, world, record).await;
-                cancel_ended_drill(&old, &mine, world, record).await;
+                applied(&old, &mine, reason, &events, config, world, record).await;
                 return Some(mine);
             }
             record.changes.clear();
@@ -489,16 +480,7 @@ async fn change(
                             "state epoch {} written (attempt {attempt})",
                             next.epoch
                         ));
-                        record.outcome = Outcome::Applied;
-                        record.reason = reason.clone();
-                        if let Err(e) = reconcile_gates(&next, config, world, record).await {
-                            record.outcome = Outcome::Failed;
-                            record.errors.push(format!(
-                                "state written, gate update failed (the next tick repairs it): {e}"
-                            ));
-                        }
-                        announce(&events, &next, &reason, config, world, record).await;
-                        cancel_ended_drill(&state, &next, world, record).await;
+                        applied(&state, &next, reason, &events, config, world, record).await;
                         return Some(next);
                     }
                     Ok(CasResult::Lost) => {
@@ -519,6 +501,29 @@ async fn change(
             "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
         )),
     )
+}
+
+/// The state moved from `old` to `new`: bring the gates to it, tell the world, and
+/// drop the end schedule of a drill that is over.
+async fn applied(
+    old: &RoutingState,
+    new: &RoutingState,
+    reason: String,
+    events: &[(ControlPlaneKind, Region)],
+    config: &Config,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    record.outcome = Outcome::Applied;
+    record.reason = reason.clone();
+    if let Err(e) = reconcile_gates(new, config, world, record).await {
+        record.outcome = Outcome::Failed;
+        record.errors.push(format!(
+            "state written, gate update failed (the next tick repairs it): {e}"
+        ));
+    }
+    announce(events, new, &reason, config, world, record).await;
+    cancel_ended_drill(old, new, world, record).await;
 }
 
 /// Nothing to change. An evacuated region's alarm went OK but failback is manual:
