@@ -65,6 +65,11 @@ pub enum Error {
     /// Data read from AWS does not have the shape this control plane wrote.
     #[error("unexpected state: {0}")]
     State(String),
+
+    /// An event-driven action failed part-way; its decision record (logged) says
+    /// where. Retrying the event, or the next scheduled run, completes it.
+    #[error("action failed, retry: {0}")]
+    Unfinished(String),
 }
 
 impl Error {
@@ -76,6 +81,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Aws { kind, .. } => kind.is_retryable(),
+            Self::Unfinished(_) => true,
             Self::Config(_) | Self::InvalidEvent(_) | Self::State(_) => false,
         }
     }
@@ -125,6 +131,7 @@ mod tests {
         assert_eq!(aws(AwsErrorKind::Timeout).error_type(), "Retryable");
         assert_eq!(aws(AwsErrorKind::AccessDenied).error_type(), "NonRetryable");
         assert_eq!(Error::invalid_event("x").error_type(), "NonRetryable");
+        assert_eq!(Error::Unfinished("x".into()).error_type(), "Retryable");
         assert_eq!(Error::Config(vec!["a".into()]).error_type(), "NonRetryable");
     }
 

@@ -130,12 +130,23 @@ pub async fn handle(
 ) -> Result<Value> {
     let event = Event::parse(&payload)?;
     let plan = plan(event, config, world.now())?;
+    // Changes asked by an alarm or a drill-end schedule (no person waiting for the
+    // answer) fail as a function error, so Lambda's async retry tries again.
+    let event_driven = matches!(&plan, Plan::Change { by: None, .. });
     let record = run(plan, invocation, config, home, world).await;
     let record = record.finish();
     if record.outcome == Outcome::Failed {
         let mut metrics = MetricBatch::default();
         metrics.push(Metric::new("ActionFailed", 1.0, Unit::Count).dim("Function", FUNCTION));
         let _ = world.publish(metrics).await;
+        if event_driven {
+            return Err(Error::Unfinished(format!(
+                "{}: {} ({})",
+                record.action,
+                record.reason,
+                record.errors.join("; ")
+            )));
+        }
     }
     Ok(record.to_json())
 }

@@ -460,6 +460,8 @@ pub struct FakeWorld {
     pub swaps: Mutex<u32>,
     /// Swaps to lose on purpose (someone else wrote first).
     pub lose: Mutex<u32>,
+    /// Swaps that fail with a throttling error.
+    pub throttle: Mutex<u32>,
     now: DateTime<Utc>,
 }
 
@@ -474,6 +476,7 @@ impl FakeWorld {
             cancelled: Mutex::default(),
             swaps: Mutex::new(0),
             lose: Mutex::new(0),
+            throttle: Mutex::new(0),
             now: t0(),
         }
     }
@@ -503,6 +506,18 @@ impl World for FakeWorld {
         new: &RoutingState,
     ) -> Result<CasResult> {
         tokio::task::yield_now().await;
+        let mut throttle = self.throttle.lock().unwrap();
+        if *throttle > 0 {
+            *throttle -= 1;
+            return Err(shared::Error::Aws {
+                service: "route53",
+                operation: "ChangeResourceRecordSets",
+                region: "us-east-1".into(),
+                kind: shared::error::AwsErrorKind::Throttling,
+                message: "Rate exceeded".into(),
+            });
+        }
+        drop(throttle);
         let mut lose = self.lose.lock().unwrap();
         if *lose > 0 {
             *lose -= 1;
@@ -982,5 +997,32 @@ async fn late_and_repeated_alarm_events_change_nothing_and_notify_once() {
         world.notices.lock().unwrap().len(),
         notices + 1,
         "one refusal notice, not one per delivery"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    *world.throttle.lock().unwrap() = 1;
+    let err = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Retryable", "{err}");
+    assert!(err.to_string().contains("Rate exceeded"), "{err}");
+    assert!(!world.state().is_evacuated(&us()));
+    // Lambda's retry delivers the same event again: not stale, since nothing was recorded.
+    let retried = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    assert_eq!(retried["outcome"], "applied", "{retried}");
+
+    *world.throttle.lock().unwrap() = 1;
+    let restore =
+        json!({"action": "restore", "region": "us-east-1", "reason": "fixed", "force": true});
+    let manual = handle(restore, &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(
+        manual["outcome"], "failed",
+        "a person gets the record: {manual}"
     );
 }
