@@ -17,10 +17,19 @@ pub const MAX_ATTEMPTS: u32 = 6;
 pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-/// Spaces calls `1/rate` seconds apart; a throttled call pushes every later call back.
+/// Lambda's control-plane quota per account and region, requests per second.
+pub const LAMBDA_CONTROL_PLANE_QUOTA: u32 = 15;
+
+/// Spaces calls `1/rate` seconds apart after a small burst (a token bucket): a run
+/// of a few calls does not wait at all, a long one settles at the rate. The burst
+/// is what the quota leaves above the rate, so no second ever exceeds the quota.
+/// A throttled call pushes every later call back.
 #[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
+    /// How far ahead of the steady pace calls may run: (burst - 1) intervals.
+    tolerance: Duration,
+    /// The theoretical time of the next call at the steady pace.
     next: Mutex<Instant>,
     calls: AtomicU64,
     throttled: AtomicU64,
@@ -29,8 +38,15 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(requests_per_second: u32) -> Self {
         let rps = requests_per_second.max(1);
+        let burst = LAMBDA_CONTROL_PLANE_QUOTA.saturating_sub(rps).clamp(1, 5);
+        Self::with_burst(rps, burst)
+    }
+
+    pub fn with_burst(requests_per_second: u32, burst: u32) -> Self {
+        let interval = Duration::from_secs(1) / requests_per_second.max(1);
         Self {
-            interval: Duration::from_secs(1) / rps,
+            interval,
+            tolerance: interval * (burst.max(1) - 1),
             next: Mutex::new(Instant::now()),
             calls: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -42,9 +58,9 @@ impl Pacer {
         let at = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
+            let due = (*next).max(now);
+            *next = due + self.interval;
+            due.checked_sub(self.tolerance).unwrap_or(now).max(now)
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep_until(at).await;
@@ -178,7 +194,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn calls_are_spaced_to_the_rate() {
-        let pacer = Pacer::new(10);
+        let pacer = Pacer::with_burst(10, 1);
         let start = Instant::now();
         for _ in 0..21 {
             pacer.slot().await;
@@ -186,6 +202,41 @@ mod tests {
         // 21 calls at 10/s: the last one starts 2 s after the first.
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         assert_eq!(pacer.calls(), 21);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_run_does_not_wait_and_no_second_exceeds_the_quota() {
+        // At 10/s the burst is 5: the first five calls go at once.
+        let pacer = Pacer::new(10);
+        let start = Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..40 {
+            pacer.slot().await;
+            starts.push(start.elapsed());
+        }
+        assert_eq!(starts[4], Duration::ZERO);
+        assert_eq!(starts[5], Duration::from_millis(100));
+        assert_eq!(starts[39], Duration::from_millis(3_500));
+        for (i, t) in starts.iter().enumerate() {
+            let in_window = starts[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= LAMBDA_CONTROL_PLANE_QUOTA as usize,
+                "{in_window} calls in the second from {t:?}"
+            );
+        }
+        // At the quota itself there is no burst.
+        let at_quota = Pacer::new(15);
+        at_quota.slot().await;
+        let t = Instant::now();
+        at_quota.slot().await;
+        assert!(
+            t.elapsed() >= Duration::from_millis(66),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -42,8 +42,23 @@ pub fn behavior_version() -> BehaviorVersion {
     BehaviorVersion::v2026_01_12()
 }
 
-/// Loads the SDK configuration for one region.
+/// The process's one loaded SDK configuration: every client shares its HTTP
+/// client (one TLS setup) and its credentials cache.
+static BASE_CONFIG: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+
+/// The SDK configuration for one region. The first call loads it (credentials
+/// chain, HTTP client, timeouts, retries); later calls only change the region, so a
+/// function with clients in several regions pays for the load once at cold start.
 pub async fn sdk_config(region: &Region) -> SdkConfig {
+    BASE_CONFIG
+        .get_or_init(|| load_sdk_config(region))
+        .await
+        .to_builder()
+        .region(aws_config::Region::new(region.as_str().to_string()))
+        .build()
+}
+
+async fn load_sdk_config(region: &Region) -> SdkConfig {
     aws_config::defaults(behavior_version())
         .region(aws_config::Region::new(region.as_str().to_string()))
         .timeout_config(
@@ -172,6 +187,32 @@ pub fn classify_code(code: &str) -> AwsErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_region_derives_from_one_loaded_config() {
+        let eu = sdk_config(&Region::parse("eu-central-1").unwrap()).await;
+        let us = sdk_config(&Region::parse("us-east-1").unwrap()).await;
+        assert_eq!(eu.region().map(|r| r.as_ref()), Some("eu-central-1"));
+        assert_eq!(us.region().map(|r| r.as_ref()), Some("us-east-1"));
+        for config in [&eu, &us] {
+            assert_eq!(
+                config.retry_config().map(|r| r.max_attempts()),
+                Some(MAX_ATTEMPTS)
+            );
+            assert_eq!(
+                config.timeout_config().and_then(|t| t.operation_timeout()),
+                Some(OPERATION_TIMEOUT)
+            );
+        }
+        assert_eq!(
+            BASE_CONFIG
+                .get()
+                .and_then(|b| b.region())
+                .map(|r| r.as_ref()),
+            Some("eu-central-1"),
+            "loaded once, by the first caller"
+        );
+    }
 
     #[test]
     fn attempt_timeout_is_overridden_only_by_a_sane_value() {
