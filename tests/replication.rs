@@ -58,27 +58,7 @@ async fn setup(suffix: &str, tweak: impl FnOnce(&mut Value)) -> World {
     tweak(&mut config);
 
     // The registry replicates the primary's repositories to the secondary.
-    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
-    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
-    ecr.put_replication_configuration()
-        .replication_configuration(
-            ReplicationConfiguration::builder()
-                .rules(
-                    ReplicationRule::builder()
-                        .destinations(
-                            ReplicationDestination::builder()
-                                .region(SECONDARY)
-                                .registry_id(SHARED_SERVICES)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
+    tests::topology::replicate_ecr(world)
         .await
         .expect("replication configuration");
     s3_metrics(world, &config, 30.0, 0.0, 0.0).await;
@@ -112,31 +92,9 @@ async fn s3_metrics(world: &LocalAws, config: &Value, latency: f64, pending: f64
 
 /// Pushes a unique image; returns its digest.
 async fn push(world: &LocalAws, repo: &str, tag: &str) -> String {
-    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
-    let unique = format!(
-        "{:064x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    );
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{unique}")},
-        // moto's digest is the hash of the layer digests: one unique layer per image.
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100, "digest": format!("sha256:{unique}")}],
-    });
-    let out = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_tag(tag)
-        .image_manifest(manifest.to_string())
-        .send()
+    tests::topology::push_image(world, repo, tag)
         .await
-        .expect("put image");
-    out.image()
-        .and_then(|i| i.image_id())
-        .and_then(|i| i.image_digest())
-        .expect("digest")
-        .to_string()
+        .expect("put image")
 }
 
 impl World {

@@ -6,7 +6,7 @@
 use crate::deploy::{self, CtlRun, Deployment};
 use crate::runtime::{FunctionProcess, Reply};
 use crate::topology::{Spec, Topology};
-use crate::{fixture, LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
+use crate::{fixture, LocalAws, PRIMARY, SECONDARY};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -263,60 +263,6 @@ async fn endpoint_metrics(world: &LocalAws, topology: &Topology, down: &str) -> 
     out["changes"].as_array().cloned().unwrap_or_default()
 }
 
-/// The shared-services registry replicates the primary's repositories to the secondary.
-async fn ecr_replication(world: &LocalAws) -> Result<(), String> {
-    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
-    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
-    let destination = ReplicationDestination::builder()
-        .region(SECONDARY)
-        .registry_id(SHARED_SERVICES)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let rule = ReplicationRule::builder()
-        .destinations(destination)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let configuration = ReplicationConfiguration::builder()
-        .rules(rule)
-        .build()
-        .map_err(|e| e.to_string())?;
-    ecr.put_replication_configuration()
-        .replication_configuration(configuration)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("PutReplicationConfiguration: {e:?}"))
-}
-
-/// Pushes a new image to `repo` in shared-services' primary region; returns its digest.
-async fn push(world: &LocalAws, repo: &str, tag: &str) -> Result<String, String> {
-    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
-    let unique = format!(
-        "{:064x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    );
-    let layer = json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100, "digest": format!("sha256:{unique}")});
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{unique}")},
-        "layers": [layer],
-    });
-    let out = ecr
-        .put_image()
-        .repository_name(repo)
-        .image_tag(tag)
-        .image_manifest(manifest.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("PutImage: {e:?}"))?;
-    out.image()
-        .and_then(|i| i.image_id())
-        .and_then(|i| i.image_digest())
-        .map(str::to_string)
-        .ok_or_else(|| "PutImage answered no digest".to_string())
-}
-
 /// Subjects of the alerts on the primary region's topic that contain `needle`.
 async fn alerts(world: &LocalAws, topology: &Topology, needle: &str) -> Vec<String> {
     let out = world
@@ -438,7 +384,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     let t = Instant::now();
     let bus = config["event_bus_name"].as_str().unwrap_or("default");
     let wired = deploy::create_event_rules(world, &topology, bus).await;
-    let replicated = ecr_replication(world).await;
+    let replicated = crate::topology::replicate_ecr(world).await;
     run.step(
         "EventBridge rules and ECR replication",
         wired.is_ok() && replicated.is_ok(),
@@ -575,7 +521,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     world
         .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 5}}))
         .await;
-    let pushed = push(world, &repo, "2026.11.27-1").await;
+    let pushed = crate::topology::push_image(world, &repo, "2026.11.27-1").await;
     world
         .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 0}}))
         .await;

@@ -465,3 +465,57 @@ pub async fn create_function_with_alias(
         .await?;
     Ok(())
 }
+
+/// The shared-services registry replicates the primary's repositories to the secondary.
+pub async fn replicate_ecr(world: &LocalAws) -> Result<(), String> {
+    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
+    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
+    let destination = ReplicationDestination::builder()
+        .region(SECONDARY)
+        .registry_id(SHARED_SERVICES)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rule = ReplicationRule::builder()
+        .destinations(destination)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let configuration = ReplicationConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| e.to_string())?;
+    ecr.put_replication_configuration()
+        .replication_configuration(configuration)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("PutReplicationConfiguration: {e:?}"))
+}
+
+/// Pushes a new, unique image (one unique layer: moto digests the layers) to `repo` in shared-services' primary region; returns its digest.
+pub async fn push_image(world: &LocalAws, repo: &str, tag: &str) -> Result<String, String> {
+    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
+    let unique = format!(
+        "{:064x}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let layer = json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100, "digest": format!("sha256:{unique}")});
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{unique}")},
+        "layers": [layer],
+    });
+    let out = ecr
+        .put_image()
+        .repository_name(repo)
+        .image_tag(tag)
+        .image_manifest(manifest.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("PutImage: {e:?}"))?;
+    out.image()
+        .and_then(|i| i.image_id())
+        .and_then(|i| i.image_digest())
+        .map(str::to_string)
+        .ok_or_else(|| "PutImage answered no digest".to_string())
+}

@@ -63,7 +63,11 @@ impl Pacer {
             due.checked_sub(self.tolerance).unwrap_or(now).max(now)
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep_until(at).await;
+        // A slot that is already due goes at once: even a zero sleep costs a
+        // millisecond tick of tokio's timer.
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     /// Pushes every later slot back by `pause` (after a throttle).

@@ -5,6 +5,7 @@ import sys
 import threading
 import urllib.request
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -81,3 +82,29 @@ def make_function(aws, name="fn", account=SHARED, region="eu-central-1"):
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
                         Handler="index.handler", Code={"ZipFile": lambda_zip()})
     return lam
+
+
+class FunctionStandIn(BaseHTTPRequestHandler):
+    """Base of the HTTP stand-ins for function processes (invoke targets): JSON answers,
+    no request logging."""
+
+    def answer(self, status, doc, headers=None):
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_stand_in(handler):
+    """Serves `handler` on a free loopback port; yields its URL (for module fixtures)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()

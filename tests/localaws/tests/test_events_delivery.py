@@ -5,17 +5,16 @@ recorded."""
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import PROD
+from conftest import PROD, FunctionStandIn, serve_stand_in
 
 FN = "orders-concurrency-scheduler-eu-central-1"
 FN_ARN = f"arn:aws:lambda:eu-central-1:{PROD}:function:{FN}"
 
 
-class _Function(BaseHTTPRequestHandler):
+class _Function(FunctionStandIn):
     """A function process stand-in: records each event; `/flaky` fails the first call,
     `/broken` fails every call."""
 
@@ -28,31 +27,15 @@ class _Function(BaseHTTPRequestHandler):
             _Function.received.append((self.path, event))
             calls = sum(1 for p, _ in _Function.received if p == self.path)
         if self.path == "/broken" or (self.path == "/flaky" and calls == 1):
-            self._answer({"errorType": "Retryable", "errorMessage": f"call {calls} failed"},
+            self.answer(200, {"errorType": "Retryable", "errorMessage": f"call {calls} failed"},
                          {"X-Amz-Function-Error": "Unhandled"})
         else:
-            self._answer({"outcome": "applied", "seen": event.get("detail-type")})
-
-    def _answer(self, doc, headers=None):
-        data = json.dumps(doc).encode()
-        self.send_response(200)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            self.answer(200, {"outcome": "applied", "seen": event.get("detail-type")})
 
 
 @pytest.fixture(scope="module")
 def function_url():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Function)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    yield from serve_stand_in(_Function)
 
 
 @pytest.fixture(autouse=True)

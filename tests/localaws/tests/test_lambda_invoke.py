@@ -1,15 +1,13 @@
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import DEV, PROD, make_function
+from conftest import DEV, PROD, FunctionStandIn, make_function, serve_stand_in
 
 
-class _Target(BaseHTTPRequestHandler):
+class _Target(FunctionStandIn):
     """A function process stand-in: echoes, fails, or fails with its own header."""
 
     received: list = []
@@ -19,33 +17,17 @@ class _Target(BaseHTTPRequestHandler):
         _Target.received.append((self.path, json.loads(body)))
         event = json.loads(body)
         if self.path == "/crash":
-            self._answer(502, {"errorMessage": "the process exited"})
+            self.answer(502, {"errorMessage": "the process exited"})
         elif event.get("fail"):
-            self._answer(200, {"errorType": "NonRetryable", "errorMessage": "bad event"},
+            self.answer(200, {"errorType": "NonRetryable", "errorMessage": "bad event"},
                          {"X-Amz-Function-Error": "Unhandled"})
         else:
-            self._answer(200, {"echo": event, "path": self.path})
-
-    def _answer(self, status, doc, headers=None):
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            self.answer(200, {"echo": event, "path": self.path})
 
 
 @pytest.fixture(scope="module")
 def target():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    yield from serve_stand_in(_Target)
 
 
 def _register(adm, url, function="orders-failover-eu-central-1", account=PROD,

@@ -107,27 +107,7 @@ pub async fn replication(options: &Options, world: &LocalAws, run: &str) -> Valu
     let mut config = topology.config();
     config["metrics_namespace"] = json!(format!("ControlPlane-{suffix}"));
     config["replication"]["window"] = json!("1h");
-    let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
-    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
-    ecr.put_replication_configuration()
-        .replication_configuration(
-            ReplicationConfiguration::builder()
-                .rules(
-                    ReplicationRule::builder()
-                        .destinations(
-                            ReplicationDestination::builder()
-                                .region(SECONDARY)
-                                .registry_id(SHARED_SERVICES)
-                                .build()
-                                .expect("destination"),
-                        )
-                        .build()
-                        .expect("rule"),
-                )
-                .build()
-                .expect("configuration"),
-        )
-        .send()
+    crate::topology::replicate_ecr(world)
         .await
         .expect("replication configuration");
     world
@@ -152,7 +132,9 @@ pub async fn replication(options: &Options, world: &LocalAws, run: &str) -> Valu
     let mut rows = Vec::new();
     for (label, recent) in [("old only", 0), ("old + new", new)] {
         for i in 0..recent {
-            push(&ecr, &repo, &format!("bench-{i}")).await;
+            crate::topology::push_image(world, &repo, &format!("bench-{i}"))
+                .await
+                .expect("put image");
         }
         let seq = last_seq(world).await;
         let out = invoke(&mut f, tick.clone()).await;
@@ -170,26 +152,6 @@ pub async fn replication(options: &Options, world: &LocalAws, run: &str) -> Valu
     };
     let grows_with_new = status(1) - status(0) == new as u64 && status(0) == 0;
     json!({"runs": rows, "status_calls_grow_with_new_only": grows_with_new})
-}
-
-async fn push(ecr: &aws_sdk_ecr::Client, repo: &str, tag: &str) {
-    let unique = format!(
-        "{:064x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    );
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{unique}")},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 100, "digest": format!("sha256:{unique}")}],
-    });
-    ecr.put_image()
-        .repository_name(repo)
-        .image_tag(tag)
-        .image_manifest(manifest.to_string())
-        .send()
-        .await
-        .expect("put image");
 }
 
 /// A reconcile of `aliases` aliases of which `changed` need a new level, under
