@@ -179,3 +179,26 @@ async fn bad_config_is_refused_at_start_with_every_problem() {
         assert!(err.contains(expected), "missing {expected:?} in: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_in_a_region_outside_the_allow_list_refuses_to_start() {
+    let world = LocalAws::shared().await;
+    let topology = Topology::create(world, Spec::new("e2e-home"))
+        .await
+        .expect("topology");
+    for function in ["failover", "replication-monitor", "concurrency-scheduler"] {
+        let mut env = world.function_env(&topology.spec.account, "ap-south-1");
+        env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
+        let mut f = FunctionProcess::spawn(&binary(function), function, &env)
+            .await
+            .unwrap();
+        let err = f
+            .invoke_with_timeout(json!({"task": "tick"}), std::time::Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("runs in ap-south-1, which is not in `regions`"),
+            "{function}: {err}"
+        );
+    }
+}

@@ -230,6 +230,18 @@ impl Config {
         self.regions.contains(region)
     }
 
+    /// A copy of a function may only run in a region of the allow-list.
+    pub fn check_home(&self, home: &Region) -> Result<()> {
+        if self.has_region(home) {
+            return Ok(());
+        }
+        let listed: Vec<&str> = self.regions.iter().map(Region::as_str).collect();
+        Err(Error::Config(vec![format!(
+            "this function runs in {home}, which is not in `regions` ({})",
+            listed.join(", ")
+        )]))
+    }
+
     /// Looks a region up by name in the allow-list, with a clear refusal.
     pub fn region(&self, name: &str) -> Result<Region> {
         self.regions

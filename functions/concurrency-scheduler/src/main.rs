@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ssm::new(&home_sdk_config).get_required(&name).await
     })
     .await?;
+    config.check_home(&home_region()?)?;
     let deps = Deps::new(&config).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .await
     })
     .await?;
+    config.check_home(&home)?;
     let world = AwsWorld::new(&config, &home).await;
     let (config, home, world) = (&config, &home, &world);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -12,12 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ssm = shared::aws::ssm::Ssm::new(&home_sdk);
     // Any config problem stops the function here: it refuses to act on a bad config.
     let config = Config::from_env_with(|name| async move { ssm.get_required(&name).await }).await?;
-    if !config.has_region(&home) {
-        return Err(shared::Error::Config(vec![format!(
-            "this function runs in {home}, which is not in `regions`"
-        )])
-        .into());
-    }
+    config.check_home(&home)?;
     let deps = AwsDeps::new(&config, &home).await?;
     let (config, deps) = (&config, &deps);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
