@@ -17,6 +17,9 @@ pub const MAX_ATTEMPTS: u32 = 6;
 pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
+/// tokio's timer ticks in milliseconds.
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
 /// Lambda's control-plane quota per account and region, requests per second.
 pub const LAMBDA_CONTROL_PLANE_QUOTA: u32 = 15;
 
@@ -63,9 +66,9 @@ impl Pacer {
             due.checked_sub(self.tolerance).unwrap_or(now).max(now)
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
-        // A slot that is already due goes at once: even a zero sleep costs a
-        // millisecond tick of tokio's timer.
-        if at > Instant::now() {
+        // A slot due within the timer's resolution (1 ms) goes at once: even a
+        // zero sleep costs a millisecond tick of tokio's timer.
+        if at > Instant::now() + TIMER_RESOLUTION {
             tokio::time::sleep_until(at).await;
         }
     }
