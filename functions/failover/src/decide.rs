@@ -381,6 +381,9 @@ fn decide_request(
     }
 }
 
+/// Lambda's longest run (15 minutes), plus a minute.
+const STRANDED_PREPARING: chrono::Duration = chrono::Duration::minutes(16);
+
 fn tick(
     state: &RoutingState,
     mut next: RoutingState,
@@ -388,6 +391,31 @@ fn tick(
     policy: &FailoverConfig,
     now: DateTime<Utc>,
 ) -> Decision {
+    // A drill still preparing after the longest a Lambda run can live was left by a
+    // run that died before evacuating: end it, so the peer stops surging.
+    if let Some(drill) = state
+        .drill
+        .clone()
+        .filter(|d| d.phase == DrillPhase::Preparing && now - d.started_at > STRANDED_PREPARING)
+    {
+        let actor = Actor {
+            by: "controlplane:tick".into(),
+            reason: "drill stranded while preparing (its run ended before evacuating)".into(),
+            automatic: true,
+            force: false,
+        };
+        return decide_request(
+            &Request::EndDrill {
+                drill_id: Some(drill.id),
+                actor,
+            },
+            state,
+            &[],
+            health,
+            policy,
+            now,
+        );
+    }
     if let Some(drill) = state.drill.clone().filter(|d| d.expires_at <= now) {
         let actor = Actor {
             by: "controlplane:tick".into(),

@@ -41,6 +41,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ssm:GetParameter",
 ];
 
+/// What a drill keeps of its run's time for evacuating after the surge wait.
+const DEADLINE_MARGIN_SECS: i64 = 15;
+
 /// How many times a lost compare-and-swap is re-read and re-decided.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -94,6 +97,9 @@ pub trait World: Send + Sync {
 pub struct Invocation {
     pub request_id: String,
     pub function_arn: String,
+    /// When Lambda stops this run (its timeout), if known: a drill waits for the
+    /// peer's surge only while there is time left to evacuate.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// The parsed, validated request, before any AWS call.
@@ -501,7 +507,22 @@ async fn change(
                         lost_write = Some((state, next, reason, events));
                         continue;
                     }
-                    Err(e) => return fail(record, e),
+                    Err(e) => {
+                        // The answer is lost, not necessarily the write (a timeout, a
+                        // dropped connection): look before reporting a failure.
+                        if let Ok(Some((now, _))) = world.read_state().await {
+                            if now == next {
+                                record.step(format!(
+                                    "state epoch {} is this run's own write (its answer was lost: {e})",
+                                    next.epoch
+                                ));
+                                applied(&state, &next, reason, &events, config, world, record)
+                                    .await;
+                                return Some(next);
+                            }
+                        }
+                        return fail(record, e);
+                    }
                 }
             }
         }
@@ -889,17 +910,19 @@ async fn drill(
         }
         return record;
     }
+    // Never wait past the run's own deadline: the evacuation must still fit.
+    let mut surge_wait = config.failover.drill.surge_wait.as_std();
+    if let Some(deadline) = invocation.deadline {
+        let left = (deadline - world.now() - chrono::Duration::seconds(DEADLINE_MARGIN_SECS))
+            .to_std()
+            .unwrap_or_default();
+        surge_wait = surge_wait.min(left);
+    }
     record.step(format!(
-        "drill {drill_id} prepared; waiting up to {} for the peer surge",
-        config.failover.drill.surge_wait
+        "drill {drill_id} prepared; waiting up to {:.0?} for the peer surge",
+        surge_wait
     ));
-    let waited = wait_for_surge(
-        &peers,
-        &before,
-        config.failover.drill.surge_wait.as_std(),
-        world,
-    )
-    .await;
+    let waited = wait_for_surge(&peers, &before, surge_wait, world).await;
     record.step(waited);
 
     let start = Request::StartDrill {

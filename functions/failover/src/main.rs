@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let invocation = Invocation {
             request_id: event.context.request_id.clone(),
             function_arn: event.context.invoked_function_arn.clone(),
+            deadline: chrono::DateTime::from_timestamp_millis(event.context.deadline as i64),
         };
         handle(event.payload, &invocation, config, home, world)
             .await

@@ -462,6 +462,8 @@ pub struct FakeWorld {
     pub lose: Mutex<u32>,
     /// Swaps that fail with a throttling error.
     pub throttle: Mutex<u32>,
+    /// Swaps that land, then answer a timeout (the answer is lost).
+    pub land_then_time_out: Mutex<u32>,
     now: DateTime<Utc>,
 }
 
@@ -477,6 +479,7 @@ impl FakeWorld {
             swaps: Mutex::new(0),
             lose: Mutex::new(0),
             throttle: Mutex::new(0),
+            land_then_time_out: Mutex::new(0),
             now: t0(),
         }
     }
@@ -529,6 +532,17 @@ impl World for FakeWorld {
         }
         *record = Some(new.to_txt());
         *self.swaps.lock().unwrap() += 1;
+        let mut lost = self.land_then_time_out.lock().unwrap();
+        if *lost > 0 {
+            *lost -= 1;
+            return Err(shared::Error::Aws {
+                service: "route53",
+                operation: "ChangeResourceRecordSets",
+                region: "us-east-1".into(),
+                kind: shared::error::AwsErrorKind::Timeout,
+                message: "timed out".into(),
+            });
+        }
         Ok(CasResult::Swapped)
     }
     async fn gate(&self, region: &Region) -> Result<GateStatus> {
@@ -711,7 +725,7 @@ async fn drill_surges_evacuates_and_records_a_timeline() {
     let (c, world) = (config(), FakeWorld::new());
     let out = handle(
         json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 15, "reason": "game day", "requested_by": "alice"}),
-        &Invocation { request_id: "r".into(), function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into() },
+        &Invocation { request_id: "r".into(), function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(), deadline: None },
         &c,
         &eu(),
         &world,
@@ -744,6 +758,7 @@ async fn ending_a_drill_by_hand_removes_its_end_schedule() {
     let inv = Invocation {
         request_id: "r".into(),
         function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
+        deadline: None,
     };
     let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day", "requested_by": "alice"});
     let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
@@ -1024,5 +1039,94 @@ async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record
     assert_eq!(
         manual["outcome"], "failed",
         "a person gets the record: {manual}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_timed_out_is_recognised_and_finished() {
+    let (c, world) = (config(), FakeWorld::new());
+    *world.land_then_time_out.lock().unwrap() = 1;
+    let out = handle(
+        alarm_event("us-east-1", "ALARM"),
+        &Invocation::default(),
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(
+        out["timeline"].to_string().contains("its answer was lost"),
+        "{out}"
+    );
+    assert_eq!(
+        world.thresholds.lock().unwrap()[&us()],
+        3,
+        "the gate follows"
+    );
+    assert_eq!(
+        world.emitted.lock().unwrap().len(),
+        1,
+        "Region Evacuated sent"
+    );
+}
+
+#[test]
+fn the_tick_ends_a_drill_stranded_while_preparing() {
+    let c = config();
+    let mut state = RoutingState::default();
+    state.drill = Some(shared::routing::Drill {
+        id: "d".into(),
+        region: eu(),
+        phase: shared::routing::DrillPhase::Preparing,
+        started_at: t0(),
+        expires_at: t0() + Chrono::hours(1),
+        by: "alice".into(),
+        reason: "game day".into(),
+    });
+    let tick = |at| {
+        decide(
+            &Request::Tick,
+            &state,
+            &c.regions,
+            &all_healthy(),
+            &c.failover,
+            at,
+        )
+    };
+    assert!(
+        matches!(tick(t0() + Chrono::minutes(10)), Decision::Noop(_)),
+        "a run may still be waiting for the surge"
+    );
+    match tick(t0() + Chrono::minutes(17)) {
+        Decision::Change {
+            state: next,
+            reason,
+            events,
+        } => {
+            assert!(next.drill.is_none());
+            assert!(reason.contains("stranded while preparing"), "{reason}");
+            assert_eq!(events, vec![(ControlPlaneKind::DrillEnded, eu())]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_drill_waits_for_the_surge_only_while_its_run_has_time_left() {
+    let (c, world) = (config(), FakeWorld::new());
+    assert!(c.failover.drill.surge_wait.secs() > 20);
+    let inv = Invocation {
+        request_id: "r".into(),
+        function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
+        deadline: Some(t0() + Chrono::seconds(20)),
+    };
+    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day", "requested_by": "alice"});
+    let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(
+        out["timeline"].to_string().contains("waiting up to 5s"),
+        "{out}"
     );
 }

@@ -63,6 +63,7 @@ pub async fn run(options: &Options) -> Value {
     let invocation = failover::Invocation {
         request_id: "bench".into(),
         function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
+        deadline: None,
     };
     let mut rows = Vec::new();
 
