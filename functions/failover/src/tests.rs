@@ -1075,16 +1075,18 @@ async fn a_write_whose_answer_timed_out_is_recognised_and_finished() {
 #[test]
 fn the_tick_ends_a_drill_stranded_while_preparing() {
     let c = config();
-    let mut state = RoutingState::default();
-    state.drill = Some(shared::routing::Drill {
-        id: "d".into(),
-        region: eu(),
-        phase: shared::routing::DrillPhase::Preparing,
-        started_at: t0(),
-        expires_at: t0() + Chrono::hours(1),
-        by: "alice".into(),
-        reason: "game day".into(),
-    });
+    let state = RoutingState {
+        drill: Some(shared::routing::Drill {
+            id: "d".into(),
+            region: eu(),
+            phase: shared::routing::DrillPhase::Preparing,
+            started_at: t0(),
+            expires_at: t0() + Chrono::hours(1),
+            by: "alice".into(),
+            reason: "game day".into(),
+        }),
+        ..Default::default()
+    };
     let tick = |at| {
         decide(
             &Request::Tick,
