@@ -393,47 +393,29 @@ fn tick(
 ) -> Decision {
     // A drill still preparing after the longest a Lambda run can live was left by a
     // run that died before evacuating: end it, so the peer stops surging.
-    if let Some(drill) = state
-        .drill
-        .clone()
-        .filter(|d| d.phase == DrillPhase::Preparing && now - d.started_at > STRANDED_PREPARING)
-    {
-        let actor = Actor {
-            by: "controlplane:tick".into(),
-            reason: "drill stranded while preparing (its run ended before evacuating)".into(),
-            automatic: true,
-            force: false,
-        };
-        return decide_request(
-            &Request::EndDrill {
-                drill_id: Some(drill.id),
-                actor,
+    let due = state.drill.as_ref().and_then(|d| {
+        if d.phase == DrillPhase::Preparing && now - d.started_at > STRANDED_PREPARING {
+            Some((
+                d,
+                "drill stranded while preparing (its run ended before evacuating)",
+            ))
+        } else if d.expires_at <= now {
+            Some((d, "drill expired"))
+        } else {
+            None
+        }
+    });
+    if let Some((drill, why)) = due {
+        let end = Request::EndDrill {
+            drill_id: Some(drill.id.clone()),
+            actor: Actor {
+                by: "controlplane:tick".into(),
+                reason: why.into(),
+                automatic: true,
+                force: false,
             },
-            state,
-            &[],
-            health,
-            policy,
-            now,
-        );
-    }
-    if let Some(drill) = state.drill.clone().filter(|d| d.expires_at <= now) {
-        let actor = Actor {
-            by: "controlplane:tick".into(),
-            reason: "drill expired".into(),
-            automatic: true,
-            force: false,
         };
-        return decide_request(
-            &Request::EndDrill {
-                drill_id: Some(drill.id),
-                actor,
-            },
-            state,
-            &[],
-            health,
-            policy,
-            now,
-        );
+        return decide_request(&end, state, &[], health, policy, now);
     }
     if policy.failback.automatic {
         for (region, since) in &state.recovered_at {

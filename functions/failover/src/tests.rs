@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration as Chrono, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shared::aws::route53::{CasResult, GateStatus, StateVersion};
+use shared::error::AwsErrorKind;
 use shared::events::{ControlPlaneDetail, ControlPlaneKind};
 use shared::metrics::MetricBatch;
 use shared::routing::RoutingState;
@@ -493,6 +494,17 @@ impl FakeWorld {
     }
 }
 
+/// What Route 53 answers a ChangeResourceRecordSets that fails.
+fn swap_error(kind: AwsErrorKind, message: &str) -> shared::Error {
+    shared::Error::Aws {
+        service: "route53",
+        operation: "ChangeResourceRecordSets",
+        region: "us-east-1".into(),
+        kind,
+        message: message.into(),
+    }
+}
+
 impl World for FakeWorld {
     async fn read_state(&self) -> Result<Option<(RoutingState, StateVersion)>> {
         let raw = self.record.lock().unwrap().clone();
@@ -512,13 +524,7 @@ impl World for FakeWorld {
         let mut throttle = self.throttle.lock().unwrap();
         if *throttle > 0 {
             *throttle -= 1;
-            return Err(shared::Error::Aws {
-                service: "route53",
-                operation: "ChangeResourceRecordSets",
-                region: "us-east-1".into(),
-                kind: shared::error::AwsErrorKind::Throttling,
-                message: "Rate exceeded".into(),
-            });
+            return Err(swap_error(AwsErrorKind::Throttling, "Rate exceeded"));
         }
         drop(throttle);
         let mut lose = self.lose.lock().unwrap();
@@ -535,13 +541,7 @@ impl World for FakeWorld {
         let mut lost = self.land_then_time_out.lock().unwrap();
         if *lost > 0 {
             *lost -= 1;
-            return Err(shared::Error::Aws {
-                service: "route53",
-                operation: "ChangeResourceRecordSets",
-                region: "us-east-1".into(),
-                kind: shared::error::AwsErrorKind::Timeout,
-                message: "timed out".into(),
-            });
+            return Err(swap_error(AwsErrorKind::Timeout, "timed out"));
         }
         Ok(CasResult::Swapped)
     }
