@@ -152,6 +152,31 @@ pub fn env_for(world: &LocalAws, topology: &Topology, config: &Value) -> Vec<(St
     env
 }
 
+/// `function`, the real binary, in `topology`'s account under `config`.
+async fn spawn_in(
+    world: &LocalAws,
+    topology: &Topology,
+    config: &Value,
+    function: &str,
+) -> FunctionProcess {
+    FunctionProcess::spawn(
+        &binary(function),
+        function,
+        &env_for(world, topology, config),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{function} starts: {e}"))
+}
+
+/// A call sequence, printable.
+fn call_list(sequence: &[Call]) -> String {
+    sequence
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A call that changes something (as opposed to a read).
 pub fn is_write(call: &Call) -> bool {
     ["Change", "Update", "Put", "Publish", "Create", "Delete"]
@@ -379,13 +404,7 @@ async fn fault_matrix_failover() {
         .expect("topology");
     let account = topology.spec.account.clone();
     let config = topology.config();
-    let mut f = FunctionProcess::spawn(
-        &binary("failover"),
-        "failover",
-        &env_for(world, &topology, &config),
-    )
-    .await
-    .expect("failover starts");
+    let mut f = spawn_in(world, &topology, &config, "failover").await;
     let mut matrix = Matrix::default();
 
     for (a, action) in failover_actions().into_iter().enumerate() {
@@ -402,11 +421,7 @@ async fn fault_matrix_failover() {
             "{}: {} AWS calls: {}",
             action.name,
             sequence.len(),
-            sequence
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            call_list(&sequence)
         );
 
         for (i, call) in sequence.iter().enumerate() {
@@ -566,13 +581,7 @@ async fn fault_matrix_concurrency_scheduler() {
     let (world, topology, config) = scheduler_world("fms").await;
     let world = &world;
     let account = topology.spec.account.clone();
-    let mut f = FunctionProcess::spawn(
-        &binary("concurrency-scheduler"),
-        "concurrency-scheduler",
-        &env_for(world, &topology, &config),
-    )
-    .await
-    .expect("scheduler starts");
+    let mut f = spawn_in(world, &topology, &config, "concurrency-scheduler").await;
     let _ = f.invoke(json!({"action": "plan"})).await;
     let mut matrix = Matrix::default();
     let name = "scheduler surge 2->4";
@@ -593,11 +602,7 @@ async fn fault_matrix_concurrency_scheduler() {
     println!(
         "{name}: {} AWS calls: {}",
         sequence.len(),
-        sequence
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        call_list(&sequence)
     );
     for (i, call) in sequence.iter().enumerate() {
         for kind in kinds_for(0, i, call) {
@@ -690,13 +695,7 @@ async fn fault_matrix_replication_monitor() {
     let (world, topology, config) = monitor_world("fmm").await;
     let world = &world;
     let account = topology.spec.account.clone();
-    let mut f = FunctionProcess::spawn(
-        &binary("replication-monitor"),
-        "replication-monitor",
-        &env_for(world, &topology, &config),
-    )
-    .await
-    .expect("monitor starts");
+    let mut f = spawn_in(world, &topology, &config, "replication-monitor").await;
     let _ = f.invoke(json!({"action": "check", "dry_run": true})).await;
     let mut matrix = Matrix::default();
     let name = "monitor secrets alert";
@@ -722,11 +721,7 @@ async fn fault_matrix_replication_monitor() {
     println!(
         "{name}: {} AWS calls: {}",
         sequence.len(),
-        sequence
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        call_list(&sequence)
     );
     for (i, call) in sequence.iter().enumerate() {
         for kind in kinds_for(0, i, call) {
@@ -944,13 +939,7 @@ async fn duplicates_make_the_changes_of_one_delivery() {
         .expect("topology");
     let account = topology.spec.account.clone();
     let config = topology.config();
-    let mut f = FunctionProcess::spawn(
-        &binary("failover"),
-        "failover",
-        &env_for(world, &topology, &config),
-    )
-    .await
-    .unwrap();
+    let mut f = spawn_in(world, &topology, &config, "failover").await;
     let alarm = {
         let mut a = crate::e2e::fixture("cloudwatch-alarm-state-change.json");
         a["detail"]["alarmName"] = json!(format!("orders-health-{SECONDARY}-dup"));
@@ -986,13 +975,7 @@ async fn duplicates_make_the_changes_of_one_delivery() {
     let mut config = config;
     config["concurrency"]["windows"] = json!([]);
     config["concurrency"]["ready_timeout"] = json!("1s");
-    let mut s = FunctionProcess::spawn(
-        &binary("concurrency-scheduler"),
-        "concurrency-scheduler",
-        &env_for(world, &topology, &config),
-    )
-    .await
-    .unwrap();
+    let mut s = spawn_in(world, &topology, &config, "concurrency-scheduler").await;
     let _ = s.invoke(json!({"action": "plan"})).await;
     let mut events: Vec<Value> = Vec::new();
     for i in 0..10 {
