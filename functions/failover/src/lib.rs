@@ -388,33 +388,45 @@ async fn change(
     world: &impl World,
     record: &mut DecisionRecord,
 ) -> Option<RoutingState> {
-    // What a lost compare-and-swap tried to write: (old, new, reason, events).
-    type LostWrite = (
-        RoutingState,
-        RoutingState,
-        String,
-        Vec<(ControlPlaneKind, Region)>,
-    );
-    let mut lost_write: Option<LostWrite> = None;
-    for attempt in 1..=CAS_ATTEMPTS {
-        let (state, version) = match world.read_state().await {
+    // A write whose answer did not say "swapped": the next read tells whether it is
+    // this run's own (a retry met it, or the answer was lost), or someone else's.
+    let mut unanswered: Option<Unanswered> = None;
+    let mut attempt = 0;
+    loop {
+        let read = world.read_state().await;
+        if let Some(u) = unanswered.take() {
+            if matches!(&read, Ok(Some((now, _))) if *now == u.next) {
+                let why = u
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                record.step(format!(
+                    "state epoch {} is this run's own write (its answer was lost{why})",
+                    u.next.epoch
+                ));
+                applied(&u.old, &u.next, u.reason, &u.events, config, world, record).await;
+                return Some(u.next);
+            }
+            if let Some(e) = u.error {
+                return fail(record, e);
+            }
+            record.changes.clear();
+        }
+        attempt += 1;
+        if attempt > CAS_ATTEMPTS {
+            return fail(
+                record,
+                Error::State(format!(
+                    "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
+                )),
+            );
+        }
+        let (state, version) = match read {
             Ok(Some((s, v))) => (s, Some(v)),
             Ok(None) => (RoutingState::default(), None),
             Err(e) => return fail(record, e),
         };
-        if let Some((old, mine, reason, events)) = lost_write.take() {
-            if mine == state {
-                // The swap was this run's own write whose answer was lost (the SDK's
-                // retry then met it): finish the change as if it had been answered.
-                record.step(format!(
-                    "state epoch {} is this run's own write (its answer was lost)",
-                    mine.epoch
-                ));
-                applied(&old, &mine, reason, &events, config, world, record).await;
-                return Some(mine);
-            }
-            record.changes.clear();
-        }
         let mut request = request.clone();
         if let Request::Evacuate {
             region,
@@ -504,35 +516,39 @@ async fn change(
                         record.step(format!(
                             "compare-and-swap lost (attempt {attempt}): re-reading"
                         ));
-                        lost_write = Some((state, next, reason, events));
-                        continue;
+                        unanswered = Some(Unanswered {
+                            old: state,
+                            next,
+                            reason,
+                            events,
+                            error: None,
+                        });
                     }
+                    // The answer is lost, not necessarily the write (a timeout, a
+                    // dropped connection): look before reporting a failure.
                     Err(e) => {
-                        // The answer is lost, not necessarily the write (a timeout, a
-                        // dropped connection): look before reporting a failure.
-                        if let Ok(Some((now, _))) = world.read_state().await {
-                            if now == next {
-                                record.step(format!(
-                                    "state epoch {} is this run's own write (its answer was lost: {e})",
-                                    next.epoch
-                                ));
-                                applied(&state, &next, reason, &events, config, world, record)
-                                    .await;
-                                return Some(next);
-                            }
-                        }
-                        return fail(record, e);
+                        unanswered = Some(Unanswered {
+                            old: state,
+                            next,
+                            reason,
+                            events,
+                            error: Some(e),
+                        })
                     }
                 }
             }
         }
     }
-    fail(
-        record,
-        Error::State(format!(
-            "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
-        )),
-    )
+}
+
+/// A state write that was not answered "swapped", kept until the next read.
+struct Unanswered {
+    old: RoutingState,
+    next: RoutingState,
+    reason: String,
+    events: Vec<(ControlPlaneKind, Region)>,
+    /// The error it was answered with; None when the swap was reported lost.
+    error: Option<Error>,
 }
 
 /// The state moved from `old` to `new`: bring the gates to it, tell the world, and
