@@ -811,3 +811,35 @@ fn infra_cross_account_roles_require_an_external_id() {
     }
     assert!(checked >= 1, "no cross-account role found to check");
 }
+
+/// A module that declares only aliased providers gets an implied, empty default
+/// `aws` provider for any block that names none (no region, no role, no account
+/// pin): every resource and data block there must name its provider.
+#[test]
+fn infra_blocks_of_alias_only_modules_name_their_provider() {
+    let modules = repo().join("infra/modules");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&modules).expect("infra/modules") {
+        let dir = entry.expect("module dir").path();
+        let versions = std::fs::read_to_string(dir.join("versions.tf")).unwrap_or_default();
+        if !versions.contains("configuration_aliases") {
+            continue;
+        }
+        let rel = dir.strip_prefix(repo()).unwrap().display().to_string();
+        let tf = Tf::load(&rel);
+        for (file, block) in &tf.blocks {
+            if !matches!(block.identifier.as_str(), "resource" | "data") {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                attr(&block.body, "provider").is_some(),
+                "{}: {} {:?} names no provider",
+                file.display(),
+                block.identifier.as_str(),
+                block.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>()
+            );
+        }
+    }
+    assert!(checked > 0, "no alias-only module found");
+}

@@ -74,6 +74,9 @@ resource "aws_ecr_repository" "secondary" {
 }
 
 data "aws_iam_policy_document" "repository" {
+  # The module has aliased providers only: every block names one (else an empty default is implied).
+  provider = aws.shared_primary
+
   statement {
     sid = "WorkloadAccountsPull"
     actions = [
@@ -132,6 +135,8 @@ resource "aws_ecr_replication_configuration" "this" {
 ################################################################################
 
 data "aws_iam_policy_document" "ecr_read_assume" {
+  provider = aws.shared_primary
+
   statement {
     sid     = "ReplicationMonitorAssume"
     actions = ["sts:AssumeRole"]
@@ -167,6 +172,8 @@ resource "aws_iam_role" "ecr_read" {
 }
 
 data "aws_iam_policy_document" "ecr_read" {
+  provider = aws.shared_primary
+
   statement {
     sid = "ReadReplicationStatus"
     actions = [
@@ -214,6 +221,8 @@ resource "aws_cloudwatch_event_rule" "ecr_push" {
 }
 
 data "aws_iam_policy_document" "events_assume" {
+  provider = aws.shared_primary
+
   statement {
     sid     = "EventBridgeAssume"
     actions = ["sts:AssumeRole"]
@@ -242,6 +251,8 @@ resource "aws_iam_role" "ecr_events" {
 }
 
 data "aws_iam_policy_document" "ecr_events" {
+  provider = aws.shared_primary
+
   statement {
     sid       = "PutOnWorkloadBuses"
     actions   = ["events:PutEvents"]
@@ -278,6 +289,8 @@ resource "aws_cloudwatch_event_target" "ecr_push" {
 ################################################################################
 
 data "aws_iam_policy_document" "kms" {
+  provider = aws.workload_primary
+
   #checkov:skip=CKV_AWS_109: key policy: "*" is this key; the account root administers it and IAM policies grant use (AWS default key policy).
   #checkov:skip=CKV_AWS_111: key policy: "*" is this key; the account root administers it and IAM policies grant use (AWS default key policy).
   #checkov:skip=CKV_AWS_356: key policy: "*" means this key only; a key policy cannot name its own ARN.
@@ -465,6 +478,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "destination" {
 }
 
 data "aws_iam_policy_document" "tls_only_source" {
+  provider = aws.workload_primary
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -485,6 +500,8 @@ data "aws_iam_policy_document" "tls_only_source" {
 }
 
 data "aws_iam_policy_document" "tls_only_destination" {
+  provider = aws.workload_primary
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -521,6 +538,8 @@ resource "aws_s3_bucket_policy" "destination" {
 }
 
 data "aws_iam_policy_document" "s3_replication_assume" {
+  provider = aws.workload_primary
+
   statement {
     sid     = "S3Assume"
     actions = ["sts:AssumeRole"]
@@ -548,6 +567,8 @@ resource "aws_iam_role" "s3_replication" {
 }
 
 data "aws_iam_policy_document" "s3_replication" {
+  provider = aws.workload_primary
+
   statement {
     sid       = "ReadSourceConfiguration"
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
