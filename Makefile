@@ -12,7 +12,7 @@ CARGO       := cargo
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(PY) $(CHECKOV_VENV)/bin/checkov ## install the pinned tools: local AWS world, cargo-lambda, checkov
+setup: $(PY) $(CHECKOV_VENV)/bin/checkov ## install the pinned tools: the local AWS world and checkov (`make build` installs cargo-lambda)
 	$(CARGO) fetch --locked
 
 $(PY): tests/localaws/requirements.lock

@@ -1,7 +1,7 @@
 //! The control plane's configuration: one JSON document, read once at start from
 //! `CONTROL_PLANE_CONFIG` (inline) or `CONTROL_PLANE_CONFIG_SSM` (a parameter name),
 //! validated with every problem reported together. Keys are documented in
-//! `config/schema.json` and the README.
+//! `config/example.json` (a complete example) and the README.
 
 use crate::config_reader::{Obj, Problems};
 use crate::duration::Duration;

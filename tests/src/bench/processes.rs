@@ -208,7 +208,7 @@ impl Peer<'_> {
 
 fn event_label(function: &str) -> &'static str {
     match function {
-        "failover" => "CloudWatch alarm state change (EventBridge), alarm not mapped: refused, 0 AWS calls",
+        "failover" => "CloudWatch alarm state change (EventBridge), alarm not mapped: refused, 1 SNS notice",
         "replication-monitor" => "ECR Image Action PUSH of an unwatched repository: ignored, 0 AWS calls",
         _ => "{\"action\":\"plan\"}: reads state, routing, account, alias and its provisioned concurrency",
     }
