@@ -16,7 +16,7 @@ const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
 /// Actions the Service Authorization Reference lists with no resource type, so `"*"` is the
 /// only possible Resource: cloudwatch:GetMetricData / PutMetricData (Amazon CloudWatch),
 /// lambda:GetAccountSettings (AWS Lambda), tag:GetResources (Resource Groups Tagging API).
-/// Everything else (events:PutEvents on event-bus, route53:GetChange on change, ...) is scoped.
+/// Everything else (events:PutEvents on event-bus, route53:ChangeResourceRecordSets on hostedzone, ...) is scoped.
 const NO_RESOURCE_LEVEL: [&str; 4] = [
     "cloudwatch:GetMetricData",
     "cloudwatch:PutMetricData",

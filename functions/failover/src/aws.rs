@@ -10,7 +10,7 @@ use shared::aws::route53::{
 };
 use shared::aws::sns::{Notifier, Sns};
 use shared::events::{ControlPlaneDetail, ControlPlaneKind, CONTROL_PLANE_SOURCE};
-use shared::metrics::{MetricBatch, MetricSink};
+use shared::metrics::MetricBatch;
 use shared::routing::RoutingState;
 use shared::{Config, Error, Region, Result};
 use std::time::Duration;
@@ -195,12 +195,6 @@ impl World for AwsWorld {
 
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-impl MetricSink for AwsWorld {
-    async fn publish(&self, namespace: &str, metrics: &[shared::metrics::Metric]) -> Result<()> {
-        self.cloudwatch.publish(namespace, metrics).await
     }
 }
 

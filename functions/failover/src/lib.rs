@@ -28,14 +28,12 @@ pub const IAM_ACTIONS: &[&str] = &[
     "route53:UpdateHealthCheck",
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
-    "route53:GetChange",
     "cloudwatch:PutMetricData",
     "cloudwatch:GetMetricData",
     "sns:Publish",
     "events:PutEvents",
     "scheduler:CreateSchedule",
     "scheduler:DeleteSchedule",
-    "scheduler:GetSchedule",
     "iam:PassRole",
     "lambda:GetProvisionedConcurrencyConfig",
     "ssm:GetParameter",
@@ -135,7 +133,7 @@ pub async fn handle(
     world: &impl World,
 ) -> Result<Value> {
     let event = Event::parse(&payload)?;
-    let plan = plan(event, config, world.now())?;
+    let plan = plan(event, config)?;
     // Changes asked by an alarm or a drill-end schedule (no person waiting for the
     // answer) fail as a function error, so Lambda's async retry tries again.
     let event_driven = matches!(&plan, Plan::Change { by: None, .. });
@@ -170,7 +168,7 @@ fn manual_actor(m: &ManualRequest, force: bool) -> Result<Actor> {
 }
 
 /// Turns an event into a plan; every input problem is found here, before AWS is touched.
-fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
+fn plan(event: Event, config: &Config) -> Result<Plan> {
     match event {
         Event::Manual(m) => {
             let region_arg = |m: &ManualRequest| -> Result<std::result::Result<Region, String>> {
@@ -306,13 +304,10 @@ fn plan(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Plan> {
                 by: None,
             }),
         },
-        other => {
-            let _ = now;
-            Err(Error::invalid_event(format!(
-                "failover does not handle {} events (it takes alarm state changes, schedules and manual actions)",
-                other.kind()
-            )))
-        }
+        other => Err(Error::invalid_event(format!(
+            "failover does not handle {} events (it takes alarm state changes, schedules and manual actions)",
+            other.kind()
+        ))),
     }
 }
 

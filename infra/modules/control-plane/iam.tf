@@ -118,12 +118,6 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
-    sid       = "WaitForChange"
-    actions   = ["route53:GetChange"]
-    resources = ["arn:${local.partition}:route53:::change/*"]
-  }
-
-  statement {
     # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
     sid       = "PublishMetrics"
     actions   = ["cloudwatch:PutMetricData"]
@@ -157,7 +151,7 @@ data "aws_iam_policy_document" "failover" {
 
   statement {
     sid       = "DrillEndSchedules"
-    actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]
+    actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     resources = local.drill_schedule_arns
   }
 
