@@ -263,6 +263,16 @@ mod tests {
         assert!(RoutingState::from_txt("\"v1 epoch=0\"").is_err());
         assert!(RoutingState::from_txt("\"unterminated").is_err());
         assert!(RoutingState::from_txt("{\"v\":2,\"epoch\":0}").is_err());
+        // A newer format, well quoted: refused for its version, not its quoting.
+        let newer = RoutingState {
+            v: FORMAT_VERSION + 1,
+            ..Default::default()
+        };
+        let err = RoutingState::from_txt(&newer.to_txt()).unwrap_err();
+        assert!(
+            err.to_string().contains("format v2 is not understood"),
+            "{err}"
+        );
     }
 
     proptest! {
