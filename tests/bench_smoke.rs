@@ -7,7 +7,7 @@ use tests::LocalAws;
 
 fn smoke() -> Options {
     let mut options = Options::smoke();
-    options.bin_dir = tests::repo_root().join("target/debug");
+    options.bin_dir = tests::debug_dir();
     options
 }
 

@@ -28,22 +28,6 @@ async fn calls_by(world: &LocalAws, account: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn gate_threshold(world: &LocalAws, topology: &Topology, region: &str) -> i32 {
-    let r53 = aws_sdk_route53::Client::new(&world.sdk_config(&topology.spec.account, SECONDARY));
-    let out = r53
-        .get_health_check()
-        .health_check_id(&topology.gates[region])
-        .send()
-        .await
-        .unwrap();
-    out.health_check()
-        .unwrap()
-        .health_check_config()
-        .unwrap()
-        .health_threshold()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     let world = LocalAws::shared().await;
@@ -105,12 +89,12 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     let applied = f.invoke(alarm.clone()).await.unwrap().ok().unwrap();
     assert_eq!(applied["outcome"], "applied", "{applied}");
     assert_eq!(
-        gate_threshold(world, &topology, SECONDARY).await,
+        topology.gate_threshold(world, SECONDARY).await,
         3,
         "us-east-1's gate is closed"
     );
     assert_eq!(
-        gate_threshold(world, &topology, PRIMARY).await,
+        topology.gate_threshold(world, PRIMARY).await,
         2,
         "eu-central-1's gate stays open"
     );
@@ -141,7 +125,7 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         .invoke(json!({"action": "restore", "region": SECONDARY, "reason": "recovered", "requested_by": "e2e"}))
         .await.unwrap().ok().unwrap();
     assert_eq!(restored["outcome"], "applied", "{restored}");
-    assert_eq!(gate_threshold(world, &topology, SECONDARY).await, 2);
+    assert_eq!(topology.gate_threshold(world, SECONDARY).await, 2);
     assert_eq!(
         topology.answering_regions(world).await,
         vec![PRIMARY.to_string(), SECONDARY.to_string()]

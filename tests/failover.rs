@@ -60,24 +60,11 @@ impl World {
             .unwrap_or_default()
     }
 
-    async fn gate_threshold(&self, region: &str) -> i32 {
-        let r53 = aws_sdk_route53::Client::new(&self.sdk(SECONDARY));
-        r53.get_health_check()
-            .health_check_id(&self.topology.gates[region])
-            .send()
-            .await
-            .expect("gate")
-            .health_check()
-            .and_then(|h| h.health_check_config())
-            .and_then(|c| c.health_threshold())
-            .expect("threshold")
-    }
-
     /// Which regions' gates are closed (threshold above the two endpoint children).
     async fn closed_gates(&self) -> Vec<String> {
         let mut closed = Vec::new();
         for region in [PRIMARY, SECONDARY] {
-            if self.gate_threshold(region).await > 2 {
+            if self.topology.gate_threshold(self.world, region).await > 2 {
                 closed.push(region.to_string());
             }
         }

@@ -1049,12 +1049,9 @@ async fn rejected_input_makes_no_aws_call_and_manual_actions_need_a_reason() {
     let (world, topology, config) = monitor_world("bad").await;
     let world = &world;
     let account = topology.spec.account.clone();
-    let env = env_for(world, &topology, &config);
     let mut summary = String::new();
     for name in ["failover", "concurrency-scheduler", "replication-monitor"] {
-        let mut f = FunctionProcess::spawn(&binary(name), name, &env)
-            .await
-            .unwrap();
+        let mut f = spawn_in(world, &topology, &config, name).await;
         // Cold start work (config, clients) first, so only invocations are counted.
         let _ = f.invoke(json!({"action": "plan"})).await;
         let seq = last_seq(world).await;
@@ -1091,9 +1088,7 @@ async fn rejected_input_makes_no_aws_call_and_manual_actions_need_a_reason() {
     }
 
     // Manual actions that change something need a reason; the caller is recorded.
-    let mut f = FunctionProcess::spawn(&binary("failover"), "failover", &env)
-        .await
-        .unwrap();
+    let mut f = spawn_in(world, &topology, &config, "failover").await;
     for payload in [
         json!({"action": "evacuate", "region": SECONDARY, "requested_by": "alice"}),
         json!({"action": "restore", "region": SECONDARY, "requested_by": "alice"}),
@@ -1134,13 +1129,7 @@ async fn rejected_input_makes_no_aws_call_and_manual_actions_need_a_reason() {
         "{status}"
     );
     f.stop().await;
-    let mut s = FunctionProcess::spawn(
-        &binary("concurrency-scheduler"),
-        "concurrency-scheduler",
-        &env,
-    )
-    .await
-    .unwrap();
+    let mut s = spawn_in(world, &topology, &config, "concurrency-scheduler").await;
     match s
         .invoke(json!({"action": "override", "function": topology.spec.workload_functions[0], "level": 3, "until": "1h"}))
         .await
@@ -1170,7 +1159,6 @@ async fn no_secret_value_reaches_logs_or_decision_records() {
         .send()
         .await
         .unwrap();
-    let env = env_for(world, &topology, &config);
     let seq = last_seq(world).await;
     let mut records = Vec::new();
     let mut lines = Vec::new();
@@ -1192,19 +1180,18 @@ async fn no_secret_value_reaches_logs_or_decision_records() {
             vec![json!({"action": "plan"}), tick()],
         ),
     ] {
-        let mut f = FunctionProcess::spawn(&binary(name), name, &env)
-            .await
-            .unwrap();
+        let mut f = spawn_in(world, &topology, &config, name).await;
         for p in payloads {
             records.push(invoke_ok(&mut f, p).await.to_string());
         }
         // Also a secret in a rejected payload is not echoed back.
-        if let Reply::Error { error_message, .. } = f
+        match f
             .invoke(json!({"action": "status", "password": secret.clone()}))
             .await
             .unwrap()
         {
-            records.push(error_message);
+            Reply::Error { error_message, .. } => records.push(error_message),
+            Reply::Ok(v) => panic!("{name} accepted an unknown field: {v}"),
         }
         lines.extend(f.output());
         f.stop().await;

@@ -38,10 +38,6 @@ async fn setup(suffix: &str, tweak: impl FnOnce(&mut Value)) -> World {
     let mut config = topology.config();
     config["metrics_namespace"] = json!(namespace(suffix));
     config["replication"]["window"] = json!("1h");
-    config["replication"]["ecr"]["role"] = json!({
-        "role_arn": format!("arn:aws:iam::{SHARED_SERVICES}:role/ecr-read-{suffix}"),
-        "external_id": format!("controlplane-{suffix}"),
-    });
     config["replication"]["ecr"]["lag_threshold"] = json!("3s");
     config["replication"]["secrets"]["lag_threshold"] = json!("3s");
     config["replication"]["s3"] = json!({
@@ -118,12 +114,10 @@ impl World {
             .world
             .get(&format!("/sns/messages?topicArn={topic}"))
             .await;
-        let list = out
+        out["messages"]
             .as_array()
-            .cloned()
-            .or_else(|| out["messages"].as_array().cloned())
-            .unwrap_or_default();
-        list.iter()
+            .into_iter()
+            .flatten()
             .filter_map(|m| m["subject"].as_str().map(str::to_string))
             .collect()
     }

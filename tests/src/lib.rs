@@ -27,12 +27,18 @@ pub fn repo_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// The debug target directory (`CARGO_TARGET_DIR` honoured), where `cargo build` puts
+/// this workspace's binaries.
+pub fn debug_dir() -> std::path::PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"))
+        .join("debug")
+}
+
 /// A binary of this workspace in the debug target directory (`cargo build` first).
 pub fn binary(name: &str) -> std::path::PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target"));
-    target.join("debug").join(name)
+    debug_dir().join(name)
 }
 
 /// An event sample from `tests/fixtures`.

@@ -225,18 +225,6 @@ impl FunctionProcess {
         self.child.id()
     }
 
-    pub fn init_error(&self) -> Option<String> {
-        self.shared.init_error.lock().unwrap().clone()
-    }
-
-    /// Waits until the process exits on its own (e.g. after an init error).
-    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
-    }
-
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }

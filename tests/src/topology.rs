@@ -1,6 +1,7 @@
 //! Creates the seed's world in the local AWS: a hosted zone with latency records
 //! for both regions, endpoint health checks, the per-region gate checks, the
-//! routing-state record, alert topics, ECR repositories with replication,
+//! routing-state record, alert topics, ECR repositories (replication between the
+//! regions is switched on by `replicate_ecr`, for the worlds that need it),
 //! replicated secrets, workload functions with alias `live`, and the region
 //! health alarms, across the shared-services and workload accounts. Every name
 //! carries a suffix so tests can build independent worlds side by side.
@@ -216,8 +217,8 @@ impl Topology {
             alarms.insert(alarm, region.to_string());
         }
 
-        // ECR in shared-services: the source repositories in the primary region,
-        // replicated to the secondary.
+        // ECR in shared-services: the source repositories in the primary region
+        // (`replicate_ecr` replicates them to the secondary).
         // The monitor reads ECR through a role in shared-services, as deployed.
         world.post("/iam/roles", json!({"account": SHARED_SERVICES, "name": format!("ecr-read-{s}"), "service": "lambda.amazonaws.com"})).await;
         let ecr = aws_sdk_ecr::Client::new(&world.sdk_config(SHARED_SERVICES, PRIMARY));
@@ -253,6 +254,20 @@ impl Topology {
     }
 
     /// Marks every endpoint of a region up or down (the data plane's view).
+    /// The `HealthThreshold` of `region`'s gate: above its two endpoint children, closed.
+    pub async fn gate_threshold(&self, world: &LocalAws, region: &str) -> i32 {
+        let r53 = aws_sdk_route53::Client::new(&world.sdk_config(&self.spec.account, SECONDARY));
+        r53.get_health_check()
+            .health_check_id(&self.gates[region])
+            .send()
+            .await
+            .expect("gate")
+            .health_check()
+            .and_then(|h| h.health_check_config())
+            .and_then(|c| c.health_threshold())
+            .expect("threshold")
+    }
+
     pub async fn set_region_endpoints(&self, world: &LocalAws, region: &str, healthy: bool) {
         for (_, fqdn) in &self.endpoints[region] {
             world
