@@ -410,12 +410,12 @@ async fn change(
         }
         attempt += 1;
         if attempt > CAS_ATTEMPTS {
-            return fail(
-                record,
-                Error::State(format!(
-                    "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
-                )),
+            let lost = format!(
+                "compare-and-swap lost {CAS_ATTEMPTS} times in a row; the next run retries"
             );
+            fail::<()>(record, Error::State(lost.clone()));
+            record.reason = lost;
+            return None;
         }
         let (state, version) = match read {
             Ok(Some((s, v))) => (s, Some(v)),

@@ -8,10 +8,9 @@ use shared::Config;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::logging::init();
     let home = home_region()?;
-    let config = Config::from_env_with(|name| async move {
-        Ssm::new(&sdk_config(&home_region()?).await)
-            .get_required(&name)
-            .await
+    let config = Config::from_env_with(|name| {
+        let home = home.clone();
+        async move { Ssm::new(&sdk_config(&home).await).get_required(&name).await }
     })
     .await?;
     config.check_home(&home)?;
