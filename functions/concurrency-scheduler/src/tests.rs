@@ -420,7 +420,7 @@ async fn failover_events_surge_from_the_routing_state_and_return_to_schedule() {
     );
     assert_eq!(row(&r, "orders-api")["why"]["rule"], "surge");
 
-    // A drill preparing on the peer surges too.
+    // Restored: back to the schedule's level.
     *d.routing.state.lock().unwrap() = Some(RoutingState::default());
     let r = handle_at(control("Region Restored", "us-east-1"), &d, weekday())
         .await
@@ -430,6 +430,34 @@ async fn failover_events_surge_from_the_routing_state_and_return_to_schedule() {
         Some((4, PcStatus::Ready)),
         "{r:#}"
     );
+
+    // A drill preparing on the peer surges before the peer is evacuated.
+    let drilling = RoutingState {
+        drill: Some(shared::routing::Drill {
+            id: "drill-us-east-1".into(),
+            region: Region::parse("us-east-1").unwrap(),
+            phase: shared::routing::DrillPhase::Preparing,
+            started_at: weekday(),
+            expires_at: weekday() + chrono::Duration::minutes(15),
+            by: "alice".into(),
+            reason: "game day".into(),
+        }),
+        ..Default::default()
+    };
+    *d.routing.state.lock().unwrap() = Some(drilling);
+    let r = handle_at(control("Drill Started", "us-east-1"), &d, weekday())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.lambda.level("orders-api"),
+        Some((8, PcStatus::Ready)),
+        "{r:#}"
+    );
+    *d.routing.state.lock().unwrap() = Some(RoutingState::default());
+    handle_at(control("Drill Ended", "us-east-1"), &d, weekday())
+        .await
+        .unwrap();
+    assert_eq!(d.lambda.level("orders-api"), Some((4, PcStatus::Ready)));
 
     // The evacuated region itself does not surge.
     *d.routing.state.lock().unwrap() = Some(evacuated("eu-central-1"));
