@@ -6,7 +6,6 @@ import io
 import json
 import socket
 import sys
-import threading
 import time
 import traceback
 from collections import defaultdict
@@ -15,7 +14,7 @@ from typing import Any, Callable
 from werkzeug.wrappers import Response
 
 from localaws.awsreq import AwsCall
-from localaws.errors import error_response, server_error_response, throttle_response
+from localaws.errors import server_error_response, throttle_response
 from localaws.faults import CallLog, FaultInjector, Throttler
 
 
@@ -26,12 +25,6 @@ class MotoResult:
         self.status = status
         self.headers = headers
         self.body = body
-
-    def header(self, name: str) -> str | None:
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
@@ -87,7 +80,6 @@ class LocalAws:
         self.resetters: list[Callable[[], None]] = [
             self.faults.reset, self.throttler.reset, self.calls.reset,
         ]
-        self.lock = threading.RLock()
         from localaws.admin import Admin
 
         self.admin = Admin(self)
@@ -206,6 +198,3 @@ class LocalAws:
                 pass
         raise DropConnection("localaws: injected connection drop")
 
-
-def json_error(call: AwsCall, code: str, message: str, status: int = 400) -> Response:
-    return error_response(call, code, message, status)
