@@ -360,8 +360,9 @@ resource "aws_scheduler_schedule" "tick" {
 # EventBridge rules on this region's default bus
 ################################################################################
 
-# ECR pushes happen in shared-services (eu-central-1); the rule there (root module,
-# `ecr_events` resources) forwards them to this bus, which the bus policy below allows.
+# ECR pushes happen in shared-services (eu-central-1); the rule there (the replication
+# module's `aws_cloudwatch_event_rule.ecr_push`) forwards them to this bus, which the bus
+# policy below allows.
 resource "aws_cloudwatch_event_rule" "ecr_image_push" {
   name           = "${local.prefix}-ecr-push-${var.region}"
   description    = "ECR image pushes (forwarded from shared-services) -> replication-monitor"
