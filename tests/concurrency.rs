@@ -350,18 +350,9 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
         c["concurrency"]["max_in_flight"] = json!(8);
     })
     .await;
-    // Lambda's control-plane quota (15 req/s per account) enforced by the world.
-    w.world
-        .post("/throttling", json!({"service": "lambda", "enabled": true}))
-        .await;
+    // Lambda's control-plane quota (15 req/s per account) is on in the world by default.
     let seq = w.last_seq().await;
     let r = w.invoke(tick()).await;
-    w.world
-        .post(
-            "/throttling",
-            json!({"service": "lambda", "enabled": false}),
-        )
-        .await;
     assert_eq!(r["outcome"], "applied", "{r:#}");
     assert_eq!(r["state"]["targets"], N);
     let puts = w.calls("PutProvisionedConcurrencyConfig", seq).await;

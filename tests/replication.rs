@@ -78,7 +78,8 @@ async fn s3_metrics(world: &LocalAws, config: &Value, latency: f64, pending: f64
         .post(
             "/s3/replication-metrics",
             json!({
-                "account": config["allowed_accounts"][1], "region": PRIMARY,
+                "account": config["allowed_accounts"][1],
+                "sourceRegion": PRIMARY, "destinationRegion": SECONDARY,
                 "sourceBucket": rule["source_bucket"], "destinationBucket": rule["destination_bucket"], "ruleId": rule["rule_id"],
                 "ReplicationLatency": latency, "OperationsPendingReplication": pending, "OperationsFailedReplication": failed,
             }),

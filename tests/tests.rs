@@ -8,3 +8,4 @@ mod failover;
 mod faults;
 mod infra;
 mod replication;
+mod strict;

@@ -232,27 +232,9 @@ fn answered<'a>(ds: &'a [Value], region: &str, outcome: &str) -> Option<&'a Valu
     })
 }
 
-/// What Route 53 publishes to CloudWatch (us-east-1): `HealthCheckStatus` of every
-/// endpoint check, 0 for `down`'s and 1 for the others; then CloudWatch evaluates the
-/// region-health alarms. Returns the alarm state changes.
-async fn endpoint_metrics(world: &LocalAws, topology: &Topology, down: &str) -> Vec<Value> {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-    let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&topology.spec.account, SECONDARY));
-    let mut put = cw.put_metric_data().namespace("AWS/Route53");
-    for (region, checks) in &topology.endpoints {
-        for (id, _) in checks {
-            put = put.metric_data(
-                MetricDatum::builder()
-                    .metric_name("HealthCheckStatus")
-                    .dimensions(Dimension::builder().name("HealthCheckId").value(id).build())
-                    .value(if region == down { 0.0 } else { 1.0 })
-                    .build(),
-            );
-        }
-    }
-    if let Err(e) = put.send().await {
-        return vec![json!({"error": format!("PutMetricData: {e:?}")})];
-    }
+/// CloudWatch evaluates the region-health alarms (us-east-1) over what Route 53 has
+/// published of the endpoint checks' `HealthCheckStatus`; returns the state changes.
+async fn evaluate_alarms(world: &LocalAws, topology: &Topology) -> Vec<Value> {
     let names: Vec<&String> = topology.alarms.keys().collect();
     let out = world
         .post(
@@ -261,6 +243,50 @@ async fn endpoint_metrics(world: &LocalAws, topology: &Topology, down: &str) -> 
         )
         .await;
     out["changes"].as_array().cloned().unwrap_or_default()
+}
+
+/// The local EventBridge Scheduler's firing of the end schedule of `drill_id` into this
+/// topology's failover, once it has finished (at most the drill's length plus
+/// Scheduler's minute of precision and [`WAIT_LIMIT`]); `Null` if it never fired.
+async fn wait_for_firing(world: &LocalAws, topology: &Topology, drill_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120) + WAIT_LIMIT;
+    loop {
+        let all = world
+            .get(&format!(
+                "/scheduler/firings?account={}",
+                topology.spec.account
+            ))
+            .await;
+        let done = all["firings"].as_array().into_iter().flatten().find(|f| {
+            f["input"]
+                .as_str()
+                .is_some_and(|i| i.contains(drill_id) && !drill_id.is_empty())
+                && matches!(f["status"].as_str(), Some("delivered" | "failed" | "undelivered"))
+        });
+        if let Some(f) = done {
+            return f.clone();
+        }
+        if Instant::now() > deadline {
+            return Value::Null;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Alarm state changes as `name: A → B` lines.
+fn transitions(changes: &[Value]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                c["alarmName"].as_str().unwrap_or("?"),
+                c["previousState"].as_str().unwrap_or("?"),
+                c["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Subjects of the alerts on the primary region's topic that contain `needle`.
@@ -417,6 +443,23 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         );
     }
 
+    // A new alarm is INSUFFICIENT_DATA until CloudWatch first evaluates it; its first
+    // OK reaches both failover copies, which have nothing to do.
+    let t = Instant::now();
+    let changes = evaluate_alarms(world, &topology).await;
+    let ds = deliveries
+        .wait(world, &topology, "CloudWatch Alarm State Change", 2 * changes.len())
+        .await;
+    run.step(
+        "region-health alarms evaluated",
+        changes.len() == topology.alarms.len()
+            && changes.iter().all(|c| c["state"] == "OK")
+            && ds.len() == 2 * changes.len()
+            && ds.iter().all(|d| d["status"] == "delivered" && d["result"]["outcome"] == "noop"),
+        format!("{}; failover: {}", transitions(&changes), delivered_all(&ds)),
+        t,
+    );
+
     run.ctl("steady state: ctl status", &env, &["status"], |r| {
         r.code == 0 && row(r, PRIMARY).contains("active") && row(r, SECONDARY).contains("active")
     })
@@ -427,7 +470,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
 
     let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, false).await;
-    let changes = endpoint_metrics(world, &topology, SECONDARY).await;
+    let changes = evaluate_alarms(world, &topology).await;
     let alarm_name = topology
         .alarms
         .iter()
@@ -440,16 +483,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             && changes[0]["alarmName"] == alarm_name.as_str()
             && changes[0]["state"] == "ALARM",
         format!(
-            "Route 53 publishes HealthCheckStatus 0; alarm {alarm_name}: {}",
-            changes
-                .iter()
-                .map(|c| format!(
-                    "{} → {}",
-                    c["previousState"].as_str().unwrap_or("?"),
-                    c["state"].as_str().unwrap_or("?")
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "Route 53's checkers see them fail and publish HealthCheckStatus 0; {}",
+            transitions(&changes)
         ),
         t,
     );
@@ -692,17 +727,24 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    // The local Scheduler stores the one-time schedule but does not fire it: deliver
-    // its input exactly as EventBridge Scheduler would at the drill's end.
-    let v = invoke(
-        deployment.function("failover", PRIMARY),
-        json!({"task": "end_drill", "drill_id": drill_id}),
-    )
-    .await;
+    // EventBridge Scheduler fires the drill's one-time schedule at its end (within
+    // the minute after, as AWS does) into failover, asynchronously: wait for it.
+    let fired = wait_for_firing(world, &topology, &drill_id).await;
+    let v = fired["result"].clone();
     run.step(
         "drill ends itself (its schedule fires)",
-        !drill_id.is_empty() && v["outcome"] == "applied",
-        said(&v),
+        !drill_id.is_empty() && fired["status"] == "delivered" && v["outcome"] == "applied",
+        format!(
+            "schedule {} fired {} (due {}): {}",
+            fired["name"].as_str().unwrap_or("?"),
+            fired["firedAt"]
+                .as_f64()
+                .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+                .map(|t| t.format("%H:%M:%S").to_string())
+                .unwrap_or_else(|| "?".into()),
+            fired["scheduledTime"].as_str().unwrap_or("?"),
+            said(&v)
+        ),
         t,
     );
     let t = Instant::now();

@@ -7,6 +7,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
+/// The environment variable the local world reads its time scale from.
+pub const TIME_SCALE_ENV: &str = "LOCALAWS_TIME_SCALE";
+/// The time scale of worlds started here unless the environment says otherwise: a
+/// minute of AWS time lasts 1.2 s.
+pub const TIME_SCALE: f64 = 0.02;
+
 #[derive(Debug, Clone)]
 pub struct LocalAws {
     pub url: String,
@@ -45,6 +51,11 @@ impl LocalAws {
 
     /// Starts `python -m localaws` from the repo's venv on a free port. The child
     /// is watched by a small shell loop that stops it when this process exits.
+    ///
+    /// The world is as strict as AWS (quotas, limits, allocation times); only its
+    /// clock runs faster: `LOCALAWS_TIME_SCALE` from the environment, else
+    /// [`TIME_SCALE`], so a minute of AWS time (provisioned-concurrency allocation,
+    /// Scheduler's precision) lasts a second or so here.
     pub async fn start() -> Result<Self, String> {
         let root = crate::repo_root();
         let python = root.join(".venv/bin/python");
@@ -55,10 +66,12 @@ impl LocalAws {
             ));
         }
         let port = free_port()?;
+        let scale = std::env::var(TIME_SCALE_ENV).unwrap_or_else(|_| TIME_SCALE.to_string());
         let script = format!(
-            "cd {dir} && LOCALAWS_PORT={port} {py} -m localaws >{log} 2>&1 & child=$!; \
+            "cd {dir} && LOCALAWS_PORT={port} {TIME_SCALE_ENV}={scale} {py} -m localaws >{log} 2>&1 & child=$!; \
              while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $child",
             dir = root.join("tests/localaws").display(),
+            scale = shell_word(&scale),
             py = python.display(),
             log = std::env::temp_dir()
                 .join(format!("localaws-{port}.log"))
@@ -82,6 +95,13 @@ impl LocalAws {
         Err(format!(
             "the local AWS world did not answer on port {port} within 30 s (see its log in /tmp)"
         ))
+    }
+
+    /// How long one second of AWS time lasts in this world (its time scale).
+    pub async fn time_scale(&self) -> f64 {
+        self.get("/time-scale").await["scale"]
+            .as_f64()
+            .expect("the world reports its time scale")
     }
 
     pub async fn healthy(&self) -> bool {
@@ -234,6 +254,11 @@ fn dechunk(body: &str) -> String {
         rest = tail[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// `value` quoted for `sh` (single quotes, embedded ones escaped).
+fn shell_word(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 pub fn free_port() -> Result<u16, String> {

@@ -80,8 +80,13 @@ impl FunctionProcess {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (queue, rx) = mpsc::channel::<Pending>(64);
         let shared = Arc::new(Shared::default());
+        // The function's ARN as Lambda hands it over: its own account (the local
+        // world's: the 12 digits in the access key id) and region.
+        let account = env_value(env, "AWS_ACCESS_KEY_ID")
+            .and_then(account_in)
+            .unwrap_or(crate::PROD);
         let arn = format!(
-            "arn:aws:lambda:{}:333333333333:function:{name}",
+            "arn:aws:lambda:{}:{account}:function:{name}",
             env_value(env, "AWS_REGION").unwrap_or("eu-central-1")
         );
         tokio::spawn(serve(
@@ -350,6 +355,14 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body).await.ok()?;
     Some((request_line, body))
+}
+
+/// The first run of 12 digits in `key_id` (how the local world names the account).
+fn account_in(key_id: &str) -> Option<&str> {
+    let bytes = key_id.as_bytes();
+    (0..bytes.len().saturating_sub(11))
+        .find(|&i| bytes[i..i + 12].iter().all(u8::is_ascii_digit))
+        .map(|i| &key_id[i..i + 12])
 }
 
 fn env_value<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {

@@ -20,7 +20,9 @@ pub const REGIONS: [&str; 2] = [PRIMARY, SECONDARY];
 pub struct Spec {
     /// Distinguishes this world's names from others in the same local AWS.
     pub suffix: String,
-    /// The workload account (dev or prod).
+    /// The workload account (dev or prod): one of its own per world, as each
+    /// deployment has in AWS, so AWS's per-account quotas (on by default in the local
+    /// world) are not shared by worlds built side by side.
     pub account: String,
     pub environment: &'static str,
     /// Latency records per region (the gate covers all of them with one update).
@@ -34,7 +36,7 @@ impl Spec {
     pub fn new(suffix: &str) -> Self {
         Self {
             suffix: suffix.to_string(),
-            account: crate::PROD.to_string(),
+            account: workload_account(suffix),
             environment: "prod",
             records_per_region: 1,
             workload_functions: vec![format!("orders-api-{suffix}")],
@@ -42,6 +44,16 @@ impl Spec {
             secrets: vec![format!("orders/db-{suffix}")],
         }
     }
+}
+
+/// A 12-digit workload account derived from a world's suffix: stable for a suffix,
+/// distinct from the seed's fixed accounts (shared-services, dev, prod).
+pub fn workload_account(suffix: &str) -> String {
+    // FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
+    let hash = suffix.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("9{:011}", hash % 100_000_000_000)
 }
 
 #[derive(Debug, Clone)]
@@ -194,26 +206,7 @@ impl Topology {
             // Route 53 metrics live in us-east-1: the region health alarms do too.
             let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&spec.account, SECONDARY));
             let alarm = format!("orders-health-{region}-{s}");
-            let first_child = &endpoints[region][0].0;
-            cw.put_metric_alarm()
-                .alarm_name(&alarm)
-                .namespace("AWS/Route53")
-                .metric_name("HealthCheckStatus")
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("HealthCheckId")
-                        .value(first_child)
-                        .build(),
-                )
-                .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
-                .period(60)
-                .evaluation_periods(1)
-                .threshold(1.0)
-                .comparison_operator(
-                    aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold,
-                )
-                .send()
-                .await?;
+            region_health_alarm(&cw, &alarm, &endpoints[region]).await?;
             alarms.insert(alarm, region.to_string());
         }
 
@@ -366,6 +359,67 @@ impl Topology {
             }
         })
     }
+}
+
+/// The region-health alarm exactly as infra/modules/global-routing creates it
+/// (`aws_cloudwatch_metric_alarm.region_health`): ALARM when the minimum of the
+/// region's endpoint checks' `HealthCheckStatus` (Route 53 publishes it in us-east-1)
+/// is below 1; missing data is not breaching. One evaluation period here (infra's
+/// `region_health_evaluation_periods`, 3 by default), so a test need not wait minutes.
+async fn region_health_alarm(
+    cw: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    endpoints: &[(String, String)],
+) -> Result<(), BoxError> {
+    use aws_sdk_cloudwatch::types::{
+        ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat,
+    };
+    let stat = |id: &str, check: &str| -> MetricDataQuery {
+        MetricDataQuery::builder()
+            .id(id)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/Route53")
+                            .metric_name("HealthCheckStatus")
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("HealthCheckId")
+                                    .value(check)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Minimum")
+                    .build(),
+            )
+            .return_data(false)
+            .build()
+    };
+    let [(alb, _), (api, _)] = endpoints else {
+        return Err(format!("{name}: infra's alarm covers two endpoints (alb, api)").into());
+    };
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .comparison_operator(ComparisonOperator::LessThanThreshold)
+        .threshold(1.0)
+        .evaluation_periods(1)
+        .treat_missing_data("notBreaching")
+        .metrics(
+            MetricDataQuery::builder()
+                .id("healthy")
+                .expression("MIN([alb, api])")
+                .label("All endpoints healthy")
+                .return_data(true)
+                .build(),
+        )
+        .metrics(stat("alb", alb))
+        .metrics(stat("api", api))
+        .send()
+        .await?;
+    Ok(())
 }
 
 async fn create_check(

@@ -24,7 +24,6 @@ pub const FUNCTION: &str = "failover";
 /// Exactly the IAM actions this function calls; Terraform grants these and no more.
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:GetHealthCheck",
-    "route53:GetHealthCheckStatus",
     "route53:UpdateHealthCheck",
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",

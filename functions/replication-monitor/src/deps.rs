@@ -67,10 +67,14 @@ impl AwsDeps {
             None => None,
         };
         let mut readers = BTreeMap::new();
+        // S3 publishes a rule's metrics in both its buckets' regions (latency and
+        // pending in the destination's, failures in the source's).
         for rule in r.s3.iter().flat_map(|s| &s.rules) {
-            if !readers.contains_key(&rule.source_region) {
-                let reader = MetricData::new(&shared::aws::sdk_config(&rule.source_region).await);
-                readers.insert(rule.source_region.clone(), reader);
+            for region in [&rule.source_region, &rule.destination_region] {
+                if !readers.contains_key(region) {
+                    let reader = MetricData::new(&shared::aws::sdk_config(region).await);
+                    readers.insert(region.clone(), reader);
+                }
             }
         }
         let secrets = match &r.secrets {

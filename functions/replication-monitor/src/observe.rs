@@ -169,20 +169,56 @@ fn rule_name(rule: &S3Rule) -> String {
     )
 }
 
-const S3_METRICS: [(&str, &str, &str); 3] = [
-    ("lat", "ReplicationLatency", "Maximum"),
-    ("pend", "OperationsPendingReplication", "Maximum"),
-    ("fail", "OperationsFailedReplication", "Sum"),
+/// Which bucket's region S3 publishes a replication metric in (S3 user guide, "Using
+/// S3 Replication metrics", "Which Region is this metric published in?").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishedIn {
+    SourceRegion,
+    DestinationRegion,
+}
+
+impl PublishedIn {
+    pub fn region(self, rule: &S3Rule) -> &Region {
+        match self {
+            PublishedIn::SourceRegion => &rule.source_region,
+            PublishedIn::DestinationRegion => &rule.destination_region,
+        }
+    }
+}
+
+/// Latency and pending operations are published in the destination bucket's region,
+/// failed operations in the source bucket's.
+const S3_METRICS: [(&str, &str, &str, PublishedIn); 3] = [
+    (
+        "lat",
+        "ReplicationLatency",
+        "Maximum",
+        PublishedIn::DestinationRegion,
+    ),
+    (
+        "pend",
+        "OperationsPendingReplication",
+        "Maximum",
+        PublishedIn::DestinationRegion,
+    ),
+    (
+        "fail",
+        "OperationsFailedReplication",
+        "Sum",
+        PublishedIn::SourceRegion,
+    ),
 ];
 
-/// Three queries per rule; ids carry the rule's index in the configuration.
-pub fn s3_queries(rules: &[(usize, &S3Rule)]) -> Vec<MetricQuery> {
+/// Three queries per rule, each with the region S3 publishes it in; ids carry the
+/// rule's index in the configuration.
+pub fn s3_queries(rules: &[(usize, &S3Rule)]) -> Vec<(Region, MetricQuery)> {
     rules
         .iter()
         .flat_map(|(i, rule)| {
             S3_METRICS
                 .iter()
-                .map(move |(suffix, name, stat)| MetricQuery {
+                .map(move |(suffix, name, stat, published_in)| {
+                    (published_in.region(rule).clone(), MetricQuery {
                     id: format!("r{i}_{suffix}"),
                     namespace: "AWS/S3".into(),
                     metric_name: (*name).into(),
@@ -193,6 +229,7 @@ pub fn s3_queries(rules: &[(usize, &S3Rule)]) -> Vec<MetricQuery> {
                     ],
                     stat: (*stat).into(),
                     period_secs: S3_PERIOD_SECS,
+                    })
                 })
         })
         .collect()
@@ -235,43 +272,49 @@ pub fn s3_observation(index: usize, rule: &S3Rule, series: &[MetricSeries]) -> O
     }
 }
 
-/// One GetMetricData call per source region (normally one), up to 500 queries each.
+/// One GetMetricData call per region the metrics are published in (the rules'
+/// source and destination regions), up to 500 queries each. A rule whose read failed in
+/// either region is reported as an error, not observed from half its metrics.
 pub async fn observe_s3<'a, R: MetricReader + 'a>(
     reader_for: impl Fn(&Region) -> Option<&'a R>,
     rules: &[S3Rule],
     now: DateTime<Utc>,
 ) -> (Vec<Observation>, Vec<ReadError>) {
-    let mut by_region: BTreeMap<&Region, Vec<(usize, &S3Rule)>> = BTreeMap::new();
-    for (i, rule) in rules.iter().enumerate() {
-        by_region
-            .entry(&rule.source_region)
-            .or_default()
-            .push((i, rule));
+    let indexed: Vec<(usize, &S3Rule)> = rules.iter().enumerate().collect();
+    let mut by_region: BTreeMap<Region, Vec<MetricQuery>> = BTreeMap::new();
+    for (region, query) in s3_queries(&indexed) {
+        by_region.entry(region).or_default().push(query);
+    }
+    let start = now - chrono::Duration::seconds(S3_LOOKBACK_SECS);
+    let mut series = Vec::new();
+    let mut failed: BTreeMap<usize, String> = BTreeMap::new();
+    for (region, queries) in &by_region {
+        let result = match reader_for(region) {
+            Some(reader) => reader.read(queries, start, now).await.map_err(|e| e.to_string()),
+            None => Err(format!("no CloudWatch client for {region}")),
+        };
+        match result {
+            Ok(read) => series.extend(read),
+            Err(message) => {
+                for (i, rule) in &indexed {
+                    let reads_here = S3_METRICS.iter().any(|m| m.3.region(rule) == region);
+                    if reads_here {
+                        failed.entry(*i).or_insert_with(|| message.clone());
+                    }
+                }
+            }
+        }
     }
     let (mut observations, mut errors) = (Vec::new(), Vec::new());
-    let start = now - chrono::Duration::seconds(S3_LOOKBACK_SECS);
-    for (region, rules) in by_region {
-        let Some(reader) = reader_for(region) else {
-            for (_, r) in &rules {
-                errors.push(ReadError {
-                    kind: Kind::S3,
-                    resource: rule_name(r),
-                    destination: Some(r.destination_region.to_string()),
-                    message: format!("no CloudWatch client for {region}"),
-                });
-            }
-            continue;
-        };
-        match reader.read(&s3_queries(&rules), start, now).await {
-            Ok(series) => {
-                observations.extend(rules.iter().map(|(i, r)| s3_observation(*i, r, &series)))
-            }
-            Err(e) => errors.extend(rules.iter().map(|(_, r)| ReadError {
+    for (i, rule) in indexed {
+        match failed.remove(&i) {
+            Some(message) => errors.push(ReadError {
                 kind: Kind::S3,
-                resource: rule_name(r),
-                destination: Some(r.destination_region.to_string()),
-                message: e.to_string(),
-            })),
+                resource: rule_name(rule),
+                destination: Some(rule.destination_region.to_string()),
+                message,
+            }),
+            None => observations.push(s3_observation(i, rule, &series)),
         }
     }
     (observations, errors)
@@ -465,8 +508,20 @@ mod tests {
     fn s3_queries_and_values() {
         let rules = [rule(0), rule(1)];
         let indexed: Vec<(usize, &S3Rule)> = rules.iter().enumerate().collect();
-        let q = s3_queries(&indexed);
+        let with_regions = s3_queries(&indexed);
+        let q: Vec<MetricQuery> = with_regions.iter().map(|(_, q)| q.clone()).collect();
         assert_eq!(q.len(), 6);
+        // latency and pending where S3 publishes them: the destination's region;
+        // failures: the source's
+        let regions: Vec<&str> = with_regions[..3].iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(
+            regions,
+            [
+                rules[0].destination_region.as_str(),
+                rules[0].destination_region.as_str(),
+                rules[0].source_region.as_str()
+            ]
+        );
         assert!(q
             .iter()
             .all(|q| shared::aws::metric_data::valid_query_id(&q.id)));

@@ -365,7 +365,9 @@ async fn check_returns_the_full_report_and_publishes_once() {
     assert_eq!(ecr_in_progress["lag_seconds"], 120);
     assert_eq!(state["kinds"]["ecr"]["max_lag_seconds"], 120);
     assert_eq!(fake.count("PutMetricData"), 1);
-    assert_eq!(fake.count("GetMetricData"), 1);
+    // one read in each region S3 publishes the rule's metrics in (destination: latency
+    // and pending; source: failures)
+    assert_eq!(fake.count("GetMetricData"), 2);
     assert_eq!(
         fake.metric("ReplicationLagSeconds", Some("ecr"), "us-east-1"),
         Some(120.0)

@@ -129,7 +129,7 @@ async fn sns_publishes_a_clean_subject_to_the_topic() {
         .match_requests(move |r| {
             r.topic_arn() == Some(topic)
                 && r.subject()
-                    .is_some_and(|s| s.len() <= 100 && !s.contains('\n'))
+                    .is_some_and(|s| s.len() < 100 && !s.contains('\n'))
                 && r.message() == Some("body")
         })
         .then_output(|| PublishOutput::builder().message_id("m1").build());

@@ -82,8 +82,8 @@ resource "aws_iam_role_policy" "async_destination" {
 
 data "aws_iam_policy_document" "failover" {
   statement {
-    sid       = "ReadHealthChecks"
-    actions   = ["route53:GetHealthCheck", "route53:GetHealthCheckStatus"]
+    sid       = "ReadGates"
+    actions   = ["route53:GetHealthCheck"]
     resources = local.route53_readable_arns
   }
 
@@ -132,6 +132,7 @@ data "aws_iam_policy_document" "failover" {
 
   statement {
     # GetMetricData has no resource type and no condition key: "*" is the only option.
+    # Failover reads ReplicationReady and Route 53's HealthCheckStatus (us-east-1) with it.
     sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]

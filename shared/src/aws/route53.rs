@@ -1,7 +1,9 @@
 //! Route 53 adapter: the routing-state TXT record (compare-and-swap) and the
-//! per-region CALCULATED gate health checks.
+//! per-region CALCULATED gate health checks, whose children's health is Route 53's own
+//! verdict as it publishes it to CloudWatch.
 
 use crate::aws::map_err;
+use crate::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::routing::RoutingState;
 use aws_sdk_route53::types::{
@@ -82,16 +84,32 @@ pub trait GateControl: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct Route53 {
     client: Client,
+    /// CloudWatch in us-east-1, where Route 53 publishes its health-check metrics.
+    health: MetricData,
     hosted_zone_id: String,
     record_name: String,
 }
 
 impl Route53 {
     pub fn new(config: &aws_config::SdkConfig, hosted_zone_id: &str, record_name: &str) -> Self {
-        Self::from_client(Client::new(config), hosted_zone_id, record_name)
+        let us_east_1 = config
+            .to_builder()
+            .region(aws_config::Region::new(CONTROL_PLANE_REGION))
+            .build();
+        Self::from_clients(
+            Client::new(&us_east_1),
+            MetricData::new(&us_east_1),
+            hosted_zone_id,
+            record_name,
+        )
     }
 
-    pub fn from_client(client: Client, hosted_zone_id: &str, record_name: &str) -> Self {
+    pub fn from_clients(
+        client: Client,
+        health: MetricData,
+        hosted_zone_id: &str,
+        record_name: &str,
+    ) -> Self {
         let record_name = if record_name.ends_with('.') {
             record_name.to_string()
         } else {
@@ -99,6 +117,7 @@ impl Route53 {
         };
         Self {
             client,
+            health,
             hosted_zone_id: hosted_zone_id.to_string(),
             record_name,
         }
@@ -119,25 +138,46 @@ impl Route53 {
             .map_err(build_err)
     }
 
-    /// Whether one health check is healthy: most Route 53 checkers report success.
-    async fn check_healthy(&self, id: &str) -> Result<bool> {
-        let out = self
-            .client
-            .get_health_check_status()
-            .health_check_id(id)
-            .send()
-            .await
-            .map_err(|e| map_err("route53", "GetHealthCheckStatus", CONTROL_PLANE_REGION, e))?;
-        let observations = out.health_check_observations();
-        let ok = observations
+    /// How many of `children` Route 53 itself judges healthy now: its own verdict
+    /// (`AWS/Route53` `HealthCheckStatus`, published every minute in us-east-1 for
+    /// every health check: healthy when more than 18% of its checkers say so), read for
+    /// all of them in one GetMetricData. GetHealthCheckStatus is not used: AWS allows it
+    /// a burst of a few requests and then about one a second per account, shares that
+    /// with both regions' copies, and refuses it for calculated checks.
+    async fn children_healthy(&self, children: &[String]) -> Result<usize> {
+        if children.is_empty() {
+            return Ok(0);
+        }
+        let queries: Vec<MetricQuery> = children
             .iter()
-            .filter(|o| {
-                o.status_report()
-                    .and_then(|r| r.status())
-                    .is_some_and(|s| s.starts_with("Success"))
-            })
-            .count();
-        Ok(!observations.is_empty() && ok * 2 > observations.len())
+            .enumerate()
+            .map(|(i, id)| health_check_status_query(i, id))
+            .collect();
+        let end = chrono::Utc::now() + chrono::Duration::minutes(1);
+        let start = end - chrono::Duration::minutes(HEALTH_METRIC_LOOKBACK_MINUTES + 1);
+        let series = self.health.read(&queries, start, end).await?;
+        // No datapoint within the look-back: Route 53 has said nothing, so do not
+        // count the child as healthy.
+        Ok(series
+            .iter()
+            .filter(|s| s.latest().is_some_and(|v| v >= 1.0))
+            .count())
+    }
+}
+
+/// How far back the newest `HealthCheckStatus` datapoint may be (Route 53 publishes one
+/// a minute; a little slack for CloudWatch's ingestion).
+pub const HEALTH_METRIC_LOOKBACK_MINUTES: i64 = 3;
+
+/// The `AWS/Route53` `HealthCheckStatus` (Minimum per minute) of one health check.
+pub fn health_check_status_query(index: usize, health_check_id: &str) -> MetricQuery {
+    MetricQuery {
+        id: format!("hc{index}"),
+        namespace: "AWS/Route53".into(),
+        metric_name: "HealthCheckStatus".into(),
+        dimensions: vec![("HealthCheckId".into(), health_check_id.to_string())],
+        stat: "Minimum".into(),
+        period_secs: 60,
     }
 }
 
@@ -277,12 +317,7 @@ impl GateControl for Route53 {
             )));
         }
         let children: Vec<String> = config.child_health_checks().to_vec();
-        let mut children_healthy = 0;
-        for child in &children {
-            if self.check_healthy(child).await? {
-                children_healthy += 1;
-            }
-        }
+        let children_healthy = self.children_healthy(&children).await?;
         Ok(GateStatus {
             health_check_id: health_check_id.to_string(),
             health_threshold: config.health_threshold().unwrap_or(children.len() as i32),
@@ -340,7 +375,7 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&lost]);
-        let r53 = Route53::from_client(client, "Z1", "_cp.example.com");
+        let r53 = route53(client, idle_cloudwatch());
         let old = StateVersion {
             raw: "\"x\"".into(),
             ttl: 60,
@@ -369,12 +404,100 @@ mod tests {
                     .with_max_attempts(3)
                     .with_initial_backoff(std::time::Duration::from_millis(1))
             ));
-        let r53 = Route53::from_client(client, "Z1", "_cp.example.com");
+        let r53 = route53(client, idle_cloudwatch());
         assert_eq!(
             r53.swap(None, &RoutingState::default()).await.unwrap(),
             CasResult::Swapped
         );
         assert_eq!(throttled.num_calls(), 3);
+    }
+
+    fn route53(client: Client, cloudwatch: aws_sdk_cloudwatch::Client) -> Route53 {
+        Route53::from_clients(
+            client,
+            MetricData::from_client(cloudwatch, CONTROL_PLANE_REGION),
+            "Z1",
+            "_cp.example.com",
+        )
+    }
+
+    /// A CloudWatch client for tests that make no metric read.
+    fn idle_cloudwatch() -> aws_sdk_cloudwatch::Client {
+        let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+            .then_error(|| panic!("no metric read expected"));
+        mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&rule])
+    }
+
+    #[tokio::test]
+    async fn gate_children_are_judged_by_route53s_own_status_metric() {
+        use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+        use aws_sdk_cloudwatch::types::MetricDataResult;
+        use aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput;
+        use aws_sdk_route53::types::{HealthCheck, HealthCheckConfig, HealthCheckType};
+
+        let check = mock!(Client::get_health_check).then_output(|| {
+            GetHealthCheckOutput::builder()
+                .health_check(
+                    HealthCheck::builder()
+                        .id("gate")
+                        .caller_reference("r")
+                        .health_check_version(7)
+                        .health_check_config(
+                            HealthCheckConfig::builder()
+                                .r#type(HealthCheckType::Calculated)
+                                .child_health_checks("up")
+                                .child_health_checks("down")
+                                .child_health_checks("silent")
+                                .health_threshold(3)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let point = |id: &str, v: f64| {
+            MetricDataResult::builder()
+                .id(id)
+                .timestamps(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp()))
+                .values(v)
+                .build()
+        };
+        // One GetMetricData for every child, HealthCheckStatus per HealthCheckId.
+        let metrics = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+            .match_requests(|r| {
+                let ids: Vec<_> = r
+                    .metric_data_queries()
+                    .iter()
+                    .filter_map(|q| q.metric_stat()?.metric()?.dimensions().first())
+                    .map(|d| d.value().unwrap_or_default().to_string())
+                    .collect();
+                ids == ["up", "down", "silent"]
+                    && r.metric_data_queries().iter().all(|q| {
+                        q.metric_stat().and_then(|s| s.metric()).is_some_and(|m| {
+                            m.namespace() == Some("AWS/Route53")
+                                && m.metric_name() == Some("HealthCheckStatus")
+                        })
+                    })
+            })
+            .then_output(move || {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(point("hc0", 1.0))
+                    .metric_data_results(point("hc1", 0.0))
+                    .metric_data_results(MetricDataResult::builder().id("hc2").build())
+                    .build()
+            });
+        let r53 = route53(
+            mock_client!(aws_sdk_route53, RuleMode::Sequential, [&check]),
+            mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, [&metrics]),
+        );
+        let gate = r53.status("gate").await.unwrap();
+        // A child with no datapoint (Route 53 said nothing) is not counted healthy.
+        assert_eq!(gate.children_healthy, 1);
+        assert_eq!((gate.health_threshold, gate.version), (3, 7));
+        assert!(gate.is_open() && !gate.is_healthy());
+        assert_eq!(metrics.num_calls(), 1);
     }
 
     #[test]

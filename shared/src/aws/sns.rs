@@ -4,9 +4,10 @@ use crate::aws::map_err;
 use crate::error::Result;
 use std::future::Future;
 
-/// SNS limits: subject at most 100 printable ASCII characters, no line breaks;
-/// message at most 256 KiB.
-pub const MAX_SUBJECT: usize = 100;
+/// SNS limits (Publish API reference, "Subject"): a subject of printable ASCII,
+/// no line breaks or control characters, and "less than 100 characters"; a message
+/// of at most 256 KiB.
+pub const MAX_SUBJECT: usize = 99;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Sends a human-readable notification.
@@ -108,7 +109,8 @@ mod tests {
         assert_eq!(clean_subject("ok"), "ok");
         assert_eq!(clean_subject("a\nb"), "a b");
         assert_eq!(clean_subject("lag → high"), "lag ? high");
-        assert_eq!(clean_subject(&"x".repeat(150)).len(), 100);
+        assert_eq!(clean_subject(&"x".repeat(150)).len(), 99);
+        assert_eq!(clean_subject(&"x".repeat(99)), "x".repeat(99));
         assert_eq!(clean_subject("  "), "(no subject)");
     }
 

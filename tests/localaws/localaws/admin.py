@@ -107,10 +107,10 @@ class Admin:
         return 201, fault.to_dict()
 
     def _set_throttling(self, req: Request) -> dict[str, Any]:
-        data = body_json(req)
-        (service,) = require(data, "service")
-        return self.app.throttler.set(service, bool(data.get("enabled", True)),
-                                      data.get("rate"), data.get("burst"))
+        try:
+            return self.app.throttler.configure(body_json(req))
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
 
     @staticmethod
     def _filters(req: Request) -> dict[str, str]:

@@ -1,4 +1,11 @@
-"""CloudWatch additions: S3 replication metrics (AWS/S3) and on-demand alarm evaluation."""
+"""CloudWatch additions: S3 replication metrics (AWS/S3) and on-demand alarm evaluation.
+
+S3 publishes ReplicationLatency, BytesPendingReplication and OperationsPendingReplication in
+the destination bucket's Region and OperationsFailedReplication in the source bucket's
+Region ("Using S3 Replication metrics"), dimensions SourceBucket, DestinationBucket, RuleId.
+Alarm evaluation itself (metric math, missing data) is cloudwatch_alarms.py; Route 53's
+HealthCheckStatus datapoints (route53_metrics.py) are published before every evaluation.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,21 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from localaws import cloudwatch_alarms, outage, route53_metrics
 from localaws.admin import AdminError, body_json, require
 
 S3_REPLICATION_METRICS = {
     "ReplicationLatency": "Seconds",
+    "BytesPendingReplication": "Bytes",
     "OperationsPendingReplication": "Count",
     "OperationsFailedReplication": "Count",
+}
+# the Region each metric is published in (the other bucket's Region sees none of it)
+S3_PUBLISHED_IN = {
+    "ReplicationLatency": "destination",
+    "BytesPendingReplication": "destination",
+    "OperationsPendingReplication": "destination",
+    "OperationsFailedReplication": "source",
 }
 # datapoints are synthesised at query time, one per minute over this window
 WINDOW_SECONDS = 3 * 3600
@@ -28,8 +44,9 @@ class CwState:
 
     def reset(self) -> None:
         with getattr(self, "lock", threading.RLock()):
-            # (account, region, source, destination, rule) -> {metric: value}
-            self.s3: dict[tuple[str, str, str, str, str], dict[str, float]] = {}
+            # (account, source region, destination region, source, destination, rule)
+            #   -> {metric: value}
+            self.s3: dict[tuple[str, str, str, str, str, str], dict[str, float]] = {}
             self.events: list[dict[str, Any]] = []
 
 
@@ -48,18 +65,22 @@ def _provider_class():
 
             with STATE.lock:
                 rows = [(k, dict(v)) for k, v in STATE.s3.items()
-                        if k[0] == account_id and k[1] == region]
+                        if k[0] == account_id and region in (k[1], k[2])]
             if not rows:
                 return []
-            now = datetime.now(timezone.utc).replace(second=0, microsecond=0, tzinfo=None)  # moto: naive UTC
+            now = datetime.fromtimestamp(cloudwatch_alarms.clock(), timezone.utc).replace(
+                second=0, microsecond=0, tzinfo=None)  # moto: naive UTC
             stamps = [now - timedelta(seconds=i * RESOLUTION_SECONDS)
                       for i in range(WINDOW_SECONDS // RESOLUTION_SECONDS + 1)]
             out = []
-            for (_, _, src, dst, rule), values in rows:
+            for (_, src_region, dst_region, src, dst, rule), values in rows:
                 dims = [{"Name": "SourceBucket", "Value": src},
                         {"Name": "DestinationBucket", "Value": dst},
                         {"Name": "RuleId", "Value": rule}]
                 for metric, value in values.items():
+                    home = src_region if S3_PUBLISHED_IN[metric] == "source" else dst_region
+                    if home != region:
+                        continue
                     for ts in stamps:
                         out.append(MetricDatum("AWS/S3", metric, float(value), dims, ts,
                                                S3_REPLICATION_METRICS[metric]))
@@ -69,94 +90,34 @@ def _provider_class():
 
 
 # -- alarm evaluation --------------------------------------------------------------------
-COMPARATORS = {
-    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
-    "GreaterThanThreshold": lambda v, t: v > t,
-    "LessThanThreshold": lambda v, t: v < t,
-    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
-}
-
-
 def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:  # moto keeps naive UTC
+        dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
 def _alarm_config(alarm) -> dict[str, Any]:
-    return {
-        "description": alarm.description,
-        "metrics": [{
-            "id": "m1",
-            "metricStat": {
-                "metric": {"namespace": alarm.namespace, "name": alarm.metric_name,
-                           "dimensions": {d.name: d.value for d in alarm.dimensions}},
-                "period": int(alarm.period or 60),
-                "stat": alarm.statistic or alarm.extended_statistic,
-            },
-            "returnData": True,
-        }],
-    }
+    return cloudwatch_alarms.configuration(alarm)
 
 
-def evaluate_alarm(backend, alarm, now: datetime) -> tuple[str, str, dict[str, Any]] | None:
-    """(new state, reason, reason data) or None when the alarm keeps its state."""
-    if not alarm.metric_name or not alarm.namespace or alarm.comparison_operator not in COMPARATORS:
-        return None  # metric math, anomaly bands and composite alarms are not evaluated
-    period = int(alarm.period or 60)
-    n = int(alarm.evaluation_periods or 1)
-    m = int(alarm.datapoints_to_alarm or n)
-    stat = alarm.statistic or "Average"
-    # moto keeps naive UTC datetimes and drops microseconds from the window's end (which
-    # it excludes): end on the next whole second so a datapoint put just now counts.
-    end = now.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
-    start = end - timedelta(seconds=period * n)
-    stats = backend.get_metric_statistics(
-        alarm.namespace, alarm.metric_name, start, end, period, [stat],
-        [{"Name": d.name, "Value": d.value} for d in alarm.dimensions], alarm.unit)
-    values = []
-    for s in stats[-n:]:
-        v = s.get_statistics_for_type(stat)
-        if v is not None:
-            values.append(float(v))
-    threshold = float(alarm.threshold)
-    cmp = COMPARATORS[alarm.comparison_operator]
-    breaching = sum(1 for v in values if cmp(v, threshold))
-    missing = n - len(values)
-    treat = alarm.treat_missing_data or "missing"
-    if treat == "breaching":
-        breaching += missing
-    if not values and treat in ("missing", "ignore"):
-        if treat == "ignore":
-            return None
-        state = "INSUFFICIENT_DATA"
-        reason = f"Insufficient Data: {n} datapoints were unknown."
-    elif breaching >= m:
-        state = "ALARM"
-        reason = (f"Threshold Crossed: {breaching} out of the last {n} datapoints "
-                  f"[{', '.join(str(v) for v in values)}] were {_verb(alarm.comparison_operator)} "
-                  f"the threshold ({threshold}) (minimum {m} datapoint{'s' if m != 1 else ''} for OK -> ALARM transition).")
-    else:
-        state = "OK"
-        reason = (f"Threshold Crossed: {n - breaching} out of the last {n} datapoints "
-                  f"[{', '.join(str(v) for v in values)}] were not {_verb(alarm.comparison_operator)} "
-                  f"the threshold ({threshold}) (minimum 1 datapoint for ALARM -> OK transition).")
-    data = {"version": "1.0", "queryDate": _iso(now), "statistic": stat, "period": period,
-            "recentDatapoints": values, "threshold": threshold,
-            "evaluatedDatapoints": [{"value": v} for v in values]}
-    return state, reason, data
-
-
-def _verb(op: str) -> str:
-    return {"GreaterThanOrEqualToThreshold": "greater than or equal to",
-            "GreaterThanThreshold": "greater than",
-            "LessThanThreshold": "less than",
-            "LessThanOrEqualToThreshold": "less than or equal to"}[op]
+def evaluate_alarm(backend, alarm, now: datetime,
+                   index: "cloudwatch_alarms.MetricIndex | None" = None
+                   ) -> tuple[str, str, dict[str, Any]] | None:
+    """(new state, reason, reason data) or None when the alarm keeps its state; raises
+    cloudwatch_alarms.Unsupported for what localaws does not evaluate."""
+    index = index if index is not None else cloudwatch_alarms.MetricIndex(backend)
+    return cloudwatch_alarms.evaluate(alarm, index, now.timestamp())
 
 
 def evaluate_all(account: str | None = None, region: str | None = None,
-                 alarm_names: list[str] | None = None) -> list[dict[str, Any]]:
+                 alarm_names: list[str] | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     from moto.cloudwatch.models import cloudwatch_backends
 
-    now = datetime.now(timezone.utc)
+    now = datetime.fromtimestamp(cloudwatch_alarms.clock(), timezone.utc)
+    # Route 53 has published its health-check metrics up to this minute (us-east-1)
+    if region in (None, route53_metrics.REGION):
+        route53_metrics.publish(account, now.timestamp())
     changes = []
     for acct, regions in list(cloudwatch_backends.items()):
         if account and acct != account:
@@ -164,10 +125,21 @@ def evaluate_all(account: str | None = None, region: str | None = None,
         for reg, backend in list(regions.items()):
             if region and reg != region:
                 continue
-            for alarm in list(backend.alarms.values()):
-                if alarm_names is not None and alarm.name not in alarm_names:
+            if outage.is_dark(reg):  # CloudWatch in a dark Region evaluates nothing
+                continue
+            alarms = [a for a in list(backend.alarms.values())
+                      if alarm_names is None or a.name in alarm_names]
+            if not alarms:
+                continue
+            index = cloudwatch_alarms.MetricIndex(backend)
+            for alarm in alarms:
+                try:
+                    res = evaluate_alarm(backend, alarm, now, index)
+                except cloudwatch_alarms.Unsupported as exc:
+                    if errors is not None:
+                        errors.append({"account": acct, "region": reg, "alarmName": alarm.name,
+                                       "error": f"localaws does not evaluate {exc}"})
                     continue
-                res = evaluate_alarm(backend, alarm, now)
                 if res is None:
                     continue
                 state, reason, data = res
@@ -176,7 +148,8 @@ def evaluate_all(account: str | None = None, region: str | None = None,
                 previous = {"value": alarm.state_value, "reason": alarm.state_reason,
                             "reasonData": alarm.state_reason_data,
                             "timestamp": _iso(alarm.state_updated_timestamp)}
-                alarm.update_state(reason, json.dumps(data), state)
+                reason_data = cloudwatch_alarms.reason_data_json(data)
+                alarm.update_state(reason, reason_data, state)
                 event = {
                     "version": "0", "id": str(uuid.uuid4()),
                     "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
@@ -185,7 +158,7 @@ def evaluate_all(account: str | None = None, region: str | None = None,
                     "detail": {
                         "alarmName": alarm.name,
                         "state": {"value": state, "reason": reason,
-                                  "reasonData": json.dumps(data), "timestamp": _iso(now)},
+                                  "reasonData": reason_data, "timestamp": _iso(now)},
                         "previousState": previous,
                         "configuration": _alarm_config(alarm),
                     },
@@ -213,29 +186,62 @@ def _forward_to_eventbridge(event: dict[str, Any]) -> None:
 
 
 # -- admin ----------------------------------------------------------------------------------
+def _bucket_region(account: str, bucket: str) -> str | None:
+    """The Region of a bucket the world knows (moto S3), else None."""
+    try:
+        from moto.s3.models import s3_backends
+
+        b = s3_backends[account]["aws"].buckets.get(bucket)
+        return getattr(b, "region_name", None) if b is not None else None
+    except Exception:
+        return None
+
+
+def _s3_entry(item: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, float]]:
+    account, src, dst, rule = require(item, "account", "sourceBucket", "destinationBucket", "ruleId")
+    account = str(account)
+    values = {}
+    for metric in S3_REPLICATION_METRICS:
+        v = item.get(metric, item.get(metric[0].lower() + metric[1:]))
+        if v is not None:
+            values[metric] = float(v)
+    if not values:
+        raise AdminError(f"give at least one of {', '.join(S3_REPLICATION_METRICS)}")
+    regions = {"source": item.get("sourceRegion") or item.get("region"),
+               "destination": item.get("destinationRegion")}
+    for side, bucket in (("source", src), ("destination", dst)):
+        known = _bucket_region(account, bucket)
+        if known and regions[side] and regions[side] != known:
+            raise AdminError(f"{side} bucket {bucket} is in {known}, not {regions[side]}")
+        regions[side] = regions[side] or known
+    for metric in values:
+        side = S3_PUBLISHED_IN[metric]
+        if not regions[side]:
+            raise AdminError(
+                f"S3 publishes {metric} in the {side} bucket's Region: give {side}Region "
+                f"(ReplicationLatency, BytesPendingReplication and OperationsPendingReplication "
+                f"are published in the destination bucket's Region, OperationsFailedReplication "
+                f"in the source bucket's)")
+    return (account, regions["source"] or "", regions["destination"] or "", src, dst, rule), values
+
+
 def admin_set_s3(req) -> dict[str, Any]:
     data = body_json(req)
     items = data.get("metrics") if isinstance(data.get("metrics"), list) else [data]
+    entries = [_s3_entry(item) for item in items]  # all valid, or nothing is set
     with STATE.lock:
-        for item in items:
-            account, region, src, dst, rule = require(
-                item, "account", "region", "sourceBucket", "destinationBucket", "ruleId")
-            values = STATE.s3.setdefault((str(account), region, src, dst, rule), {})
-            for metric in S3_REPLICATION_METRICS:
-                key = metric[0].lower() + metric[1:]
-                v = item.get(metric, item.get(key))
-                if v is not None:
-                    values[metric] = float(v)
-            if not values:
-                raise AdminError(f"give at least one of {', '.join(S3_REPLICATION_METRICS)}")
+        for key, values in entries:
+            STATE.s3.setdefault(key, {}).update(values)
     return admin_get_s3(req)
 
 
 def admin_get_s3(req) -> dict[str, Any]:
     with STATE.lock:
         return {"metrics": [
-            dict(account=a, region=r, sourceBucket=s, destinationBucket=d, ruleId=rid, **v)
-            for (a, r, s, d, rid), v in STATE.s3.items()]}
+            dict(account=a, sourceRegion=sr or None, destinationRegion=dr or None,
+                 sourceBucket=s, destinationBucket=d, ruleId=rid,
+                 publishedIn={m: (sr if S3_PUBLISHED_IN[m] == "source" else dr) for m in v}, **v)
+            for (a, sr, dr, s, d, rid), v in STATE.s3.items()]}
 
 
 def admin_clear_s3(req) -> dict[str, Any]:
@@ -249,9 +255,10 @@ def admin_evaluate(req) -> dict[str, Any]:
     names = data.get("alarmNames")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise AdminError("alarmNames must be a list of alarm names")
+    errors: list[dict[str, Any]] = []
     changes = evaluate_all(data.get("account") or req.args.get("account"),
-                           data.get("region") or req.args.get("region"), names)
-    return {"changes": changes}
+                           data.get("region") or req.args.get("region"), names, errors)
+    return {"changes": changes, "errors": errors}
 
 
 def admin_events(req) -> dict[str, Any]:
@@ -309,6 +316,7 @@ def register(app) -> None:
     if _PROVIDER is None:  # keep a reference: moto finds providers via __subclasses__()
         _PROVIDER = _provider_class()
     _scope_metric_data_by_namespace()
+    cloudwatch_alarms.install()  # PutMetricAlarm: initial state, Metrics validation
     app.on_reset(STATE.reset)
     app.admin.route("POST", "/s3/replication-metrics", admin_set_s3)
     app.admin.route("GET", "/s3/replication-metrics", admin_get_s3)

@@ -13,9 +13,12 @@ from typing import Any, Callable
 
 from werkzeug.wrappers import Response
 
+from localaws import outage
 from localaws.awsreq import AwsCall
+from localaws.compression import inflate
 from localaws.errors import server_error_response, throttle_response
-from localaws.faults import CallLog, FaultInjector, Throttler
+from localaws.faults import CallLog, FaultInjector
+from localaws.quotas import QuotaThrottler, throttle_answer
 
 
 class MotoResult:
@@ -72,7 +75,7 @@ class LocalAws:
 
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = FaultInjector()
-        self.throttler = Throttler()
+        self.throttler = QuotaThrottler()
         self.calls = CallLog()
         self.pre: dict[tuple[str, str], list[PreHook]] = defaultdict(list)
         self.post: dict[tuple[str, str], list[PostHook]] = defaultdict(list)
@@ -129,6 +132,10 @@ class LocalAws:
         call = AwsCall(environ, body)
         if not call.signed:
             return self.moto(environ, start_response)
+        plain = inflate(environ, body, call.service)  # gzip request compression
+        if plain is not body:
+            call = AwsCall(environ, plain)
+            call.rewind()
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = call.account
         op = call.operation
         entry = self.calls.record(call.account, call.region, call.service, op,
@@ -146,6 +153,9 @@ class LocalAws:
         return resp(environ, start_response)
 
     def _handle(self, call: AwsCall, entry: dict[str, Any]) -> Response:
+        dark = outage.intercept(call, entry)  # a dark Region answers nothing else
+        if dark is not None:
+            return dark
         op = call.operation
         drop_after = False
         for fault in self.faults.pick(call.service, op, call.account, call.region):
@@ -161,9 +171,10 @@ class LocalAws:
             if fault.kind == "throttle":
                 return throttle_response(call)
             return server_error_response(call, fault.status, fault.code, fault.message)
-        if not self.throttler.allow(call.service, op, call.account):
+        quota = self.throttler.check(call.service, op, call.account, call.region)
+        if quota is not None:
             entry["outcome"] = "throttled"
-            return throttle_response(call)
+            return throttle_answer(call, quota)
         if drop_after:
             self._serve(call, op)
             entry["outcome"] = "fault:drop-after"

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from localaws import lambda_invoke
+from localaws import lambda_invoke, outage
 from localaws.admin import AdminError, body_json
 from localaws.awsreq import AwsCall
 
@@ -66,16 +66,24 @@ def _function_of(arn: str) -> tuple[str, str, str]:
     return parts[4], parts[3], name
 
 
-def _deliver(record: dict[str, Any], url: str, timeout: float) -> None:
-    """Invokes the function asynchronously: retried on a function error, then given up."""
+def _deliver(record: dict[str, Any], url: str | None, timeout: float) -> None:
+    """Invokes the function asynchronously: retried on a function error (or while its Region
+    is dark), then given up."""
     payload = json.dumps(record["event"]).encode()
     with STATE.lock:
         attempts = int(STATE.settings["maxAttempts"])
         delay = float(STATE.settings["retryDelaySeconds"])
     for attempt in range(1, attempts + 1):
-        body, function_error = lambda_invoke.forward(url, payload, timeout)
-        lambda_invoke.STATE.count(record["functionAccount"], record["functionRegion"],
-                                  record["function"])
+        if outage.is_dark(record["functionRegion"]):  # Lambda there does not answer
+            body, function_error = outage.lambda_unavailable(record["functionRegion"]), "Unhandled"
+        elif url is None:  # the Region is back, and nothing runs the function: recorded only
+            with STATE.lock:
+                record["status"], record["error"] = "recorded", None
+            return
+        else:
+            body, function_error = lambda_invoke.forward(url, payload, timeout)
+            lambda_invoke.STATE.count(record["functionAccount"], record["functionRegion"],
+                                      record["function"])
         try:
             result = json.loads(body) if body else None
         except ValueError:
@@ -105,14 +113,15 @@ def _to_lambda(rule, target: dict[str, Any], event: Any) -> None:
         "eventBusName": rule.event_bus_name, "rule": rule.name, "ruleArn": rule.arn,
         "targetId": target.get("Id"), "targetArn": target["Arn"], "event": _lambda_event(event),
         "function": function, "functionAccount": account, "functionRegion": region,
-        # no invoke target: recorded only (nothing runs the function)
-        "status": "pending" if invoke_target else "recorded",
+        # no invoke target: recorded only (nothing runs the function); a dark Region fails it
+        "status": "pending" if invoke_target or outage.is_dark(region) else "recorded",
         "attempts": 0, "error": None, "result": None, "finishedAt": None}
     with STATE.lock:
         STATE.deliveries.append(record)
-    if invoke_target:
-        threading.Thread(target=_deliver, daemon=True,
-                         args=(record, invoke_target["url"], invoke_target["timeoutSeconds"])).start()
+    if record["status"] == "pending":
+        url, timeout = (invoke_target["url"], invoke_target["timeoutSeconds"]) if invoke_target \
+            else (None, 0.0)
+        threading.Thread(target=_deliver, daemon=True, args=(record, url, timeout)).start()
 
 
 def _to_bus(rule, target: dict[str, Any], event: dict[str, Any]) -> None:
@@ -132,6 +141,11 @@ def _to_bus(rule, target: dict[str, Any], event: dict[str, Any]) -> None:
     with STATE.lock:
         STATE.forwards.append(forward)
     if hops >= MAX_BUS_HOPS:
+        return
+    dark = next((r for r in (rule.region_name, arn.region) if outage.is_dark(r)), None)
+    if dark:  # EventBridge in a dark Region neither sends nor receives
+        with STATE.lock:
+            forward["status"] = f"failed: ServiceUnavailable: {outage.unavailable_message(dark)}"
         return
     try:
         bus = events_backends[arn.account][arn.region].describe_event_bus(bus_name)

@@ -1,4 +1,4 @@
-"""Fault injection, AWS-quota throttling and the call log."""
+"""Fault injection and the call log (AWS request-rate quotas: quotas.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("throttle", "error5xx", "latency", "drop")
-
-# service -> (requests per second per account, burst), AWS documented quotas
-DEFAULT_QUOTAS = {
-    "route53": (5.0, 5.0),
-    "lambda": (15.0, 15.0),
-}
-# Lambda's data-plane calls are not part of the control-plane rate.
-LAMBDA_DATA_PLANE = {"Invoke", "InvokeAsync", "InvokeWithResponseStream"}
 
 
 @dataclass
@@ -149,61 +141,6 @@ class FaultInjector:
 
     def reset(self) -> None:
         self.clear()
-
-
-class Throttler:
-    """Token buckets per (service, account), switched on per service."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._enabled: dict[str, tuple[float, float]] = {}
-        self._buckets: dict[tuple[str, str], list[float]] = {}
-        self.throttled: Counter = Counter()
-
-    def set(self, service: str, enabled: bool, rate: float | None = None,
-            burst: float | None = None) -> dict[str, Any]:
-        with self._lock:
-            if enabled:
-                d_rate, d_burst = DEFAULT_QUOTAS.get(service, (10.0, 10.0))
-                r = float(rate if rate is not None else d_rate)
-                b = float(burst if burst is not None else (rate if rate is not None else d_burst))
-                self._enabled[service] = (r, b)
-            else:
-                self._enabled.pop(service, None)
-            for key in [k for k in self._buckets if k[0] == service]:
-                del self._buckets[key]
-        return self.status()
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "services": {s: {"rate": r, "burst": b} for s, (r, b) in self._enabled.items()},
-            "defaults": {s: {"rate": r, "burst": b} for s, (r, b) in DEFAULT_QUOTAS.items()},
-            "throttled": {f"{s}/{a}": n for (s, a), n in self.throttled.items()},
-        }
-
-    def allow(self, service: str | None, operation: str | None, account: str) -> bool:
-        if service not in self._enabled:
-            return True
-        if service == "lambda" and operation in LAMBDA_DATA_PLANE:
-            return True
-        rate, burst = self._enabled[service]
-        now = time.monotonic()
-        with self._lock:
-            bucket = self._buckets.setdefault((service, account), [burst, now])
-            tokens = min(burst, bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-            if tokens >= 1.0:
-                bucket[0] = tokens - 1.0
-                return True
-            bucket[0] = tokens
-            self.throttled[(service, account)] += 1
-            return False
-
-    def reset(self) -> None:
-        with self._lock:
-            self._enabled.clear()
-            self._buckets.clear()
-            self.throttled.clear()
 
 
 class CallLog:

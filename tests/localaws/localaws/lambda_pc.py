@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,9 +18,18 @@ from werkzeug.wrappers import Response
 
 from localaws.admin import AdminError, body_json, require
 from localaws.awsreq import AwsCall
+from localaws import timescale
 from localaws.errors import error_response
 
-DEFAULT_READY_DELAY = 1.0
+# AWS (Lambda developer guide, "Understanding Lambda function scaling", How Lambda
+# allocates provisioned concurrency): allocation starts "after a minute or two of
+# preparation", then up to 6,000 execution environments a minute, and none is usable
+# before all are. So a config is READY after 60..120 s of preparation (fixed per
+# account, region, function, qualifier and amount: crc32, not random, so a run can be
+# repeated) plus amount/6000 minutes, times the world's time scale (timescale.py).
+# An admin readyDelaySeconds override is in real seconds and not scaled.
+PREPARATION_SECONDS = (60, 120)
+ENVIRONMENTS_PER_MINUTE = 6000
 DEFAULT_ACCOUNT_LIMIT = 1000
 MIN_UNRESERVED = 100
 
@@ -70,7 +80,11 @@ class LambdaPc:
     def reset(self) -> None:
         with getattr(self, "lock", threading.RLock()):
             self.configs: dict[tuple[str, str, str, str], PcConfig] = {}
-            self.ready_delay = DEFAULT_READY_DELAY
+            # None: AWS's timing (aws_ready_delay); a number: that many real seconds
+            self.ready_delay: float | None = None
+            # account -> override for that account only (None: AWS's timing even when
+            # a world-wide override is set)
+            self.account_delays: dict[str, float | None] = {}
             # (function, qualifier) -> reason; account/region optional in key
             self.failures: dict[tuple[str | None, str | None, str, str], str] = {}
             self.account_limits: dict[tuple[str, str], int] = {}
@@ -87,12 +101,28 @@ class LambdaPc:
                 return self.failures[key]
         return None
 
+    def delay_for(self, account: str, region: str, fn: str, qual: str, requested: int) -> float:
+        override = self.account_delays[account] if account in self.account_delays \
+            else self.ready_delay
+        if override is not None:
+            return override
+        return aws_ready_delay(account, region, fn, qual, requested)
+
     def settle_all(self, now: float | None = None) -> None:
         now = now or time.time()
         for (acct, region, fn, qual), cfg in self.configs.items():
             if cfg.status == "IN_PROGRESS" and cfg.fail_reason is None:
                 cfg.fail_reason = self.failure_for(acct, region, fn, qual)
             cfg.settle(now)
+
+
+def aws_ready_delay(account: str, region: str, fn: str, qual: str, requested: int) -> float:
+    """Seconds from Put to READY as AWS documents it, scaled by the world's time scale."""
+    low, high = PREPARATION_SECONDS
+    key = f"{account}/{region}/{fn}/{qual}/{requested}".encode()
+    preparation = low + zlib.crc32(key) % (high - low + 1)
+    allocation = 60.0 * requested / ENVIRONMENTS_PER_MINUTE
+    return timescale.scaled(preparation + allocation)
 
 
 STATE = LambdaPc()
@@ -222,7 +252,8 @@ def put_config(call: AwsCall) -> Response:
                         "Specified ProvisionedConcurrentExecutions for function decreases account's "
                         f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].",
                         400)
-        cfg = PcConfig(requested, now, STATE.ready_delay)
+        cfg = PcConfig(requested, now,
+                       STATE.delay_for(call.account, call.region, name, qual, requested))
         cfg.fail_reason = STATE.failure_for(call.account, call.region, name, qual)
         STATE.configs[key] = cfg
         cfg.settle(now)
@@ -305,6 +336,11 @@ def admin_get(req) -> dict[str, Any]:
         STATE.settle_all()
         return {
             "readyDelaySeconds": STATE.ready_delay,
+            "accountReadyDelaySeconds": [
+                {"account": a, "readyDelaySeconds": d} for a, d in STATE.account_delays.items()],
+            "awsReadyDelay": {"preparationSeconds": list(PREPARATION_SECONDS),
+                              "environmentsPerMinute": ENVIRONMENTS_PER_MINUTE,
+                              "timeScale": timescale.scale()},
             "accountConcurrency": [
                 {"account": a, "region": r, "concurrentExecutions": n}
                 for (a, r), n in STATE.account_limits.items()],
@@ -312,7 +348,8 @@ def admin_get(req) -> dict[str, Any]:
                 {"account": a, "region": r, "functionName": f, "qualifier": q, "reason": why}
                 for (a, r, f, q), why in STATE.failures.items()],
             "configs": [
-                dict(account=a, region=r, functionName=f, qualifier=q, **c.to_json())
+                dict(account=a, region=r, functionName=f, qualifier=q, readyAt=c.ready_at,
+                     **c.to_json())
                 for (a, r, f, q), c in STATE.configs.items()],
         }
 
@@ -321,10 +358,15 @@ def admin_settings(req) -> dict[str, Any]:
     data = body_json(req)
     with STATE.lock:
         if "readyDelaySeconds" in data:
-            delay = float(data["readyDelaySeconds"])
-            if delay < 0:
-                raise AdminError("readyDelaySeconds must be >= 0")
-            STATE.ready_delay = delay
+            delay = data["readyDelaySeconds"]
+            if delay is not None:
+                delay = float(delay)
+                if delay < 0:
+                    raise AdminError("readyDelaySeconds must be >= 0 (or null: AWS's timing)")
+            if data.get("account"):  # this account only; null pins AWS's timing for it
+                STATE.account_delays[str(data["account"])] = delay
+            else:
+                STATE.ready_delay = delay
         if "accountConcurrency" in data:
             ac = data["accountConcurrency"]
             (account, n) = require(ac, "account", "concurrentExecutions")

@@ -11,16 +11,15 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from localaws import route53_health
 from localaws.admin import AdminError, body_json, require
 from localaws.awsreq import AwsCall
 from localaws.errors import error_response
 from localaws.serialize import serialize
 
-CHECKER_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
-CHECKER_IPS = {"us-east-1": "15.177.2.12", "us-west-2": "15.177.18.7",
-               "eu-west-1": "15.177.50.3", "us-west-1": "15.177.10.9",
-               "ap-southeast-1": "15.177.34.2", "ap-southeast-2": "15.177.42.5",
-               "ap-northeast-1": "15.177.26.8", "sa-east-1": "15.177.58.4"}
+# checkers of a check without Regions: all of them (route53_health)
+CHECKER_REGIONS = route53_health.ALL_CHECKER_REGIONS
+CHECKER_IPS = route53_health.CHECKER_IPS
 
 
 class Route53State:
@@ -76,15 +75,12 @@ def evaluate(account: str, hc_id: str, depth: int = 0) -> tuple[bool, str]:
             raw = True
         detail = (f"{healthy} of {len(children)} child health checks are healthy "
                   f"(HealthThreshold {threshold})")
+    elif hc.type_ == "CLOUDWATCH_METRIC":
+        raw, detail = route53_health.alarm_verdict(account, hc)
     else:
+        # one verdict per checker region; healthy when more than 18% of them say so
         state = by_id or endpoint_state(hc.fqdn) or endpoint_state(hc.ip_address)
-        raw = True if state is None else bool(state["healthy"])
-        if raw:
-            detail = "HTTP Status Code 200, OK"
-        else:
-            detail = (state or {}).get("reason") or "HTTP Status Code 503, Service Unavailable"
-        if hc.type_ in ("TCP",):
-            detail = "TCP connection established" if raw else "Connection timed out"
+        raw, detail = route53_health.endpoint_verdict(hc, state)
     result = (not raw) if hc.inverted else raw
     note = " (health check is inverted)" if hc.inverted else ""
     if hc.type_ == "CALCULATED":
@@ -95,21 +91,8 @@ def evaluate(account: str, hc_id: str, depth: int = 0) -> tuple[bool, str]:
 
 
 def get_health_check_status(call: AwsCall) -> Response | None:
-    hc_id = call.params().get("HealthCheckId") or call.uri_params.get("HealthCheckId")
-    backend = _backend(call.account)
-    hc = backend.health_checks.get(hc_id)
-    if hc is None:
-        return None  # moto answers NoSuchHealthCheck
-    healthy, text = evaluate(call.account, hc_id)
-    now = datetime.now(timezone.utc)
-    regions = hc.regions or CHECKER_REGIONS
-    observations = [
-        {"Region": r, "IPAddress": CHECKER_IPS.get(r, "15.177.0.1"),
-         "StatusReport": {"Status": text, "CheckedTime": now}}
-        for r in regions
-    ]
-    return serialize("route53", "GetHealthCheckStatus",
-                     {"HealthCheckObservations": observations})
+    # one observation per checker; CALCULATED refused with InvalidInput (route53_health)
+    return route53_health.get_health_check_status(call)
 
 
 # moto's UpdateHealthCheck wipes ChildHealthChecks/Regions when they are not in the
@@ -435,10 +418,8 @@ def admin_set_endpoint(req) -> dict[str, Any]:
     with STATE.lock:
         for item in items:
             (endpoint,) = require(item, "endpoint")
-            if "healthy" not in item:
-                raise AdminError("missing field: healthy")
-            STATE.endpoints[str(endpoint).lower().rstrip(".")] = {
-                "healthy": bool(item["healthy"]), "reason": item.get("reason")}
+            # healthy, or failingCheckers (fraction) / failingRegions: checkers disagree
+            STATE.endpoints[str(endpoint).lower().rstrip(".")] = route53_health.endpoint_entry(item)
     return admin_list_endpoints(req)
 
 
@@ -466,7 +447,8 @@ def admin_health_checks(req) -> dict[str, Any]:
             healthy, text = evaluate(account, hc_id)
             out.append({"account": account, "id": hc_id, "type": hc.type_,
                         "fqdn": hc.fqdn, "ipAddress": hc.ip_address,
-                        "healthy": healthy, "status": text})
+                        "healthy": healthy, "status": text,
+                        **route53_health.describe(account, hc)})
     return {"healthChecks": out}
 
 

@@ -61,33 +61,6 @@ def test_cbor_throttle_fault(aws, adm):
     assert exc.value.response["Error"]["Code"] == "Throttling"
 
 
-def test_throttling_quotas(aws, adm):
-    adm("POST", "/throttling", {"service": "route53", "enabled": True})
-    r53 = aws("route53", region="us-east-1")
-    codes = []
-    for _ in range(8):
-        try:
-            r53.list_hosted_zones()
-            codes.append("ok")
-        except ClientError as exc:
-            codes.append(exc.response["Error"]["Code"])
-    assert codes[:5] == ["ok"] * 5 and "Throttling" in codes[5:]
-    # other accounts have their own bucket
-    aws("route53", account=DEV, region="us-east-1").list_hosted_zones()
-    adm("POST", "/throttling", {"service": "lambda", "enabled": True, "rate": 2, "burst": 2})
-    lam = aws("lambda")
-    lam.list_functions()
-    lam.list_functions()
-    with pytest.raises(ClientError) as exc:
-        lam.list_functions()
-    err = exc.value.response
-    assert err["Error"]["Code"] == "TooManyRequestsException"
-    assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert err["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "1"
-    adm("POST", "/throttling", {"service": "lambda", "enabled": False})
-    lam.list_functions()
-
-
 def test_process_starts_fast_and_answers_health():
     env = dict(os.environ, LOCALAWS_PORT="45766", PYTHONPATH=HERE)
     t0 = time.time()

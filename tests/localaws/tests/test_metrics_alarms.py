@@ -5,8 +5,8 @@ from conftest import PROD, SHARED
 
 def test_s3_replication_metrics(aws, adm):
     status, _ = adm("POST", "/s3/replication-metrics", {
-        "account": SHARED, "region": "eu-central-1", "sourceBucket": "src",
-        "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 42,
+        "account": SHARED, "region": "eu-central-1", "destinationRegion": "eu-central-1",
+        "sourceBucket": "src", "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 42,
         "OperationsPendingReplication": 7, "OperationsFailedReplication": 1})
     assert status == 200
     cw = aws("cloudwatch", region="eu-central-1")
@@ -40,11 +40,13 @@ def test_alarm_evaluation_records_state_change_events(aws, adm):
                                     {"Name": "RuleId", "Value": "r1"}],
                         Statistic="Maximum", Period=60, EvaluationPeriods=2, Threshold=900,
                         ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing")
+    # a new alarm starts INSUFFICIENT_DATA (PutMetricAlarm); no data keeps it there
+    assert cw.describe_alarms(AlarmNames=["lag"])["MetricAlarms"][0]["StateValue"] == "INSUFFICIENT_DATA"
     status, out = adm("POST", "/cloudwatch/evaluate-alarms", {})
-    assert out["changes"][0]["state"] == "INSUFFICIENT_DATA"
+    assert out["changes"] == []
     adm("POST", "/s3/replication-metrics", {
-        "account": SHARED, "region": "eu-central-1", "sourceBucket": "src",
-        "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 1200})
+        "account": SHARED, "region": "eu-central-1", "destinationRegion": "eu-central-1",
+        "sourceBucket": "src", "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 1200})
     status, out = adm("POST", "/cloudwatch/evaluate-alarms", {})
     assert out["changes"] == [{"account": SHARED, "region": "eu-central-1", "alarmName": "lag",
                                "previousState": "INSUFFICIENT_DATA", "state": "ALARM"}]
@@ -60,8 +62,8 @@ def test_alarm_evaluation_records_state_change_events(aws, adm):
     assert ev["detail"]["previousState"]["value"] == "INSUFFICIENT_DATA"
     assert ev["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] == "ReplicationLatency"
     adm("POST", "/s3/replication-metrics", {
-        "account": SHARED, "region": "eu-central-1", "sourceBucket": "src",
-        "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 5})
+        "account": SHARED, "region": "eu-central-1", "destinationRegion": "eu-central-1",
+        "sourceBucket": "src", "destinationBucket": "dst", "ruleId": "r1", "ReplicationLatency": 5})
     status, out = adm("POST", "/cloudwatch/evaluate-alarms", {})
     assert out["changes"][0]["state"] == "OK"
 
