@@ -411,18 +411,24 @@ async fn calls_grow_with_recent_pushes_not_with_thousands_of_old_images() {
     let metric_reads = w
         .world
         .get(&format!(
-            "/calls?service=cloudwatch&operation=GetMetricData&since={since}"
+            "/calls?service=cloudwatch&operation=GetMetricData&account={}&since={since}",
+            w.topology.spec.account
         ))
         .await["count"]
         .as_u64();
     let puts = w
         .world
         .get(&format!(
-            "/calls?service=cloudwatch&operation=PutMetricData&since={since}"
+            "/calls?service=cloudwatch&operation=PutMetricData&account={}&since={since}",
+            w.topology.spec.account
         ))
         .await["count"]
         .as_u64();
-    assert_eq!(metric_reads, Some(1), "one GetMetricData for every S3 rule");
+    assert_eq!(
+        metric_reads,
+        Some(2),
+        "one GetMetricData in each region S3 publishes the rule's metrics in (destination: latency, pending; source: failures)"
+    );
     assert_eq!(puts, Some(1), "one batched PutMetricData");
     w.stop().await;
 }

@@ -258,10 +258,12 @@ async fn wait_for_firing(world: &LocalAws, topology: &Topology, drill_id: &str) 
             ))
             .await;
         let done = all["firings"].as_array().into_iter().flatten().find(|f| {
-            f["input"]
-                .as_str()
-                .is_some_and(|i| i.contains(drill_id) && !drill_id.is_empty())
-                && matches!(f["status"].as_str(), Some("delivered" | "failed" | "undelivered"))
+            !drill_id.is_empty()
+                && f["input"]["drill_id"] == drill_id
+                && matches!(
+                    f["status"].as_str(),
+                    Some("delivered" | "failed" | "undelivered")
+                )
         });
         if let Some(f) = done {
             return f.clone();
@@ -363,10 +365,20 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         report: Report::default(),
     };
     let t = Instant::now();
+    let healthy = world.healthy().await;
+    let scale = if healthy {
+        world.time_scale().await
+    } else {
+        1.0
+    };
     run.step(
         "local AWS world",
-        world.healthy().await,
-        world.url.clone(),
+        healthy,
+        format!(
+            "{} (as strict as AWS: quotas on, limits enforced; time scale {scale}: a minute of AWS time lasts {:.1} s)",
+            world.url,
+            60.0 * scale
+        ),
         t,
     );
 
@@ -435,10 +447,17 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             fixture("scheduler-tick.json"),
         )
         .await;
+        // The tick waits for the alias to be READY: provisioned concurrency takes AWS's
+        // minute or two to allocate, run here at the world's time scale.
+        let waited = t.elapsed().as_secs_f64();
         run.step(
             &format!("scheduler tick in {region}"),
             v["outcome"] == "applied" || v["outcome"] == "noop",
-            said(&v),
+            format!(
+                "{}; waited {waited:.1} s here for allocation, {:.0} s of AWS time",
+                said(&v),
+                waited / scale
+            ),
             t,
         );
     }
@@ -448,15 +467,26 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     let t = Instant::now();
     let changes = evaluate_alarms(world, &topology).await;
     let ds = deliveries
-        .wait(world, &topology, "CloudWatch Alarm State Change", 2 * changes.len())
+        .wait(
+            world,
+            &topology,
+            "CloudWatch Alarm State Change",
+            2 * changes.len(),
+        )
         .await;
     run.step(
         "region-health alarms evaluated",
         changes.len() == topology.alarms.len()
             && changes.iter().all(|c| c["state"] == "OK")
             && ds.len() == 2 * changes.len()
-            && ds.iter().all(|d| d["status"] == "delivered" && d["result"]["outcome"] == "noop"),
-        format!("{}; failover: {}", transitions(&changes), delivered_all(&ds)),
+            && ds
+                .iter()
+                .all(|d| d["status"] == "delivered" && d["result"]["outcome"] == "noop"),
+        format!(
+            "{}; failover: {}",
+            transitions(&changes),
+            delivered_all(&ds)
+        ),
         t,
     );
 

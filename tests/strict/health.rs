@@ -12,7 +12,7 @@ use aws_sdk_route53::types::{
 };
 use serde_json::{json, Value};
 use shared::aws::route53::{GateControl, Route53, CONTROL_PLANE_REGION};
-use shared::error::{AwsErrorKind, Error};
+use shared::error::AwsErrorKind;
 use tests::{LocalAws, PRIMARY};
 
 /// This test's own account: "5" and 11 digits from its name, so no other test shares
@@ -124,10 +124,12 @@ impl Checks {
     }
 }
 
-/// A calculated check has no status to get: the product, reading a gate whose child is
-/// itself calculated, gets Route 53's `InvalidInput` as an invalid request (not retried).
+/// A calculated check has no status to get (`InvalidInput`, not retried), so the
+/// product does not ask for one: it reads Route 53's own verdict, the `HealthCheckStatus`
+/// Route 53 publishes for every check (calculated ones too) in us-east-1, and so reads
+/// a gate over a calculated child as it reads any other.
 #[tokio::test]
-async fn a_calculated_check_has_no_status_and_the_product_sees_an_invalid_request() {
+async fn a_calculated_check_has_no_status_and_the_product_reads_its_published_verdict() {
     let c = Checks::new("strict::health::calculated_status").await;
     let endpoint = c.https("api.calc.strict-health.example.com").await;
     let inner = c.calculated("inner", &[&endpoint], 1).await;
@@ -143,29 +145,25 @@ async fn a_calculated_check_has_no_status_and_the_product_sees_an_invalid_reques
         .expect_err("GetHealthCheckStatus of a calculated check");
     let service = err.as_service_error().expect("a service error");
     assert!(service.is_invalid_input(), "{service:?}");
+    let mapped = shared::aws::map_err("route53", "GetHealthCheckStatus", CONTROL_PLANE_REGION, err);
+    assert_eq!(mapped.aws_kind(), Some(AwsErrorKind::InvalidRequest));
+    assert!(!mapped.is_retryable(), "{mapped}");
 
     let product = c.product();
-    match product.status(&nested_gate).await {
-        Err(Error::Aws {
-            operation,
-            kind,
-            message,
-            ..
-        }) => {
-            assert_eq!(operation, "GetHealthCheckStatus");
-            assert_eq!(kind, AwsErrorKind::InvalidRequest);
-            assert!(!kind.is_retryable());
-            assert!(message.starts_with("InvalidInput:"), "{message}");
-        }
-        other => panic!("a gate over a calculated child must fail to read: {other:?}"),
+    for gate in [&nested_gate, &plain_gate] {
+        let status = product.status(gate).await.expect("gate readable");
+        assert_eq!((status.children_healthy, status.is_healthy()), (1, true));
+        assert_eq!(c.judged(gate).await["healthy"], true);
     }
-    // a gate over endpoint checks reads as before; the calculated checks are judged
-    let gate = product
-        .status(&plain_gate)
-        .await
-        .expect("gate over an endpoint");
-    assert_eq!((gate.children_healthy, gate.is_healthy()), (1, true));
-    assert_eq!(c.judged(&nested_gate).await["healthy"], true);
+    // and it follows the child's verdict when the endpoint fails
+    c.world
+        .post(
+            "/route53/endpoints",
+            json!({"endpoint": "api.calc.strict-health.example.com", "healthy": false}),
+        )
+        .await;
+    let status = product.status(&nested_gate).await.expect("gate readable");
+    assert_eq!((status.children_healthy, status.is_healthy()), (0, false));
 }
 
 /// Checkers disagree: 15% of them healthy is unhealthy, 25% healthy is healthy (more
@@ -257,12 +255,10 @@ async fn an_endpoint_is_healthy_when_more_than_18_percent_of_checkers_say_so() {
 }
 
 /// The product's health reader against a 75%-failing endpoint, which Route 53 considers
-/// healthy (2 of 8 checkers = 25% > 18%). `Route53::check_healthy`
-/// (shared/src/aws/route53.rs) counts a child healthy only when MOST observations are
-/// Success, so it reads this child as unhealthy and the gate as unhealthy: a region
-/// Route 53 still routes to is taken for down. Run with `--ignored` to see it.
+/// healthy (2 of 8 checkers = 25% > 18%): a reader that wants a majority of the
+/// observations would take a region Route 53 still routes to for down. The product
+/// reads Route 53's own verdict, so it agrees.
 #[tokio::test]
-#[ignore = "product bug: shared/src/aws/route53.rs check_healthy uses a majority of observations, Route 53 uses more than 18%"]
 async fn the_products_health_reader_follows_the_18_percent_rule() {
     let c = Checks::new("strict::health::product_reader").await;
     let fqdn = "alb.reader.strict-health.example.com";

@@ -3,8 +3,11 @@
 //! switch-off), met through the product's own adapters: Route 53's
 //! GetHealthCheckStatus bucket (4, 1/s) and account bucket (50, 10/s), Lambda's
 //! 15/s for the control plane in all, CloudWatch's per-action rates and Parameter
-//! Store's 40/s. The adapters are built on clients with the SDK's retries off, so
-//! every refusal reaches the product's error mapping, which must call it throttling.
+//! Store's 40/s; and SNS publishing, Scheduler's CreateSchedule, EventBridge's PutEvents
+//! and Secrets Manager's DescribeSecret, each with a small bucket of the test's own (their
+//! AWS rates are thousands a second; pytest checks those are the defaults). The adapters
+//! are built on clients with the SDK's retries off, so every refusal reaches the
+//! product's error mapping, which must call it throttling.
 //!
 //! Each test uses an account of its own (buckets are per account), so tests running
 //! beside it never drain its buckets nor it theirs.
@@ -128,29 +131,53 @@ async fn gate(r53: &aws_sdk_route53::Client, name: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn gate_reads_meet_route53s_get_health_check_status_bucket() {
+async fn get_health_check_status_has_its_own_small_bucket_which_gate_reads_stay_out_of() {
     let world = LocalAws::shared().await;
     let acct = account("gate_reads");
     let config = no_retries(world, &acct, CONTROL_PLANE_REGION);
-    let gate_id = gate(&aws_sdk_route53::Client::new(&config), "q-gates").await;
-    let gates = Route53::new(&config, "ZNOTUSED", "state.q-gates.example.com");
+    let r53 = aws_sdk_route53::Client::new(&config);
+    let gate_id = gate(&r53, "q-gates").await;
+    let child = r53
+        .get_health_check()
+        .health_check_id(&gate_id)
+        .send()
+        .await
+        .expect("GetHealthCheck")
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .map(|c| c.child_health_checks()[0].clone())
+        .expect("a child");
 
-    // One gate read is a GetHealthCheck and a GetHealthCheckStatus per child (two):
-    // GetHealthCheckStatus has 4 tokens and 1 more a second, so the third read fails.
-    let (reads, err, elapsed) = until_refused(10, |_| gates.status(&gate_id)).await;
+    // GetHealthCheckStatus has 4 tokens and 1 more a second: the fifth call at once is
+    // refused (mapped as the product maps every error).
+    let (calls, err, elapsed) = until_refused(10, |_| async {
+        r53.get_health_check_status()
+            .health_check_id(&child)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                shared::aws::map_err("route53", "GetHealthCheckStatus", CONTROL_PLANE_REGION, e)
+            })
+    })
+    .await;
     assert_throttled(&err, "GetHealthCheckStatus", "Throttling");
     assert!(
-        reads >= 2 && reads as f64 <= 2.0 + elapsed.as_secs_f64(),
-        "{reads} gate reads in {elapsed:?}"
+        calls >= 4 && calls as f64 <= 4.0 + elapsed.as_secs_f64(),
+        "{calls} calls in {elapsed:?}"
     );
 
-    // Two tokens back after two seconds: one more read.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let status = gates
-        .status(&gate_id)
-        .await
-        .expect("a read after the refill");
-    assert_eq!(status.children.len(), 2);
+    // The product's gate read is one GetHealthCheck (its own bucket of 50) and one
+    // GetMetricData of the children's HealthCheckStatus: ten reads at once, while the
+    // GetHealthCheckStatus bucket is empty, all answer.
+    let gates = Route53::new(&config, "ZNOTUSED", "state.q-gates.example.com");
+    for i in 0..10 {
+        let status = gates
+            .status(&gate_id)
+            .await
+            .unwrap_or_else(|e| panic!("gate read {i}: {e}"));
+        assert_eq!((status.children.len(), status.children_healthy), (2, 2));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,4 +331,137 @@ async fn parameter_store_reads_share_40_a_second() {
     let (ok, err, elapsed) = until_refused(300, |_| ssm.get("/q/absent")).await;
     assert_throttled(&err, "GetParameter", "ThrottlingException");
     assert_within_bucket(ok, 40.0, 40.0, elapsed);
+}
+
+/// Gives `account` one bucket of `burst` tokens refilled at `rate` a second for every
+/// action of `service`, in place of AWS's rates. The documented rates of the services
+/// below are thousands a second in the product's Regions (SNS publishing 1,500 in
+/// eu-central-1, Scheduler's CreateSchedule 5,000, PutEvents 2,400, DescribeSecret
+/// 40,000): more than a test sends, so these tests check the mechanism and each service's
+/// throttling error as the product's adapter meets it, while
+/// tests/localaws/tests/test_strict_quotas.py checks that the documented rates are the
+/// defaults.
+async fn small_bucket(world: &LocalAws, service: &str, account: &str, rate: f64, burst: f64) {
+    let out = world
+        .post(
+            "/throttling",
+            serde_json::json!({"service": service, "rate": rate, "burst": burst, "account": account}),
+        )
+        .await;
+    assert!(out["services"].is_object(), "POST /throttling: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_meet_snss_publish_rate_per_region() {
+    use shared::aws::sns::{Notifier, Sns};
+    let world = LocalAws::shared().await;
+    let acct = account("sns_publish");
+    let topic = |config: SdkConfig| async move {
+        aws_sdk_sns::Client::new(&config)
+            .create_topic()
+            .name("q-alerts")
+            .send()
+            .await
+            .expect("CreateTopic")
+            .topic_arn()
+            .expect("topic ARN")
+            .to_string()
+    };
+    let config = no_retries(world, &acct, PRIMARY);
+    let sns = Sns::new(&config, topic(config.clone()).await);
+    small_bucket(world, "sns", &acct, 1.0, 3.0).await;
+
+    let (ok, err, elapsed) = until_refused(20, |n| {
+        let sns = sns.clone();
+        async move { sns.notify(&format!("quota {n}"), "publish rate").await }
+    })
+    .await;
+    assert_throttled(&err, "Publish", "Throttling");
+    assert_within_bucket(ok, 3.0, 1.0, elapsed);
+
+    // The bucket is the Region's: the account still publishes in us-east-1.
+    let us = no_retries(world, &acct, SECONDARY);
+    Sns::new(&us, topic(us.clone()).await)
+        .notify("quota", "another Region")
+        .await
+        .expect("us-east-1 has its own bucket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drill_end_schedules_meet_schedulers_create_schedule_rate() {
+    use failover::aws::DrillSchedules;
+    let world = LocalAws::shared().await;
+    let acct = account("scheduler_create");
+    small_bucket(world, "scheduler", &acct, 1.0, 3.0).await;
+    let schedules = |region: &str| {
+        DrillSchedules::from_client(
+            aws_sdk_scheduler::Client::new(&no_retries(world, &acct, region)),
+            "default",
+            Some(format!("arn:aws:iam::{acct}:role/scheduler-drills")),
+            region,
+        )
+    };
+    let target = format!("arn:aws:lambda:{PRIMARY}:{acct}:function:q-failover");
+    let at = chrono::Utc::now() + chrono::Duration::days(1); // never fires during the test
+    let eu = schedules(PRIMARY);
+
+    let (ok, err, elapsed) = until_refused(20, |n| {
+        let (eu, target) = (&eu, &target);
+        async move { eu.create(&format!("q-drill-{n}"), at, target).await }
+    })
+    .await;
+    assert_throttled(&err, "CreateSchedule", "ThrottlingException");
+    assert_within_bucket(ok, 3.0, 1.0, elapsed);
+
+    schedules(SECONDARY)
+        .create("q-drill-us", at, &target)
+        .await
+        .expect("us-east-1 has its own bucket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_plane_events_meet_eventbridges_put_events_rate() {
+    use failover::aws::EventBus;
+    use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+    let world = LocalAws::shared().await;
+    let acct = account("put_events");
+    small_bucket(world, "events", &acct, 1.0, 3.0).await;
+    let bus = EventBus::from_client(
+        aws_sdk_eventbridge::Client::new(&no_retries(world, &acct, PRIMARY)),
+        "default",
+        PRIMARY,
+    );
+    let detail = ControlPlaneDetail {
+        region: SECONDARY.into(),
+        epoch: 1,
+        reason: "quota test".into(),
+        drill_id: None,
+        expires_at: None,
+    };
+
+    let (ok, err, elapsed) =
+        until_refused(20, |_| bus.put(ControlPlaneKind::RegionEvacuated, &detail)).await;
+    assert_throttled(&err, "PutEvents", "ThrottlingException");
+    assert_within_bucket(ok, 3.0, 1.0, elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replica_reads_meet_secrets_managers_describe_secret_rate() {
+    use shared::aws::secrets::{SecretReplication, SecretsManager};
+    let world = LocalAws::shared().await;
+    let acct = account("describe_secret");
+    let config = no_retries(world, &acct, PRIMARY);
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name("q/db")
+        .secret_string("local-only-not-a-secret")
+        .send()
+        .await
+        .expect("CreateSecret");
+    small_bucket(world, "secretsmanager", &acct, 1.0, 3.0).await;
+    let secrets = SecretsManager::new(&config);
+
+    let (ok, err, elapsed) = until_refused(20, |_| secrets.replicas("q/db")).await;
+    assert_throttled(&err, "DescribeSecret", "ThrottlingException");
+    assert_within_bucket(ok, 3.0, 1.0, elapsed);
 }

@@ -381,7 +381,7 @@ async fn change(
     config: &Config,
     world: &impl World,
     record: &mut DecisionRecord,
-) -> Option<RoutingState> {
+) -> Option<(RoutingState, Gates)> {
     // A write whose answer did not say "swapped": the next read tells whether it is
     // this run's own (a retry met it, or the answer was lost), or someone else's.
     let mut unanswered: Option<Unanswered> = None;
@@ -389,7 +389,7 @@ async fn change(
     loop {
         let read = world.read_state().await;
         if let Some(u) = unanswered.take() {
-            if matches!(&read, Ok(Some((now, _))) if *now == u.next) {
+            if matches!(&read, Ok(Some((now, _))) if *now == u.write.next) {
                 let why = u
                     .error
                     .as_ref()
@@ -397,10 +397,10 @@ async fn change(
                     .unwrap_or_default();
                 record.step(format!(
                     "state epoch {} is this run's own write (its answer was lost{why})",
-                    u.next.epoch
+                    u.write.next.epoch
                 ));
-                applied(&u.old, &u.next, u.reason, &u.events, config, world, record).await;
-                return Some(u.next);
+                applied(&u.write, config, world, record).await;
+                return Some((u.write.next, u.write.gates));
             }
             if let Some(e) = u.error {
                 return fail(record, e);
@@ -435,8 +435,8 @@ async fn change(
                 };
             }
         }
-        let health = match gather_health(config, world).await {
-            Ok(h) => h,
+        let (health, gates) = match gather_health(config, world).await {
+            Ok(read) => read,
             Err(e) => return fail(record, e),
         };
         let decision = decide(
@@ -451,7 +451,7 @@ async fn change(
         match decision {
             Decision::Noop(reason) => {
                 noop(&request, &state, reason, config, world, record).await;
-                return Some(state);
+                return Some((state, gates));
             }
             Decision::Refuse(reason) => {
                 refuse(&request, reason, config, world, record).await;
@@ -483,7 +483,7 @@ async fn change(
                     return None;
                 }
                 noop(&request, &state, reason, config, world, record).await;
-                return Some(next);
+                return Some((next, gates));
             }
             Decision::Change {
                 state: next,
@@ -495,7 +495,7 @@ async fn change(
                 if dry_run {
                     record.outcome = Outcome::DryRun;
                     record.reason = format!("would apply: {reason}");
-                    return Some(next);
+                    return Some((next, gates));
                 }
                 match world.swap_state(version.as_ref(), &next).await {
                     Ok(CasResult::Swapped) => {
@@ -503,18 +503,28 @@ async fn change(
                             "state epoch {} written (attempt {attempt})",
                             next.epoch
                         ));
-                        applied(&state, &next, reason, &events, config, world, record).await;
-                        return Some(next);
+                        let write = Write {
+                            old: state,
+                            next,
+                            reason,
+                            events,
+                            gates,
+                        };
+                        applied(&write, config, world, record).await;
+                        return Some((write.next, write.gates));
                     }
                     Ok(CasResult::Lost) => {
                         record.step(format!(
                             "compare-and-swap lost (attempt {attempt}): re-reading"
                         ));
                         unanswered = Some(Unanswered {
-                            old: state,
-                            next,
-                            reason,
-                            events,
+                            write: Write {
+                                old: state,
+                                next,
+                                reason,
+                                events,
+                                gates,
+                            },
                             error: None,
                         });
                     }
@@ -522,10 +532,13 @@ async fn change(
                     // dropped connection): look before reporting a failure.
                     Err(e) => {
                         unanswered = Some(Unanswered {
-                            old: state,
-                            next,
-                            reason,
-                            events,
+                            write: Write {
+                                old: state,
+                                next,
+                                reason,
+                                events,
+                                gates,
+                            },
                             error: Some(e),
                         })
                     }
@@ -535,37 +548,44 @@ async fn change(
     }
 }
 
-/// A state write that was not answered "swapped", kept until the next read.
-struct Unanswered {
+/// One state write: from `old` to `next`, why, what to announce, and the gates as read
+/// before it.
+struct Write {
     old: RoutingState,
     next: RoutingState,
     reason: String,
     events: Vec<(ControlPlaneKind, Region)>,
+    gates: Gates,
+}
+
+/// A state write that was not answered "swapped", kept until the next read.
+struct Unanswered {
+    write: Write,
     /// The error it was answered with; None when the swap was reported lost.
     error: Option<Error>,
 }
 
-/// The state moved from `old` to `new`: bring the gates to it, tell the world, and
+/// The state moved from `old` to `next`: bring the gates to it, tell the world, and
 /// drop the end schedule of a drill that is over.
-async fn applied(
-    old: &RoutingState,
-    new: &RoutingState,
-    reason: String,
-    events: &[(ControlPlaneKind, Region)],
-    config: &Config,
-    world: &impl World,
-    record: &mut DecisionRecord,
-) {
+async fn applied(write: &Write, config: &Config, world: &impl World, record: &mut DecisionRecord) {
     record.outcome = Outcome::Applied;
-    record.reason = reason.clone();
-    if let Err(e) = reconcile_gates(new, config, world, record).await {
+    record.reason = write.reason.clone();
+    if let Err(e) = reconcile_gates(&write.next, &write.gates, config, world, record).await {
         record.outcome = Outcome::Failed;
         record.errors.push(format!(
             "state written, gate update failed (the next tick repairs it): {e}"
         ));
     }
-    announce(events, new, &reason, config, world, record).await;
-    cancel_ended_drill(old, new, world, record).await;
+    announce(
+        &write.events,
+        &write.next,
+        &write.reason,
+        config,
+        world,
+        record,
+    )
+    .await;
+    cancel_ended_drill(&write.old, &write.next, world, record).await;
 }
 
 /// Nothing to change. An evacuated region's alarm went OK but failback is manual:
@@ -712,9 +732,12 @@ fn routing_changes(old: &RoutingState, new: &RoutingState, regions: &[Region]) -
     changes
 }
 
-/// Sets every gate to what the state wants: closed for evacuated regions.
+/// Sets every gate to what the state wants: closed for evacuated regions. Starts from
+/// the gates this run read (`known`); a gate changed since (its version moved on) is
+/// read again once.
 async fn reconcile_gates(
     state: &RoutingState,
+    known: &Gates,
     config: &Config,
     world: &impl World,
     record: &mut DecisionRecord,
@@ -722,13 +745,29 @@ async fn reconcile_gates(
     let mut first_error = None;
     for region in &config.regions {
         let result = async {
-            let gate = world.gate(region).await?;
-            let want = if state.is_evacuated(region) {
-                gate.closed_threshold()
-            } else {
-                gate.open_threshold()
+            let want = |gate: &GateStatus| {
+                if state.is_evacuated(region) {
+                    gate.closed_threshold()
+                } else {
+                    gate.open_threshold()
+                }
             };
-            if world.set_gate(&gate, want).await? {
+            let mut gate = match known.get(region) {
+                Some(gate) => gate.clone(),
+                None => world.gate(region).await?,
+            };
+            let set = match world.set_gate(&gate, want(&gate)).await {
+                Err(e)
+                    if known.contains_key(region)
+                        && e.aws_kind() == Some(shared::error::AwsErrorKind::Conflict) =>
+                {
+                    gate = world.gate(region).await?;
+                    world.set_gate(&gate, want(&gate)).await
+                }
+                other => other,
+            };
+            let want = want(&gate);
+            if set? {
                 record.changes.push(Change::new(
                     format!("gate:{region}"),
                     "health_threshold",
@@ -755,11 +794,16 @@ async fn reconcile_gates(
     first_error.map_or(Ok(()), Err)
 }
 
+/// Each region's gate as read by this run: the health decisions are made from them,
+/// and the gate updates after a swap start from them (one Route 53 read per gate a run).
+type Gates = BTreeMap<Region, GateStatus>;
+
 async fn gather_health(
     config: &Config,
     world: &impl World,
-) -> Result<BTreeMap<Region, RegionHealth>> {
+) -> Result<(BTreeMap<Region, RegionHealth>, Gates)> {
     let mut health = BTreeMap::new();
+    let mut gates = Gates::new();
     for region in &config.regions {
         let gate = world.gate(region).await?;
         let replication = if config.failover.readiness.require_replication_ready {
@@ -782,8 +826,9 @@ async fn gather_health(
                 replication,
             },
         );
+        gates.insert(region.clone(), gate);
     }
-    Ok(health)
+    Ok((health, gates))
 }
 
 fn state_json(state: &RoutingState, health: &BTreeMap<Region, RegionHealth>) -> Value {
@@ -835,12 +880,20 @@ async fn status(config: &Config, home: &Region, world: &impl World) -> DecisionR
 /// repair gates that disagree with the state, publish RegionActive.
 async fn tick(config: &Config, home: &Region, world: &impl World) -> DecisionRecord {
     let mut record = DecisionRecord::new(FUNCTION, home.as_str(), "tick", "schedule");
-    let Some(state) = change(Request::Tick, false, config, world, &mut record).await else {
+    let Some((state, gates)) = change(Request::Tick, false, config, world, &mut record).await
+    else {
         return record;
     };
     let outcome_before = record.outcome;
     let before = record.changes.len();
-    if let Err(e) = reconcile_gates(&state, config, world, &mut record).await {
+    // An applied change has just brought the gates to the state; a noop may still find
+    // a gate that disagrees with it (a failed update earlier, a hand edit): repair it.
+    let repair = if outcome_before == Outcome::Noop {
+        reconcile_gates(&state, &gates, config, world, &mut record).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = repair {
         record.outcome = Outcome::Failed;
         record.reason = format!("gate repair failed: {e}");
     } else if record.changes.len() > before && outcome_before == Outcome::Noop {

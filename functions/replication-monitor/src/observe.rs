@@ -218,18 +218,21 @@ pub fn s3_queries(rules: &[(usize, &S3Rule)]) -> Vec<(Region, MetricQuery)> {
             S3_METRICS
                 .iter()
                 .map(move |(suffix, name, stat, published_in)| {
-                    (published_in.region(rule).clone(), MetricQuery {
-                    id: format!("r{i}_{suffix}"),
-                    namespace: "AWS/S3".into(),
-                    metric_name: (*name).into(),
-                    dimensions: vec![
-                        ("SourceBucket".into(), rule.source_bucket.clone()),
-                        ("DestinationBucket".into(), rule.destination_bucket.clone()),
-                        ("RuleId".into(), rule.rule_id.clone()),
-                    ],
-                    stat: (*stat).into(),
-                    period_secs: S3_PERIOD_SECS,
-                    })
+                    (
+                        published_in.region(rule).clone(),
+                        MetricQuery {
+                            id: format!("r{i}_{suffix}"),
+                            namespace: "AWS/S3".into(),
+                            metric_name: (*name).into(),
+                            dimensions: vec![
+                                ("SourceBucket".into(), rule.source_bucket.clone()),
+                                ("DestinationBucket".into(), rule.destination_bucket.clone()),
+                                ("RuleId".into(), rule.rule_id.clone()),
+                            ],
+                            stat: (*stat).into(),
+                            period_secs: S3_PERIOD_SECS,
+                        },
+                    )
                 })
         })
         .collect()
@@ -290,7 +293,10 @@ pub async fn observe_s3<'a, R: MetricReader + 'a>(
     let mut failed: BTreeMap<usize, String> = BTreeMap::new();
     for (region, queries) in &by_region {
         let result = match reader_for(region) {
-            Some(reader) => reader.read(queries, start, now).await.map_err(|e| e.to_string()),
+            Some(reader) => reader
+                .read(queries, start, now)
+                .await
+                .map_err(|e| e.to_string()),
             None => Err(format!("no CloudWatch client for {region}")),
         };
         match result {

@@ -142,6 +142,7 @@ where
 pub fn classify_code(code: &str) -> AwsErrorKind {
     match code {
         "Throttling"
+        | "Throttled"
         | "ThrottlingException"
         | "ThrottledException"
         | "TooManyRequestsException"
@@ -226,6 +227,8 @@ mod tests {
     #[test]
     fn codes_map_to_kinds() {
         assert_eq!(classify_code("Throttling"), AwsErrorKind::Throttling);
+        // SNS's API reference models `Throttled` (HTTP 429) besides `Throttling`.
+        assert_eq!(classify_code("Throttled"), AwsErrorKind::Throttling);
         assert_eq!(
             classify_code("TooManyRequestsException"),
             AwsErrorKind::Throttling

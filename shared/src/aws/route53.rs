@@ -460,7 +460,9 @@ mod tests {
         let point = |id: &str, v: f64| {
             MetricDataResult::builder()
                 .id(id)
-                .timestamps(aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp()))
+                .timestamps(aws_smithy_types::DateTime::from_secs(
+                    chrono::Utc::now().timestamp(),
+                ))
                 .values(v)
                 .build()
         };

@@ -171,7 +171,7 @@ class LocalAws:
             if fault.kind == "throttle":
                 return throttle_response(call)
             return server_error_response(call, fault.status, fault.code, fault.message)
-        quota = self.throttler.check(call.service, op, call.account, call.region)
+        quota = self.throttler.check(call.service, op, call.account, call.region, call)
         if quota is not None:
             entry["outcome"] = "throttled"
             return throttle_answer(call, quota)

@@ -2,8 +2,9 @@
 
 Each signed request is charged against the token buckets AWS documents for its
 service: a bucket holds at most `burst` tokens, refills at `rate` tokens a second,
-and a request takes one token from every bucket that covers its operation. If any
-of them is empty the request is refused (nothing is taken) with the service's
+and a request takes one token from every bucket that covers its operation (SNS's
+publish bucket: one per message of a PublishBatch). If any of them has too few the
+request is refused (nothing is taken) with the service's
 throttling error, before it reaches moto. Buckets are per account, and per Region
 for regional services (Route 53 is global: one set of buckets per account).
 
@@ -18,6 +19,18 @@ Documented quotas (request rates only; see tests/localaws/README.md for the page
   DescribeAlarms 9/s, GetMetricData 500/s, ...).
 * Systems Manager Parameter Store: 40/s shared by GetParameter, GetParameters and
   GetParametersByPath (standard throughput).
+* EventBridge Scheduler: CreateSchedule 5,000/s in its eleven large Regions, 250/s
+  elsewhere; Delete/Get/UpdateSchedule 1,000/s and 250/s; ListSchedules 50/s; the
+  schedule-group actions and ListTagsForResource 10/s.
+* SNS: the messages published per second (Publish and PublishBatch together, a batch
+  counting its entries), by Region: 30,000 us-east-1, 9,000 us-west-2 and eu-west-1,
+  1,500 in eight more (eu-central-1 among them), 300 elsewhere.
+* EventBridge: PutEvents by Region (10,000 us-east-1, 2,400 eu-central-1, 400 elsewhere
+  unless listed).
+* Secrets Manager: DescribeSecret 40,000/s, ListSecrets 100/s. ECR: BatchGetImage
+  2,000/s (DescribeImages, DescribeImageReplicationStatus and ListImages have no
+  documented rate and are not limited). STS, the Resource Groups Tagging API and SSM
+  PutParameter have no documented rate: not limited.
 
 Where AWS documents a rate but no burst, the bucket holds one second's worth. Rates
 are per real second, whatever the world's time scale (timescale.py): clients pace and
@@ -34,6 +47,7 @@ import re
 import threading
 import time
 from collections import Counter
+from urllib.parse import parse_qs
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +62,8 @@ GLOBAL_SERVICES = frozenset({"route53", "iam", "cloudfront", "organizations"})
 
 @dataclass(frozen=True)
 class Quota:
-    """One token bucket per scope; a request it covers takes one token."""
+    """One token bucket per scope; a request it covers takes one token (`per_entry`: one
+    per entry of that list parameter)."""
 
     name: str
     rate: float
@@ -59,11 +74,29 @@ class Quota:
     # One bucket per operation (Route 53's per-action buckets), not one for all of them.
     per_operation: bool = False
     regional: bool = True
+    # Region -> rate where AWS documents the quota per Region (`rate`, `burst` in the
+    # Regions not listed); a listed Region's bucket holds one second's worth.
+    by_region: tuple[tuple[str, float], ...] = ()
+    # A list parameter whose entries each take a token (PublishBatch's messages); a
+    # request takes at least one, and at most what the bucket holds.
+    per_entry: str | None = None
 
     def covers(self, operation: str | None) -> bool:
         if operation in self.exclude:
             return False
         return self.operations is None or operation in self.operations
+
+    def limits(self, region: str) -> tuple[float, float]:
+        """(rate, burst) in `region`."""
+        for listed, rate in self.by_region:
+            if listed == region:
+                return rate, rate
+        return self.rate, self.burst
+
+    def cost(self, call: AwsCall | None) -> float:
+        if self.per_entry is None or call is None:
+            return 1.0
+        return float(max(1, _entries(call, self.per_entry)))
 
     def bucket_key(self, service: str, account: str, region: str,
                    operation: str | None) -> tuple[str, str, str, str, str]:
@@ -76,11 +109,29 @@ class Quota:
             "operations": sorted(self.operations) if self.operations is not None else None,
             "exclude": sorted(self.exclude), "perOperation": self.per_operation,
             "scope": "account+region" if self.regional else "account",
+            "byRegion": dict(self.by_region), "perEntry": self.per_entry,
         }
+
+
+def _entries(call: AwsCall, name: str) -> int:
+    """How many entries the request's list parameter `name` has (query: `name.member.N.…`)."""
+    if call.content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            form = parse_qs(call.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return 1
+        prefix = f"{name}.member."
+        return len({k[len(prefix):].split(".", 1)[0] for k in form if k.startswith(prefix)})
+    value = call.params().get(name)
+    return len(value) if isinstance(value, list) else 1
 
 
 def _ops(*names: str) -> frozenset[str]:
     return frozenset(names)
+
+
+def _by_region(tiers: dict[float, tuple[str, ...]]) -> tuple[tuple[str, float], ...]:
+    return tuple((region, rate) for rate, regions in tiers.items() for region in regions)
 
 
 # -- Route 53 ("Throttling for Amazon Route 53 API requests") -------------------------
@@ -143,8 +194,64 @@ SSM = [
           operations=_ops("GetParameter", "GetParameters", "GetParametersByPath")),
 ]
 
+# -- EventBridge Scheduler ("Quotas for Amazon EventBridge Scheduler") ------------------
+# The Regions its quota table lists by name; every other Region has the lower rate.
+SCHEDULER_LARGE_REGIONS = (
+    "us-east-1", "us-east-2", "us-west-2", "ap-northeast-1", "ap-south-1", "ap-southeast-1",
+    "ap-southeast-2", "eu-central-1", "eu-west-1", "eu-west-2", "sa-east-1",
+)
+SCHEDULER = [
+    Quota("CreateSchedule", rate=250, burst=250, operations=_ops("CreateSchedule"),
+          by_region=_by_region({5000: SCHEDULER_LARGE_REGIONS})),
+    *(Quota(op, rate=250, burst=250, operations=_ops(op),
+            by_region=_by_region({1000: SCHEDULER_LARGE_REGIONS}))
+      for op in ("DeleteSchedule", "GetSchedule", "UpdateSchedule")),
+    Quota("ListSchedules", rate=50, burst=50, operations=_ops("ListSchedules")),
+    *(Quota(op, rate=10, burst=10, operations=_ops(op))
+      for op in ("CreateScheduleGroup", "DeleteScheduleGroup", "GetScheduleGroup",
+                 "ListScheduleGroups", "ListTagsForResource")),
+]
+
+# -- SNS ("Amazon SNS endpoints and quotas": Publish API throttling per account) ----------
+SNS = [
+    Quota("messages published (Publish, PublishBatch)", rate=300, burst=300,
+          operations=_ops("Publish", "PublishBatch"), per_entry="PublishBatchRequestEntries",
+          by_region=_by_region({
+              30000: ("us-east-1",),
+              9000: ("us-west-2", "eu-west-1"),
+              1500: ("us-east-2", "us-west-1", "ap-south-1", "ap-northeast-2", "ap-southeast-1",
+                     "ap-southeast-2", "ap-northeast-1", "eu-central-1"),
+          })),
+]
+
+# -- EventBridge ("Amazon EventBridge quotas": PutEvents throttle limit) ------------------
+EVENTS = [
+    Quota("PutEvents", rate=400, burst=400, operations=_ops("PutEvents"),
+          by_region=_by_region({
+              10000: ("us-east-1", "us-west-2", "eu-west-1"),
+              2400: ("us-east-2", "eu-central-1", "eu-south-2"),
+              1200: ("us-west-1", "ap-northeast-1", "ap-southeast-1", "ap-southeast-2",
+                     "eu-west-2"),
+              600: ("ap-east-1", "ap-northeast-2", "ap-south-1", "ca-central-1", "eu-north-1",
+                    "eu-west-3", "sa-east-1"),
+          })),
+]
+
+# -- Secrets Manager ("AWS Secrets Manager quotas") ---------------------------------------
+SECRETSMANAGER = [
+    Quota("DescribeSecret", rate=40000, burst=40000, operations=_ops("DescribeSecret")),
+    Quota("ListSecrets", rate=100, burst=100, operations=_ops("ListSecrets")),
+]
+
+# -- ECR ("Amazon ECR service quotas"; no rate for DescribeImages & co.) ------------------
+ECR = [
+    Quota("BatchGetImage", rate=2000, burst=2000, operations=_ops("BatchGetImage")),
+]
+
 DOCUMENTED: dict[str, list[Quota]] = {
     "route53": ROUTE53, "lambda": LAMBDA, "cloudwatch": CLOUDWATCH, "ssm": SSM,
+    "scheduler": SCHEDULER, "sns": SNS, "events": EVENTS, "secretsmanager": SECRETSMANAGER,
+    "ecr": ECR,
 }
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -172,8 +279,9 @@ class QuotaThrottler:
         return DOCUMENTED.get(service, [])
 
     def check(self, service: str | None, operation: str | None, account: str,
-              region: str) -> Quota | None:
-        """Charges one request; returns the quota that refuses it, or None if it may go on."""
+              region: str, call: AwsCall | None = None) -> Quota | None:
+        """Charges one request (`call`, if given, for quotas counting its entries);
+        returns the quota that refuses it, or None if it may go on."""
         if not service:
             return None
         now = time.monotonic()
@@ -184,12 +292,13 @@ class QuotaThrottler:
             levels = []
             for q in quotas:
                 key = q.bucket_key(service, account, region, operation)
-                tokens, last = self._buckets.get(key, (q.burst, now))
-                levels.append((key, q, min(q.burst, tokens + (now - last) * q.rate)))
-            refused = next((q for _, q, tokens in levels if tokens < 1.0), None)
-            taken = 0.0 if refused else 1.0
-            for key, _, tokens in levels:
-                self._buckets[key] = [tokens - taken, now]
+                rate, burst = q.limits(region)
+                tokens, last = self._buckets.get(key, (burst, now))
+                tokens = min(burst, tokens + (now - last) * rate)
+                levels.append((key, q, tokens, min(q.cost(call), burst)))
+            refused = next((q for _, q, tokens, cost in levels if tokens < cost), None)
+            for key, _, tokens, cost in levels:
+                self._buckets[key] = [tokens - (0.0 if refused else cost), now]
             if refused is not None:
                 self.throttled[(service, account, refused.name)] += 1
             return refused
