@@ -19,6 +19,17 @@ pub const PROD: &str = "333333333333";
 pub const PRIMARY: &str = "eu-central-1";
 pub const SECONDARY: &str = "us-east-1";
 
+/// An account of its own for `name` (a world, a test): `first` and 11 digits of a
+/// stable hash of `name`. AWS's quotas and limits are per account in the local world as
+/// in AWS, so what runs side by side never shares them.
+pub fn account_for(first: char, name: &str) -> String {
+    // FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{first}{:011}", hash % 100_000_000_000)
+}
+
 /// The repository root (this crate lives in `<root>/tests`).
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

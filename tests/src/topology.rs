@@ -49,11 +49,7 @@ impl Spec {
 /// A 12-digit workload account derived from a world's suffix: stable for a suffix,
 /// distinct from the seed's fixed accounts (shared-services, dev, prod).
 pub fn workload_account(suffix: &str) -> String {
-    // FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
-    let hash = suffix.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("9{:011}", hash % 100_000_000_000)
+    crate::account_for('9', suffix)
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +202,12 @@ impl Topology {
             // Route 53 metrics live in us-east-1: the region health alarms do too.
             let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&spec.account, SECONDARY));
             let alarm = format!("orders-health-{region}-{s}");
-            region_health_alarm(&cw, &alarm, &endpoints[region]).await?;
+            let [(alb, _), (api, _)] = &endpoints[region][..] else {
+                return Err(
+                    format!("{alarm}: infra's alarm covers two endpoints (alb, api)").into(),
+                );
+            };
+            region_health_alarm(&cw, &alarm, alb, api).await?;
             alarms.insert(alarm, region.to_string());
         }
 
@@ -366,10 +367,11 @@ impl Topology {
 /// region's endpoint checks' `HealthCheckStatus` (Route 53 publishes it in us-east-1)
 /// is below 1; missing data is not breaching. One evaluation period here (infra's
 /// `region_health_evaluation_periods`, 3 by default), so a test need not wait minutes.
-async fn region_health_alarm(
+pub async fn region_health_alarm(
     cw: &aws_sdk_cloudwatch::Client,
     name: &str,
-    endpoints: &[(String, String)],
+    alb: &str,
+    api: &str,
 ) -> Result<(), BoxError> {
     use aws_sdk_cloudwatch::types::{
         ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat,
@@ -397,9 +399,6 @@ async fn region_health_alarm(
             )
             .return_data(false)
             .build()
-    };
-    let [(alb, _), (api, _)] = endpoints else {
-        return Err(format!("{name}: infra's alarm covers two endpoints (alb, api)").into());
     };
     cw.put_metric_alarm()
         .alarm_name(name)

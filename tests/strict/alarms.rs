@@ -7,9 +7,7 @@
 //! through the product's GetMetricData reader (`shared::aws::metric_data`), the S3 queries
 //! are the replication monitor's own (`replication_monitor::observe::s3_queries`).
 
-use aws_sdk_cloudwatch::types::{
-    ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat, StateValue,
-};
+use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader, MetricSeries};
@@ -19,10 +17,7 @@ use tests::{LocalAws, PRIMARY, SECONDARY};
 
 /// This test's own account: "7" and 11 digits from its name.
 fn account(test: &str) -> String {
-    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("7{:011}", hash % 100_000_000_000)
+    tests::account_for('7', test)
 }
 
 async fn https_check(world: &LocalAws, account: &str, fqdn: &str) -> String {
@@ -45,52 +40,11 @@ async fn https_check(world: &LocalAws, account: &str, fqdn: &str) -> String {
         .expect("health check id")
 }
 
-fn health_check_status(id: &str, check: &str) -> MetricDataQuery {
-    MetricDataQuery::builder()
-        .id(id)
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("AWS/Route53")
-                        .metric_name("HealthCheckStatus")
-                        .dimensions(
-                            Dimension::builder()
-                                .name("HealthCheckId")
-                                .value(check)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .period(60)
-                .stat("Minimum")
-                .build(),
-        )
-        .return_data(false)
-        .build()
-}
-
 /// infra/modules/global-routing: aws_cloudwatch_metric_alarm.region_health, with
-/// region_health_evaluation_periods = 1 (the variable allows 1 to 30).
+/// region_health_evaluation_periods = 1 (the variable allows 1 to 30), as the
+/// topology creates it.
 async fn region_health_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, alb: &str, api: &str) {
-    cw.put_metric_alarm()
-        .alarm_name(name)
-        .alarm_description("Region is unhealthy (an ALB or API Gateway health check is failing).")
-        .comparison_operator(ComparisonOperator::LessThanThreshold)
-        .threshold(1.0)
-        .evaluation_periods(1)
-        .treat_missing_data("notBreaching")
-        .metrics(
-            MetricDataQuery::builder()
-                .id("healthy")
-                .expression("MIN([alb, api])")
-                .label("All endpoints healthy")
-                .return_data(true)
-                .build(),
-        )
-        .metrics(health_check_status("alb", alb))
-        .metrics(health_check_status("api", api))
-        .send()
+    tests::topology::region_health_alarm(cw, name, alb, api)
         .await
         .unwrap_or_else(|e| panic!("PutMetricAlarm {name}: {e:?}"));
 }

@@ -18,10 +18,7 @@ use tests::{LocalAws, PRIMARY};
 /// This test's own account: "5" and 11 digits from its name, so no other test shares
 /// its health checks, alarms or Route 53 quota.
 fn account(test: &str) -> String {
-    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("5{:011}", hash % 100_000_000_000)
+    tests::account_for('5', test)
 }
 
 struct Checks {

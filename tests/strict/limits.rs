@@ -29,10 +29,7 @@ use tests::{LocalAws, PRIMARY, SECONDARY};
 
 /// A 12-digit account of the test's own: "4" and 11 digits of an FNV-1a hash of its name.
 fn account(test: &str) -> String {
-    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("4{:011}", hash % 100_000_000_000)
+    tests::account_for('4', test)
 }
 
 async fn world() -> &'static LocalAws {

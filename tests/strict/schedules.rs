@@ -16,10 +16,7 @@ use tokio::sync::mpsc;
 /// This test's own 12-digit account: "6" and 11 digits of a hash of its name, so
 /// tests sharing the world never share quotas, functions or schedules.
 fn account_for(test: &str) -> String {
-    let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("6{:011}", hash % 100_000_000_000)
+    tests::account_for('6', test)
 }
 
 fn unique() -> String {

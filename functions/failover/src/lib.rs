@@ -497,19 +497,20 @@ async fn change(
                     record.reason = format!("would apply: {reason}");
                     return Some((next, gates));
                 }
-                match world.swap_state(version.as_ref(), &next).await {
+                let swapped = world.swap_state(version.as_ref(), &next).await;
+                let write = Write {
+                    old: state,
+                    next,
+                    reason,
+                    events,
+                    gates,
+                };
+                match swapped {
                     Ok(CasResult::Swapped) => {
                         record.step(format!(
                             "state epoch {} written (attempt {attempt})",
-                            next.epoch
+                            write.next.epoch
                         ));
-                        let write = Write {
-                            old: state,
-                            next,
-                            reason,
-                            events,
-                            gates,
-                        };
                         applied(&write, config, world, record).await;
                         return Some((write.next, write.gates));
                     }
@@ -517,28 +518,13 @@ async fn change(
                         record.step(format!(
                             "compare-and-swap lost (attempt {attempt}): re-reading"
                         ));
-                        unanswered = Some(Unanswered {
-                            write: Write {
-                                old: state,
-                                next,
-                                reason,
-                                events,
-                                gates,
-                            },
-                            error: None,
-                        });
+                        unanswered = Some(Unanswered { write, error: None });
                     }
                     // The answer is lost, not necessarily the write (a timeout, a
                     // dropped connection): look before reporting a failure.
                     Err(e) => {
                         unanswered = Some(Unanswered {
-                            write: Write {
-                                old: state,
-                                next,
-                                reason,
-                                events,
-                                gates,
-                            },
+                            write,
                             error: Some(e),
                         })
                     }
