@@ -45,6 +45,7 @@ class PcConfig:
         self.status = "IN_PROGRESS"
         self.reason: str | None = None
         self.changed_at = now
+        self.requested_at = now
         self.ready_at = now + delay
         self.fail_reason: str | None = None
 
@@ -348,8 +349,8 @@ def admin_get(req) -> dict[str, Any]:
                 {"account": a, "region": r, "functionName": f, "qualifier": q, "reason": why}
                 for (a, r, f, q), why in STATE.failures.items()],
             "configs": [
-                dict(account=a, region=r, functionName=f, qualifier=q, readyAt=c.ready_at,
-                     **c.to_json())
+                dict(account=a, region=r, functionName=f, qualifier=q,
+                     requestedAt=c.requested_at, readyAt=c.ready_at, **c.to_json())
                 for (a, r, f, q), c in STATE.configs.items()],
         }
 
