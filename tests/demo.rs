@@ -276,3 +276,53 @@ async fn ctl_says_what_is_missing() {
     let help: Value = Value::String(ctl(&env, &["help"]).await.unwrap().stdout);
     assert!(help.as_str().unwrap().contains("exit codes"));
 }
+
+/// Lambda answers an operator's Invoke with 429 `TooManyRequestsException` while other runs
+/// hold the function's reserved concurrency (the tick, an event run, a drill waiting for its
+/// surge). `ctl` retries it itself, one stderr line per retry naming Lambda's reason, and
+/// answers as if nothing happened (the SDK's own hidden retries do not count: ctl must say so).
+#[tokio::test(flavor = "multi_thread")]
+async fn ctl_retries_a_throttled_invoke_and_still_answers() {
+    let world = world().await;
+    let topology = Topology::create(world, Spec::new(&unique("cb")))
+        .await
+        .expect("topology");
+    let deployment = Deployment::start(world, &topology)
+        .await
+        .expect("deployment");
+    let env = ctl_env(world, &topology, PRIMARY);
+
+    // this topology's account only: the other tests of this world are left alone
+    let fault = world
+        .post(
+            "/faults",
+            serde_json::json!({"service": "lambda", "operation": "Invoke", "kind": "throttle",
+                               "count": 2, "account": topology.spec.account}),
+        )
+        .await;
+    let id = fault["id"].as_str().expect("fault id").to_string();
+    let run = ctl(&env, &["status", "--json"]).await.unwrap();
+    let faults = world.get("/faults").await;
+    world.delete(&format!("/faults/{id}")).await;
+
+    let injected = faults["faults"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["id"] == id.as_str()))
+        .map(|f| f["injected"].clone());
+    assert_eq!(injected, Some(serde_json::json!(2)), "{faults}");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["errors"], serde_json::json!([]), "{run:?}");
+    let retries: Vec<&str> = run.stderr.lines().filter(|l| l.contains("retry")).collect();
+    assert_eq!(retries.len(), 2, "one line per retry: {}", run.stderr);
+    eprintln!("ctl's stderr:\n{}", run.stderr);
+    for line in retries {
+        for part in [
+            "is busy",
+            "TooManyRequestsException",
+            "ReservedFunctionConcurrentInvocationLimitExceeded",
+        ] {
+            assert!(line.contains(part), "{part:?} not in {line:?}");
+        }
+    }
+    deployment.stop().await;
+}

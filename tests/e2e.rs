@@ -186,3 +186,67 @@ async fn a_copy_in_a_region_outside_the_allow_list_refuses_to_start() {
         );
     }
 }
+
+/// EventBridge Scheduler's default payload (what a Lambda target without `Input` receives:
+/// source `aws.scheduler`, detail-type "Scheduled Event", detail the string "{}") is a tick
+/// for all three functions; anything else from `aws.scheduler` is refused, non-retryable,
+/// without an AWS call.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_function_takes_the_scheduler_default_payload_as_a_tick() {
+    let world = LocalAws::shared().await;
+    let topology = Topology::create(world, Spec::new("e2e-sched"))
+        .await
+        .expect("topology");
+    let account = topology.spec.account.clone();
+    for function in tests::deploy::FUNCTIONS {
+        let mut f = start(world, function, &topology, PRIMARY).await;
+        let mut event = fixture("scheduler-default-payload.json");
+        event["account"] = json!(account);
+        event["region"] = json!(PRIMARY);
+        event["time"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        event["resources"] = json!([format!(
+            "arn:aws:scheduler:{PRIMARY}:{account}:schedule/default/{}",
+            topology.function_name(function, PRIMARY)
+        )]);
+        let out = f
+            .invoke(event.clone())
+            .await
+            .unwrap()
+            .ok()
+            .unwrap_or_else(|e| panic!("{function} did not take the tick: {e}"));
+        assert_eq!(out["function"], function, "{out}");
+        assert_eq!(out["trigger"], "schedule", "{function}: {out}");
+
+        let before = calls_by(world, &account).await;
+        let mut cloudtrail = event.clone();
+        cloudtrail["detail-type"] = json!("AWS API Call via CloudTrail");
+        let mut object_detail = event.clone();
+        object_detail["detail"] = json!({});
+        let mut other_detail = event.clone();
+        other_detail["detail"] = json!("{\"task\":\"end_drill\"}");
+        for bad in [cloudtrail, object_detail, other_detail] {
+            match f.invoke(bad.clone()).await.unwrap() {
+                Reply::Error {
+                    error_type,
+                    error_message,
+                } => {
+                    assert_eq!(
+                        error_type, "NonRetryable",
+                        "{function} {bad}: {error_message}"
+                    );
+                    assert!(
+                        error_message.contains("aws.scheduler"),
+                        "{function} {bad}: {error_message}"
+                    );
+                }
+                other => panic!("{function}: {bad} was accepted: {other:?}"),
+            }
+        }
+        assert_eq!(
+            calls_by(world, &account).await,
+            before,
+            "{function}: refused events must not call AWS"
+        );
+        f.stop().await;
+    }
+}

@@ -5,7 +5,7 @@
 use crate::e2e::{binary, fixture};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use serde_json::{json, Value};
-use shared::aws::route53::{Route53, StateStore, CONTROL_PLANE_REGION};
+use shared::aws::route53::{Route53, StateStore, StateVersion, CONTROL_PLANE_REGION};
 use shared::routing::RoutingState;
 use tests::runtime::FunctionProcess;
 use tests::topology::{Spec, Topology};
@@ -48,15 +48,39 @@ impl World {
     }
 
     async fn state(&self) -> RoutingState {
+        self.state_record()
+            .await
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+
+    /// The state record as read, its exact value included.
+    async fn state_record(&self) -> Option<(RoutingState, StateVersion)> {
         let r53 = Route53::new(
             &self.sdk(CONTROL_PLANE_REGION),
             &self.topology.zone_id,
             &self.topology.state_record,
         );
-        r53.read()
-            .await
-            .expect("state readable")
-            .map(|(s, _)| s)
+        r53.read().await.expect("state readable")
+    }
+
+    /// The newest entry of the world's call log.
+    async fn last_call(&self) -> u64 {
+        self.world.get("/calls/counters").await["lastSeq"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// This world's Route 53 `ChangeResourceRecordSets` calls after `since`.
+    async fn record_changes_since(&self, since: u64) -> Vec<Value> {
+        self.world
+            .get(&format!(
+                "/calls?service=route53&operation=ChangeResourceRecordSets&account={}&since={since}",
+                self.topology.spec.account
+            ))
+            .await["calls"]
+            .as_array()
+            .cloned()
             .unwrap_or_default()
     }
 
@@ -150,7 +174,9 @@ fn reason(record: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_update() {
     let w = World::new("fo-race").await;
-    let config = w.config(|f| f["max_automatic_evacuations_per_hour"] = json!(1000));
+    // As good as no cap for these rounds, and within what the state record holds (the
+    // config refuses a cap whose evacuation times could outgrow it, such as 1000).
+    let config = w.config(|f| f["max_automatic_evacuations_per_hour"] = json!(20));
     let mut eu_copy = w.copy(PRIMARY, &config).await;
     let mut us_copy = w.copy(SECONDARY, &config).await;
     let mut cas_lost = 0;
@@ -520,4 +546,59 @@ async fn one_alarm_event_at_both_copies_and_again_after_a_restore_changes_routin
     assert!(w.closed_gates().await.is_empty(), "us-east-1 keeps serving");
     eu_copy.stop().await;
     us_copy.stop().await;
+}
+
+/// The routing state is one Route 53 TXT record of at most 4,000 characters. A manual
+/// request whose texts it could not hold is refused when it is parsed, naming the field
+/// and the limit: no Route 53 write is even attempted (before, the write was sent,
+/// refused, and reported as a lost compare-and-swap). Texts at the limits are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reason_the_state_record_cannot_hold_is_refused_at_parse_and_writes_nothing() {
+    let w = World::new("fo-bounds").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(PRIMARY, &config).await;
+    let before = w.state_record().await;
+    let since = w.last_call().await;
+
+    for (reason, refusal) in [
+        (
+            "r".repeat(5000),
+            "rejected event: manual action: `reason` is too long: 5000 characters; the limit is 500 characters as stored",
+        ),
+        (
+            "ü".repeat(300),
+            "rejected event: manual action: `reason` is too long: 300 characters, which take 2100 in the routing-state record",
+        ),
+    ] {
+        let payload = manual("evacuate", SECONDARY, json!({"reason": reason, "force": true}));
+        let reply = copy.invoke(payload).await.expect("invocation");
+        let err = reply.ok().expect_err("refused");
+        assert!(
+            err.starts_with("NonRetryable: ") && err.contains(refusal),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        w.state_record().await,
+        before,
+        "the state record is unchanged"
+    );
+    let writes = w.record_changes_since(since).await;
+    assert!(writes.is_empty(), "no ChangeResourceRecordSets: {writes:?}");
+
+    // At the limits: stored as given, through the real compare-and-swap.
+    let reason = format!("{} ü", "r".repeat(491));
+    let by = format!("arn:aws:sts::333333333333:assumed-role/{}", "s".repeat(161));
+    let out = run(
+        &mut copy,
+        json!({"action": "evacuate", "region": SECONDARY, "reason": reason, "requested_by": by, "force": true}),
+    )
+    .await;
+    assert_eq!(out["outcome"], "applied", "{out}");
+    let (state, version) = w.state_record().await.expect("state record");
+    let evacuation = &state.evacuated[&shared::Region::parse(SECONDARY).unwrap()];
+    assert_eq!((&evacuation.reason, &evacuation.by), (&reason, &by));
+    assert!(version.raw.len() <= 4000, "{}", version.raw.len());
+    assert_eq!(w.record_changes_since(since).await.len(), 1);
+    copy.stop().await;
 }

@@ -223,16 +223,15 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
         Some(&Expression::String("JSON".into()))
     );
 
-    // One copy at a time per region for failover and concurrency-scheduler.
+    // One copy at a time per region for concurrency-scheduler (failover: see
+    // infra_failover_reserved_concurrency_leaves_room_for_an_operator).
     let functions = cp.local("functions").to_string();
-    for f in ["failover", "concurrency-scheduler"] {
-        let entry = function_entry(cp.local("functions"), f);
-        assert_eq!(
-            attr_in_object(entry, "reserved_concurrency"),
-            "1",
-            "{f} reserved concurrency in {functions}"
-        );
-    }
+    let entry = function_entry(cp.local("functions"), "concurrency-scheduler");
+    assert_eq!(
+        attr_in_object(entry, "reserved_concurrency"),
+        "1",
+        "concurrency-scheduler reserved concurrency in {functions}"
+    );
 
     // One root for every environment; each env only brings its backend config and values.
     let root = Tf::load("infra/stack");
@@ -341,6 +340,38 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
             "{env}: no Terraform code of its own, only values"
         );
     }
+}
+
+/// failover's reserved concurrency is an upper bound on its concurrent runs. At 1, an
+/// operator's synchronous Invoke (`ctl evacuate`, `ctl status`, …) got Lambda's 429 whenever
+/// the every-minute tick, an alarm event or a drill (which waits up to ~35 s for the peer's
+/// surge inside one run) was running. Writers need no such lock: the state record's
+/// compare-and-swap serialises them. It must leave room for an operator beside the tick and
+/// the event runs, and stay a small share of the account's pool.
+#[test]
+fn infra_failover_reserved_concurrency_leaves_room_for_an_operator() {
+    let cp = Tf::load("infra/modules/control-plane");
+    let functions = cp.local("functions");
+    let value = attr_in_object(
+        function_entry(functions, "failover"),
+        "reserved_concurrency",
+    );
+    let reserved: u32 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("failover reserved_concurrency must be a number: {value:?}"));
+    assert!(
+        reserved > 1,
+        "failover reserved concurrency {reserved}: a manual action during a tick, an event run \
+         or a drill would be throttled (429) in {functions}"
+    );
+    // the tick, two event runs (an alarm from each region, or an alarm and a drill-end
+    // schedule) and an operator
+    assert!(
+        reserved >= 4,
+        "failover reserved concurrency {reserved} leaves no room for an operator beside a tick \
+         and the event runs"
+    );
+    assert!(reserved <= 10, "failover reserved concurrency {reserved}");
 }
 
 fn function_entry<'a>(functions: &'a Expression, name: &str) -> &'a Expression {

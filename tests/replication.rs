@@ -501,3 +501,74 @@ async fn an_unreadable_repository_or_secret_is_reported_without_hiding_the_other
     );
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_image_deleted_before_the_monitor_looks_is_gone_not_a_blocker() {
+    let _turn = TURN.lock().await;
+    let mut w = setup("rm-gone", |_| {}).await;
+    let repo = w.topology.spec.ecr_repositories[0].clone();
+    let digest = push(w.world, &repo, "gone-1").await;
+
+    // Deleted in the shared-services registry before the PUSH event reaches the monitor.
+    let ecr = aws_sdk_ecr::Client::new(&w.world.sdk_config(SHARED_SERVICES, PRIMARY));
+    let deleted = ecr
+        .batch_delete_image()
+        .registry_id(SHARED_SERVICES)
+        .repository_name(&repo)
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&digest)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("BatchDeleteImage");
+    assert_eq!(deleted.image_ids().len(), 1, "{deleted:?}");
+    assert!(deleted.failures().is_empty(), "{deleted:?}");
+
+    let mut event = fixture("ecr-image-action.json");
+    event["detail"]["repository-name"] = json!(repo);
+    event["detail"]["image-digest"] = json!(digest);
+    event["detail"]["image-tag"] = json!("gone-1");
+    event["time"] = json!(chrono::Utc::now().to_rfc3339());
+    let out = w.invoke(event).await;
+    assert_eq!(out["trigger"], "ecr_push", "{out}");
+    assert_eq!(out["outcome"], "noop", "{out}");
+    assert_eq!(verdict(&out, "ecr"), "ready", "{out}");
+    assert_eq!(
+        out["state"]["regions"][SECONDARY]["verdict"], "ready",
+        "{out}"
+    );
+    let short = &digest[..19];
+    assert_eq!(
+        out["state"]["gone"],
+        json!([format!("{repo}:gone-1@{short}")]),
+        "{out}"
+    );
+    assert!(
+        out["reason"].as_str().unwrap().contains("gone"),
+        "the record says the image is gone: {out}"
+    );
+    assert!(
+        out["state"]["unreadable"]
+            .as_array()
+            .is_some_and(|e| e.is_empty()),
+        "an image that no longer exists is not unreadable: {out}"
+    );
+    assert!(
+        !out["state"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resource"].as_str().unwrap_or_default().contains(short)),
+        "not counted: {out}"
+    );
+    assert_eq!(w.kind_metric("ReplicationPending", "ecr").await, Some(0.0));
+    assert_eq!(
+        w.ready(SECONDARY).await,
+        Some(1.0),
+        "a deleted image does not block evacuation towards {SECONDARY}"
+    );
+    assert!(w.alerts().await.is_empty(), "no alert");
+    w.stop().await;
+}

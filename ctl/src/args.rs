@@ -31,6 +31,12 @@ options (environment variable in brackets):
                             ({service} and {region} are replaced in the three names)
   --requested-by WHO        recorded as requested_by [CTL_REQUESTED_BY; default: your ARN (STS)]
 
+busy functions: Lambda answers 429 (TooManyRequestsException) when a function's reserved
+concurrency is taken by other runs (failover's tick, its event runs, a drill waiting for the
+surge); nothing ran, so ctl retries: up to 4 times over 4 to 8 s (exponential backoff with
+jitter), one line on stderr per retry, then says the function is busy (exit 1): run it again
+in a minute
+
 exit codes: 0 done (applied, noop or dry run), 1 refused or failed, 2 usage error
 ";
 

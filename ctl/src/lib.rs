@@ -208,6 +208,26 @@ mod tests {
         args::parse(&argv, |_| None).unwrap()
     }
 
+    #[tokio::test]
+    async fn a_manual_action_meeting_429s_is_retried_and_succeeds() {
+        let rule = aws::tests::throttled_twice(r#"{"outcome":"applied","action":"evacuate"}"#);
+        let (aws, notices) = aws::tests::mocked(&rule);
+        let line = "evacuate us-east-1 --reason r --requested-by alice --json";
+        assert_eq!(action(&args(line), &aws).await, 0);
+        assert_eq!(rule.num_calls(), 3);
+        assert_eq!(notices.lock().unwrap().len(), 2, "one line per retry");
+    }
+
+    #[tokio::test]
+    async fn a_manual_action_throttled_every_time_exits_1() {
+        let rule = aws::tests::always_throttled();
+        let (aws, notices) = aws::tests::mocked(&rule);
+        let line = "evacuate us-east-1 --reason r --requested-by alice";
+        assert_eq!(action(&args(line), &aws).await, 1);
+        assert_eq!(rule.num_calls(), 5);
+        assert_eq!(notices.lock().unwrap().len(), 4);
+    }
+
     #[test]
     fn payloads_are_the_manual_actions_failover_accepts() {
         assert_eq!(

@@ -407,6 +407,25 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
             ),
         );
     }
+    // The routing state is one Route 53 record: its largest form (every region but one
+    // evacuated, a drill, texts at their limits, the hourly cap's times) must fit.
+    let worst = crate::routing::RoutingState::worst_case(
+        check.regions,
+        max_automatic_evacuations_per_hour,
+        &"b".repeat(crate::routing::REQUESTED_BY_MAX),
+        &"r".repeat(crate::routing::REASON_MAX),
+    )
+    .txt_len_bound();
+    if worst > crate::routing::STATE_VALUE_MAX {
+        check.problems.push(format!(
+            "regions, failover.max_automatic_evacuations_per_hour: with {} regions and {} automatic \
+             evacuations an hour the routing state could take {worst} characters, over the {} of \
+             its Route 53 record; list fewer regions or lower the cap",
+            check.regions.len(),
+            max_automatic_evacuations_per_hour,
+            crate::routing::STATE_VALUE_MAX
+        ));
+    }
     if let Some(name) = &state_record_name {
         if !name.contains('.') {
             o.problem(

@@ -3,17 +3,21 @@
 //! wrong. Nothing here calls AWS.
 
 use crate::error::{Error, Result};
+use crate::routing::{stored_len, REASON_MAX, REQUESTED_BY_MAX};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub const CONTROL_PLANE_SOURCE: &str = "controlplane.failover";
+/// The source of the event EventBridge Scheduler sends a Lambda target that has no `Input`.
+pub const SCHEDULER_SOURCE: &str = "aws.scheduler";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A CloudWatch alarm changed state (via EventBridge or a direct alarm action).
     Alarm(AlarmChange),
-    /// A periodic tick: EventBridge `Scheduled Event` or an EventBridge Scheduler input.
+    /// A periodic tick: EventBridge `Scheduled Event`, EventBridge Scheduler's default
+    /// payload (a `Scheduled Event` from `aws.scheduler`), or an EventBridge Scheduler input.
     Schedule(ScheduleTick),
     /// An `ECR Image Action` event.
     EcrImage(EcrImageAction),
@@ -107,20 +111,32 @@ fn parse_eventbridge(map: &Map<String, Value>, detail_type: &Value) -> Result<Ev
         ("aws.events", "Scheduled Event") => Ok(Event::Schedule(ScheduleTick {
             task: ScheduleTask::Tick,
             time,
-            schedule: map
-                .get("resources")
-                .and_then(Value::as_array)
-                .and_then(|r| r.first())
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            schedule: first_resource(map),
             via: ScheduleVia::EventBridgeRule,
         })),
+        (SCHEDULER_SOURCE, "Scheduled Event") => {
+            ScheduleTick::from_scheduler_default(map, detail, time).map(Event::Schedule)
+        }
+        (SCHEDULER_SOURCE, _) => Err(Error::invalid_event(format!(
+            "EventBridge event from source {SCHEDULER_SOURCE:?} with detail-type {detail_type:?} is not handled by \
+             this control plane: from EventBridge Scheduler only its default payload (detail-type \
+             \"Scheduled Event\", detail \"{{}}\") or an input with `task` is a tick"
+        ))),
         ("aws.ecr", "ECR Image Action") => EcrImageAction::from_detail(detail, time).map(Event::EcrImage),
         (CONTROL_PLANE_SOURCE, _) => ControlPlaneEvent::parse(detail_type, detail, time).map(Event::ControlPlane),
         _ => Err(Error::invalid_event(format!(
             "EventBridge event from source {source:?} with detail-type {detail_type:?} is not handled by this control plane"
         ))),
     }
+}
+
+/// The first ARN of `resources`: the rule or schedule that fired.
+fn first_resource(map: &Map<String, Value>) -> Option<String> {
+    map.get("resources")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>> {
@@ -319,6 +335,44 @@ impl ScheduleTick {
             via: ScheduleVia::Scheduler,
         })
     }
+
+    /// EventBridge Scheduler's default payload: what a Lambda target with no `Input` receives.
+    /// AWS documents only that Scheduler then "delivers a default notification to the target"
+    /// ("Target - EventBridge Scheduler", `Input`,
+    /// https://docs.aws.amazon.com/scheduler/latest/APIReference/API_Target.html); the
+    /// notification Lambda receives is an EventBridge envelope: `version` "0", `id`,
+    /// `detail-type` "Scheduled Event", `source` "aws.scheduler", `account`, `time` (the
+    /// scheduled time), `region`, `resources` [the schedule ARN] and `detail` the *string*
+    /// "{}" (not an object, unlike a rule's `Scheduled Event`); see
+    /// tests/fixtures/scheduler-default-payload.json. It is a tick; any other `detail` is refused.
+    fn from_scheduler_default(
+        map: &Map<String, Value>,
+        detail: &Value,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<Self> {
+        let what = "EventBridge Scheduler default payload (source aws.scheduler, Scheduled Event)";
+        let empty = match detail {
+            Value::String(text) => serde_json::from_str::<Map<String, Value>>(text)
+                .map(|m| m.is_empty())
+                .unwrap_or(false),
+            _ => false,
+        };
+        if !empty {
+            return Err(Error::invalid_event(format!(
+                "{what}: `detail` must be the string \"{{}}\", got {}",
+                match detail {
+                    Value::String(s) => format!("the string {s:?}"),
+                    other => json_type(other).to_string(),
+                }
+            )));
+        }
+        Ok(Self {
+            task: ScheduleTask::Tick,
+            time,
+            schedule: first_resource(map),
+            via: ScheduleVia::Scheduler,
+        })
+    }
 }
 
 // ---------------------------------------------------------------- ECR
@@ -451,6 +505,27 @@ pub struct ManualRequest {
     pub args: Map<String, Value>,
 }
 
+/// Refuses a text that would take more than `max` characters in the routing-state
+/// record (see [`stored_len`]: non-ASCII and escaped characters take more than one).
+fn check_stored_len(what: &str, field: &str, text: &str, max: usize) -> Result<()> {
+    let stored = stored_len(text);
+    if stored <= max {
+        return Ok(());
+    }
+    let chars = text.chars().count();
+    let size = if stored == chars {
+        format!("{chars} characters")
+    } else {
+        format!(
+            "{chars} characters, which take {stored} in the routing-state record (a non-ASCII \
+             character takes 7, or 14 beyond U+FFFF; a quote or backslash 4)"
+        )
+    };
+    Err(Error::invalid_event(format!(
+        "{what}: `{field}` is too long: {size}; the limit is {max} characters as stored"
+    )))
+}
+
 impl ManualRequest {
     fn parse(map: &Map<String, Value>) -> Result<Self> {
         let what = "manual action";
@@ -480,6 +555,16 @@ impl ManualRequest {
             .get("requested_by")
             .and_then(Value::as_str)
             .map(str::to_string);
+        // Both end up in the routing state's one Route 53 record: bounded here, so a
+        // request that could not be stored is refused before anything is done.
+        for (field, text, max) in [
+            ("reason", &reason, REASON_MAX),
+            ("requested_by", &requested_by, REQUESTED_BY_MAX),
+        ] {
+            if let Some(text) = text {
+                check_stored_len(what, field, text, max)?;
+            }
+        }
         let args = map
             .iter()
             .filter(|(k, _)| {
@@ -565,5 +650,201 @@ impl ManualRequest {
                 }
             )))
         }
+    }
+}
+
+/// What a manual request may store in the routing state: table tests and a property.
+#[cfg(test)]
+mod stored_text_bounds {
+    use super::*;
+    use crate::routing::{RoutingState, STATE_VALUE_MAX};
+    use crate::Region;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn manual(reason: &str, requested_by: &str) -> Result<ManualRequest> {
+        let payload = json!({"action": "evacuate", "region": "us-east-1",
+                             "reason": reason, "requested_by": requested_by});
+        match Event::parse(&payload)? {
+            Event::Manual(m) => Ok(m),
+            other => panic!("not manual: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reason_and_requested_by_are_bounded_as_stored() {
+        let arn = "arn:aws:sts::333333333333:assumed-role/sre/alice";
+        // (reason, requested_by, refusal naming the field and the limit, or None)
+        let cases: Vec<(String, String, Option<&str>)> = vec![
+            ("API errors 40%".into(), arn.into(), None),
+            ("r".repeat(500), arn.into(), None),
+            ("é".repeat(71), arn.into(), None), // 497 as stored
+            (
+                "r".repeat(501),
+                arn.into(),
+                Some("manual action: `reason` is too long: 501 characters; the limit is 500 characters as stored"),
+            ),
+            (
+                "r".repeat(5000),
+                arn.into(),
+                Some("`reason` is too long: 5000 characters; the limit is 500"),
+            ),
+            (
+                "é".repeat(300),
+                arn.into(),
+                Some("`reason` is too long: 300 characters, which take 2100 in the routing-state record"),
+            ),
+            (
+                "🚨".repeat(36),
+                arn.into(),
+                Some("`reason` is too long: 36 characters, which take 504"),
+            ),
+            (
+                "\"".repeat(126),
+                arn.into(),
+                Some("`reason` is too long: 126 characters, which take 504"),
+            ),
+            // Trimmed before it is measured, as it is stored.
+            (format!("  {}  ", "r".repeat(500)), arn.into(), None),
+            ("ok".into(), "b".repeat(200), None),
+            (
+                "ok".into(),
+                "b".repeat(201),
+                Some("manual action: `requested_by` is too long: 201 characters; the limit is 200 characters as stored"),
+            ),
+            (
+                "ok".into(),
+                "ü".repeat(30),
+                Some("`requested_by` is too long: 30 characters, which take 210"),
+            ),
+        ];
+        for (reason, by, refusal) in cases {
+            let parsed = manual(&reason, &by);
+            match refusal {
+                None => {
+                    let m = parsed.unwrap_or_else(|e| panic!("{reason:?}/{by:?}: {e}"));
+                    assert_eq!(m.reason.as_deref(), Some(reason.trim()));
+                    assert_eq!(m.requested_by.as_deref(), Some(by.as_str()));
+                }
+                Some(needle) => {
+                    let err = parsed.expect_err(&format!("{reason:?}/{by:?} accepted"));
+                    assert!(!err.is_retryable());
+                    assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
+                }
+            }
+        }
+    }
+
+    /// Any text from the whole of Unicode, weighted towards what grows in the record:
+    /// mostly short enough to be accepted, often not.
+    fn any_text(longest: usize) -> impl Strategy<Value = String> {
+        let chars = prop::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just(' '),
+                Just('"'),
+                Just('\\'),
+                Just('é'),
+                Just('🚨'),
+                any::<char>()
+            ],
+            0..longest,
+        );
+        prop_oneof![
+            chars.prop_map(String::from_iter),
+            // Plain ASCII up to and past the limit.
+            (0..longest * 6).prop_map(|n| "a".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a request carries, if it is accepted its texts in every place of the
+        /// largest state (two or three regions, a drill) fit in one Route 53 value.
+        #[test]
+        fn any_accepted_request_fits_in_the_state_record(reason in any_text(120), by in any_text(50)) {
+            if let Ok(m) = manual(&reason, &by) {
+                let reason = m.reason.unwrap_or_default();
+                let by = m.requested_by.unwrap_or_default();
+                let names = ["eu-central-1", "us-east-1", "ap-southeast-2"];
+                for n in 2..=3 {
+                    let regions: Vec<Region> =
+                        names[..n].iter().map(|r| Region::parse(r).unwrap()).collect();
+                    let worst = RoutingState::worst_case(&regions, 2, &by, &reason);
+                    let txt = worst.to_txt();
+                    prop_assert!(txt.len() <= STATE_VALUE_MAX, "{} characters", txt.len());
+                    prop_assert_eq!(RoutingState::from_txt(&txt).unwrap(), worst);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn scheduler_default_payload_is_a_tick() {
+        let Event::Schedule(tick) =
+            Event::parse(&fixture("scheduler-default-payload.json")).unwrap()
+        else {
+            panic!("not a schedule")
+        };
+        assert_eq!(tick.task, ScheduleTask::Tick);
+        assert_eq!(tick.via, ScheduleVia::Scheduler);
+        assert_eq!(
+            tick.schedule.as_deref(),
+            Some("arn:aws:scheduler:eu-central-1:333333333333:schedule/default/orders-controlplane-tick")
+        );
+        assert_eq!(
+            tick.time,
+            Some(parse_time("2026-11-27T15:05:00Z", "t").unwrap())
+        );
+    }
+
+    #[test]
+    fn anything_else_from_the_scheduler_is_refused_with_a_reason() {
+        let refused = |mutate: &dyn Fn(&mut Value)| {
+            let mut event = fixture("scheduler-default-payload.json");
+            mutate(&mut event);
+            match Event::parse(&event) {
+                Err(e @ Error::InvalidEvent(_)) => e.to_string(),
+                other => panic!("{event} accepted: {other:?}"),
+            }
+        };
+        let other_type = refused(&|e| e["detail-type"] = json!("AWS API Call via CloudTrail"));
+        assert!(
+            other_type.contains("aws.scheduler") && other_type.contains("not handled"),
+            "{other_type}"
+        );
+        for (detail, names) in [
+            (json!({}), "an object"),
+            (json!("{\"task\":\"end_drill\"}"), "the string"),
+            (json!("not json"), "the string"),
+            (json!(null), "null"),
+        ] {
+            let message = refused(&|e| e["detail"] = detail.clone());
+            assert!(
+                message.contains("must be the string \"{}\"") && message.contains(names),
+                "{message}"
+            );
+        }
+        // A rule's Scheduled Event keeps its object detail.
+        let mut rule = fixture("scheduler-default-payload.json");
+        rule["source"] = json!("aws.events");
+        rule["detail"] = json!({});
+        assert!(matches!(
+            Event::parse(&rule),
+            Ok(Event::Schedule(ScheduleTick {
+                via: ScheduleVia::EventBridgeRule,
+                ..
+            }))
+        ));
     }
 }

@@ -10,6 +10,16 @@ use std::collections::BTreeMap;
 pub const FORMAT_VERSION: u32 = 1;
 /// Route 53 TXT strings are at most 255 characters; longer values are split.
 const TXT_CHUNK: usize = 250;
+/// Route 53's limit on one record value (`ResourceRecord.Value`): a longer one is
+/// refused (`InvalidInput`), so the state record must never grow past it.
+pub const STATE_VALUE_MAX: usize = 4000;
+/// The most a `reason` may take in the state record, counted by [`stored_len`].
+pub const REASON_MAX: usize = 500;
+/// The most a `requested_by` (or any other "by") may take in the state record,
+/// counted by [`stored_len`]: every IAM ARN fits (an assumed-role ARN is at most 175).
+pub const REQUESTED_BY_MAX: usize = 200;
+/// The most automatic evacuations an hour a state record can keep the times of.
+const AUTOMATIC_EVACUATIONS_CAP: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evacuation {
@@ -132,11 +142,7 @@ impl RoutingState {
         let json = ascii_json(&serde_json::to_string(self).expect("routing state serialises"));
         let mut chunks = vec![String::new()];
         for c in json.chars() {
-            let escaped = match c {
-                '"' => "\\\"".to_string(),
-                '\\' => "\\\\".to_string(),
-                c => c.to_string(),
-            };
+            let escaped = txt_escaped(c);
             if chunks
                 .last()
                 .is_some_and(|last| last.len() + escaped.len() > TXT_CHUNK)
@@ -155,6 +161,86 @@ impl RoutingState {
             .join(" ")
     }
 
+    /// [`Self::to_txt`], refused when it would not fit in one Route 53 record value
+    /// ([`STATE_VALUE_MAX`]): such a state must not be written at all.
+    pub fn to_txt_checked(&self) -> Result<String, String> {
+        let txt = self.to_txt();
+        if txt.len() > STATE_VALUE_MAX {
+            return Err(format!(
+                "routing state too large: epoch {} encodes to {} characters, over Route 53's \
+                 {STATE_VALUE_MAX}-character record value limit; not written",
+                self.epoch,
+                txt.len()
+            ));
+        }
+        Ok(txt)
+    }
+
+    /// The largest state the control plane can write with these `regions` and hourly
+    /// cap: every region but one evacuated, a drill, every per-region entry, the cap's
+    /// automatic evacuations, and `by`/`reason` in every place a person's text goes.
+    pub fn worst_case(regions: &[Region], automatic_per_hour: u32, by: &str, reason: &str) -> Self {
+        // The longest timestamp chrono writes (nanoseconds) and the largest epoch.
+        let at = DateTime::from_timestamp(4_102_444_799, 123_456_789).expect("a valid time");
+        let mut by_length: Vec<&Region> = regions.iter().collect();
+        by_length.sort_by_key(|r| std::cmp::Reverse(r.as_str().len()));
+        let drill_id = |r: &Region| format!("drill-{r}-{}", at.format("%Y%m%dT%H%M%S"));
+        let mut state = Self {
+            epoch: u64::MAX,
+            changed_at: Some(at),
+            automatic_evacuations: vec![
+                at;
+                (automatic_per_hour as usize).min(AUTOMATIC_EVACUATIONS_CAP)
+            ],
+            ..Default::default()
+        };
+        // At least one region stays active (min_active_regions >= 1): the shortest name.
+        for region in by_length.iter().take(regions.len().saturating_sub(1)) {
+            state.evacuated.insert(
+                (*region).clone(),
+                Evacuation {
+                    since: at,
+                    by: by.to_string(),
+                    reason: reason.to_string(),
+                    automatic: false,
+                    drill_id: Some(drill_id(region)),
+                },
+            );
+        }
+        for region in regions {
+            state.recovered_at.insert(region.clone(), at);
+            state.alarms.insert(
+                region.clone(),
+                AlarmNews {
+                    at,
+                    state: "ALARM".into(),
+                },
+            );
+        }
+        if let Some(region) = by_length.first() {
+            state.drill = Some(Drill {
+                id: drill_id(region),
+                region: (*region).clone(),
+                phase: DrillPhase::Preparing,
+                started_at: at,
+                expires_at: at,
+                by: by.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+        state
+    }
+
+    /// The most characters [`Self::to_txt`] can take for any state whose texts take no
+    /// more in the record ([`stored_len`]) than this one's: the escaped JSON's length
+    /// plus the quotes and spaces of the most strings it can be split into (a string
+    /// holds at least `TXT_CHUNK - 1` characters: no escape is longer than 2).
+    pub fn txt_len_bound(&self) -> usize {
+        let json = ascii_json(&serde_json::to_string(self).expect("routing state serialises"));
+        let escaped: usize = json.chars().map(|c| txt_escaped(c).len()).sum();
+        escaped + 3 * escaped.div_ceil(TXT_CHUNK - 1) - 1
+    }
+
     /// Decodes TXT record data written by [`Self::to_txt`].
     pub fn from_txt(data: &str) -> Result<Self, String> {
         let json = unquote_txt(data)?;
@@ -167,6 +253,45 @@ impl RoutingState {
             ));
         }
         Ok(state)
+    }
+}
+
+/// How many characters `text` takes inside the state record: JSON-escaped (a quote,
+/// a backslash or a control character takes 2 or 6), non-ASCII as JSON `\\u` escapes
+/// (6 per UTF-16 unit: 6, or 12 beyond U+FFFF), then TXT-escaped (every `"` and `\\`
+/// doubled). Plain printable ASCII takes 1; `"` and `\\` 4; other characters 7 or 14.
+pub fn stored_len(text: &str) -> usize {
+    let json = ascii_json(&serde_json::to_string(text).expect("a string serialises"));
+    let inner = &json[1..json.len() - 1];
+    inner.chars().map(|c| txt_escaped(c).len()).sum()
+}
+
+/// Cuts `text` (at a character) so that it takes at most `max` in the state record,
+/// marking a cut with "...": for texts that are not a person's to shorten (an alarm's reason).
+pub fn truncate_stored(text: &str, max: usize) -> String {
+    if stored_len(text) <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 3; // the "..."
+    for c in text.chars() {
+        let len = stored_len(c.encode_utf8(&mut [0; 4]));
+        if used + len > max {
+            break;
+        }
+        used += len;
+        out.push(c);
+    }
+    out.push_str("...");
+    out
+}
+
+/// One character of the JSON as it stands inside a quoted TXT string.
+fn txt_escaped(c: char) -> String {
+    match c {
+        '"' => "\\\"".to_string(),
+        '\\' => "\\\\".to_string(),
+        c => c.to_string(),
     }
 }
 
@@ -273,6 +398,158 @@ mod tests {
             err.to_string().contains("format v2 is not understood"),
             "{err}"
         );
+    }
+
+    /// What the TXT-escaped JSON of `state` (the record before it is split) holds.
+    fn escaped_len(state: &RoutingState) -> usize {
+        ascii_json(&serde_json::to_string(state).unwrap())
+            .chars()
+            .map(|c| txt_escaped(c).len())
+            .sum()
+    }
+
+    #[test]
+    fn stored_len_is_what_a_text_adds_to_the_record() {
+        let cases: &[(&str, usize)] = &[
+            ("", 0),
+            ("API errors 40%", 14),
+            ("\"", 4),    // JSON \" then TXT \\\"
+            ("\\", 4),    // JSON \\ then TXT \\\\
+            ("\n", 3),    // JSON \n then TXT \\n
+            ("\u{1}", 7), // JSON \u0001 then TXT \\u0001
+            ("é", 7),     // \u00e9, TXT-escaped
+            ("ü ü", 15),
+            ("🚨", 14), // two UTF-16 units
+            ("\u{7f}", 1),
+        ];
+        let evacuated = |reason: &str| {
+            let mut s = RoutingState::default();
+            s.evacuated.insert(
+                Region::parse("us-east-1").unwrap(),
+                Evacuation {
+                    since: DateTime::from_timestamp(0, 0).unwrap(),
+                    by: "op".into(),
+                    reason: reason.into(),
+                    automatic: false,
+                    drill_id: None,
+                },
+            );
+            s
+        };
+        let base = escaped_len(&evacuated(""));
+        for (text, want) in cases {
+            assert_eq!(stored_len(text), *want, "{text:?}");
+            assert_eq!(escaped_len(&evacuated(text)) - base, *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_within_the_limit_at_a_character() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("short", 10, "short"),
+            ("exactly ten", 11, "exactly ten"),
+            ("a longer alarm reason", 10, "a longe..."),
+            ("ééééé", 20, "éé..."),
+            ("🚨🚨", 20, "🚨..."),
+            ("\"\"\"", 10, "\"..."),
+        ];
+        for (text, max, want) in cases {
+            let cut = truncate_stored(text, *max);
+            assert_eq!(&cut, want, "{text:?} to {max}");
+            assert!(stored_len(&cut) <= *max, "{cut:?}");
+        }
+    }
+
+    #[test]
+    fn the_worst_case_of_two_or_three_regions_fits_four_does_not() {
+        let regions = |names: &[&str]| -> Vec<Region> { names.iter().map(|n| region(n)).collect() };
+        let by = "b".repeat(REQUESTED_BY_MAX);
+        let reason = "r".repeat(REASON_MAX);
+        let two = regions(&["eu-central-1", "us-east-1"]);
+        let three = regions(&["eu-central-1", "us-east-1", "ap-southeast-2"]);
+        let four = regions(&[
+            "eu-central-1",
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+        ]);
+        for (regions, cap, fits) in [
+            (&two, 2, true),
+            (&two, 30, true),
+            (&three, 2, true),
+            (&three, 10, true),
+            (&four, 2, false),
+            (&two, u32::MAX, false),
+        ] {
+            let worst = RoutingState::worst_case(regions, cap, &by, &reason);
+            let bound = worst.txt_len_bound();
+            assert!(worst.to_txt().len() <= bound);
+            assert_eq!(
+                bound <= STATE_VALUE_MAX,
+                fits,
+                "{} regions, cap {cap}: {bound}",
+                regions.len()
+            );
+            assert_eq!(worst.to_txt_checked().is_ok(), fits);
+            if fits {
+                assert_eq!(RoutingState::from_txt(&worst.to_txt()).unwrap(), worst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_over_the_record_limit_is_refused_by_name() {
+        let mut s = RoutingState {
+            epoch: 3,
+            ..Default::default()
+        };
+        s.evacuated.insert(
+            region("us-east-1"),
+            Evacuation {
+                since: Utc::now(),
+                by: "op".into(),
+                reason: "é".repeat(600),
+                automatic: false,
+                drill_id: None,
+            },
+        );
+        let err = s.to_txt_checked().unwrap_err();
+        assert!(
+            err.starts_with("routing state too large: epoch 3 encodes to")
+                && err.contains("4000-character record value limit; not written"),
+            "{err}"
+        );
+    }
+
+    /// Any text from the whole of Unicode, weighted towards what grows in the record.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just('"'),
+                Just('\\'),
+                Just('\n'),
+                Just('é'),
+                Just('🚨'),
+                any::<char>()
+            ],
+            0..400,
+        )
+        .prop_map(String::from_iter)
+    }
+
+    proptest! {
+        #[test]
+        fn texts_within_the_bounds_always_fit(by in any_text(), reason in any_text()) {
+            let by = truncate_stored(&by, REQUESTED_BY_MAX);
+            let reason = truncate_stored(&reason, REASON_MAX);
+            prop_assert!(stored_len(&by) <= REQUESTED_BY_MAX && stored_len(&reason) <= REASON_MAX);
+            let regions = [region("eu-central-1"), region("us-east-1"), region("ap-southeast-2")];
+            let worst = RoutingState::worst_case(&regions, 2, &by, &reason);
+            let txt = worst.to_txt_checked().map_err(TestCaseError::fail)?;
+            prop_assert!(txt.len() <= worst.txt_len_bound());
+            prop_assert_eq!(RoutingState::from_txt(&txt).unwrap(), worst);
+        }
     }
 
     proptest! {

@@ -29,6 +29,7 @@ const FIXTURES: &[&str] = &[
     "ecr-image-action.json",
     "manual-evacuate.json",
     "scheduled-event.json",
+    "scheduler-default-payload.json",
     "scheduler-end-drill.json",
     "scheduler-tick.json",
 ];

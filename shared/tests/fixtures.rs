@@ -233,3 +233,53 @@ fn config_region_outside_the_allow_list_is_refused() {
         "{problems:?}"
     );
 }
+
+/// The routing state is one Route 53 record of at most 4,000 characters: a config whose
+/// largest state (regions, hourly cap, a drill, texts at their limits) could outgrow it
+/// is refused at start; two or three regions with a small cap are fine.
+#[test]
+fn config_refuses_what_the_state_record_could_not_hold() {
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../config/example.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let with = |regions: &[&str], cap: u32| {
+        let mut v = example.clone();
+        v["regions"] = json!(regions);
+        v["failover"]["max_automatic_evacuations_per_hour"] = json!(cap);
+        match Config::from_value(&v) {
+            Ok(_) => Vec::new(),
+            Err(Error::Config(problems)) => problems,
+            Err(other) => panic!("{other}"),
+        }
+    };
+    let state_problem = |problems: &[String]| {
+        problems
+            .iter()
+            .find(|p| p.contains("over the 4000 of its Route 53 record"))
+            .cloned()
+    };
+    let two = ["eu-central-1", "us-east-1"];
+    assert_eq!(with(&two, 2), Vec::<String>::new());
+    assert_eq!(state_problem(&with(&two, 30)), None);
+    let three = ["eu-central-1", "us-east-1", "ap-southeast-2"];
+    assert_eq!(state_problem(&with(&three, 2)), None);
+    let too_many = state_problem(&with(&two, 1000)).expect("a cap of 1000 is refused");
+    assert!(
+        too_many.starts_with(
+            "regions, failover.max_automatic_evacuations_per_hour: with 2 regions and 1000"
+        ),
+        "{too_many}"
+    );
+    let four = [
+        "eu-central-1",
+        "us-east-1",
+        "ap-southeast-2",
+        "us-gov-west-1",
+    ];
+    assert!(state_problem(&with(&four, 2)).is_some_and(|p| p.contains("with 4 regions")));
+}

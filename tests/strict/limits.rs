@@ -37,8 +37,12 @@ async fn world() -> &'static LocalAws {
 }
 
 fn txt_create(name: &str, value: &str) -> Change {
+    txt_change(ChangeAction::Create, name, value)
+}
+
+fn txt_change(action: ChangeAction, name: &str, value: &str) -> Change {
     Change::builder()
-        .action(ChangeAction::Create)
+        .action(action)
         .resource_record_set(
             ResourceRecordSet::builder()
                 .name(name)
@@ -99,9 +103,10 @@ fn evacuated(state: &RoutingState, reason: String) -> RoutingState {
 }
 
 /// The routing state grows with its reasons: past Route 53's 4,000 characters per
-/// value the swap is refused as `InvalidInput` (the request's XML is not valid),
-/// which the product sees as an invalid request, not as a lost compare-and-swap;
-/// the record keeps its value.
+/// value a change is refused as `InvalidInput` (the request's XML is not valid), which
+/// the product's `map_err` makes an invalid request. The product's swap never sends
+/// such a value: it refuses it by name first (not as a lost compare-and-swap, and not
+/// retried); the record keeps its value.
 #[tokio::test]
 async fn route53_state_record_over_4000_characters_is_an_invalid_request() {
     let acct = account("route53_state_record_over_4000_characters_is_an_invalid_request");
@@ -109,7 +114,8 @@ async fn route53_state_record_over_4000_characters_is_an_invalid_request() {
     let client = aws_sdk_route53::Client::new(&config);
     let domain = format!("limits-{acct}.example.com");
     let zone = hosted_zone(&client, &domain).await;
-    let store = Route53::new(&config, &zone, &format!("state.{domain}"));
+    let store_name = format!("state.{domain}.");
+    let store = Route53::new(&config, &zone, &store_name);
 
     let first = RoutingState::default();
     assert_eq!(store.swap(None, &first).await.unwrap(), CasResult::Swapped);
@@ -128,6 +134,32 @@ async fn route53_state_record_over_4000_characters_is_an_invalid_request() {
     let too_long = evacuated(&state, "r".repeat(4000));
     assert!(too_long.to_txt().len() > 4000);
     let err = store.swap(Some(&version), &too_long).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("unexpected state: routing state too large: epoch 2 encodes to 4"),
+        "{err}"
+    );
+
+    // Sent anyway, in the swap's shape (DELETE the old value, CREATE the new one):
+    // Route 53 refuses it whole.
+    let batch = ChangeBatch::builder()
+        .changes(txt_change(ChangeAction::Delete, &store_name, &version.raw))
+        .changes(txt_change(
+            ChangeAction::Create,
+            &store_name,
+            &too_long.to_txt(),
+        ))
+        .build()
+        .unwrap();
+    let err = client
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(batch)
+        .send()
+        .await
+        .unwrap_err();
+    let err = map_err("route53", "ChangeResourceRecordSets", SECONDARY, err);
     assert_eq!(err.aws_kind(), Some(AwsErrorKind::InvalidRequest), "{err}");
     let text = err.to_string();
     assert!(text.contains("InvalidInput"), "{text}");
@@ -141,9 +173,11 @@ async fn route53_state_record_over_4000_characters_is_an_invalid_request() {
 
 /// A TXT character-string over 255 characters, in the same change-batch shape the
 /// product's swap sends: `InvalidChangeBatch` naming `CharacterStringTooLong`, and
-/// nothing of the batch applied. The product's `map_err` makes it a conflict, the
-/// kind its swap reads as a lost compare-and-swap (the product's `to_txt` keeps
-/// every string at 250, so its own swaps never get here).
+/// nothing of the batch applied. The product's `map_err` makes it a conflict, but its
+/// swap reads an `InvalidChangeBatch` as a lost compare-and-swap only when Route 53
+/// says the old value was not found or did not match, or the new one already exists:
+/// this one is an error (and the product's `to_txt` keeps every string at 250, so its
+/// own swaps never get here).
 #[tokio::test]
 async fn route53_txt_string_over_255_is_refused_and_nothing_applied() {
     let acct = account("route53_txt_string_over_255_is_refused_and_nothing_applied");

@@ -297,7 +297,12 @@ fn decide_request(
             {
                 return Decision::Refuse(why);
             }
-            evacuate(&mut next, &region, &actor, Some(drill_id.clone()), now);
+            // The drill's reason is stored once, in the drill: the evacuation names the drill.
+            let by_drill = Actor {
+                reason: format!("drill {drill_id}"),
+                ..actor
+            };
+            evacuate(&mut next, &region, &by_drill, Some(drill_id.clone()), now);
             if let Some(d) = next.drill.as_mut() {
                 d.phase = DrillPhase::Active;
             }

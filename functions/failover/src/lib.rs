@@ -13,7 +13,7 @@ use shared::events::{
     AlarmState, ControlPlaneDetail, ControlPlaneKind, Event, ManualRequest, ScheduleTask,
 };
 use shared::metrics::{Metric, MetricBatch, Unit};
-use shared::routing::RoutingState;
+use shared::routing::{truncate_stored, RoutingState, REASON_MAX, REQUESTED_BY_MAX};
 use shared::{Change, Config, DecisionRecord, Error, Outcome, Region, Result};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -251,13 +251,15 @@ fn plan(event: Event, config: &Config) -> Result<Plan> {
                     ),
                 });
             };
+            // Alarm text is CloudWatch's (a reason up to 1,023 characters, a name up to
+            // 255), not a person's to shorten: cut to what the state record holds.
             let reason = format!(
                 "alarm {} went {:?}: {}",
                 alarm.alarm_name, alarm.state, alarm.reason
             );
             let actor = Actor {
-                by: format!("alarm:{}", alarm.alarm_name),
-                reason,
+                by: truncate_stored(&format!("alarm:{}", alarm.alarm_name), REQUESTED_BY_MAX),
+                reason: truncate_stored(&reason, REASON_MAX),
                 automatic: true,
                 force: false,
             };
@@ -520,6 +522,9 @@ async fn change(
                         ));
                         unanswered = Some(Unanswered { write, error: None });
                     }
+                    // Refused as sent (too large for its record, an invalid batch,
+                    // access denied): nothing was written and sending it again cannot help.
+                    Err(e) if !e.is_retryable() => return fail(record, e),
                     // The answer is lost, not necessarily the write (a timeout, a
                     // dropped connection): look before reporting a failure.
                     Err(e) => {

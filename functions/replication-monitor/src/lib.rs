@@ -4,6 +4,9 @@
 //! Every trigger runs the same sweep: a schedule tick, an `ECR Image Action` PUSH
 //! (the pushed image is added to the sweep, so it is checked at once even before
 //! DescribeImages lists it), and the manual `check` (which returns the full report).
+//! An image deleted before the monitor looks (DescribeImageReplicationStatus answers
+//! ImageNotFoundException) has nothing left to replicate: it is not counted (no lag,
+//! nothing pending or failed) and the decision record names it as gone.
 //!
 //! Where the images to watch are recorded: ECR itself is the source of truth.
 //! Every image pushed inside `replication.window` is found again by DescribeImages
@@ -301,12 +304,14 @@ async fn sweep(
 
     // 2. Observe.
     let (mut observations, mut read_errors) = (Vec::new(), Vec::new());
+    let mut gone = Vec::new();
     if let Some(cfg) = &r.ecr {
         match deps.ecr() {
             Some(ecr) => {
-                let (o, e) = observe::observe_ecr(ecr, cfg, r.window.secs(), now, pushed).await;
-                observations.extend(o);
-                read_errors.extend(e);
+                let found = observe::observe_ecr(ecr, cfg, r.window.secs(), now, pushed).await;
+                observations.extend(found.observations);
+                read_errors.extend(found.errors);
+                gone = found.gone;
             }
             None => read_errors.push(report::ReadError {
                 kind: Kind::Ecr,
@@ -358,6 +363,12 @@ async fn sweep(
         report.resources.len(),
         report.errors.len()
     ));
+    for image in &gone {
+        record.step(format!(
+            "ecr image {image} is gone (ImageNotFoundException): deleted after its push, \
+             nothing left to replicate; not counted"
+        ));
+    }
 
     // 3. Alerts, once per crossing.
     let alerts = if state_usable {
@@ -413,7 +424,7 @@ async fn sweep(
         }
     }
 
-    record.state = state_json(&report, &state, r.window.secs(), published, now);
+    record.state = state_json(&report, &state, &gone, r.window.secs(), published, now);
     record.errors = errors;
     record.outcome = if dry_run {
         Outcome::DryRun
@@ -424,7 +435,7 @@ async fn sweep(
     } else {
         Outcome::Applied
     };
-    record.reason = summary(&report);
+    record.reason = summary(&report, &gone);
     // Without metrics, failover sees a stale ReplicationReady: say so to Lambda as well.
     match flush_error {
         Some(e) => Err(e),
@@ -432,7 +443,7 @@ async fn sweep(
     }
 }
 
-fn summary(report: &Report) -> String {
+fn summary(report: &Report, gone: &[String]) -> String {
     let regions: Vec<String> = report
         .regions
         .iter()
@@ -443,7 +454,7 @@ fn summary(report: &Report) -> String {
         .iter()
         .map(|(k, v)| format!("{} {}", k.as_str(), verdict_word(v.verdict)))
         .collect();
-    format!(
+    let mut text = format!(
         "regions: {}; kinds: {}",
         regions.join(", "),
         if kinds.is_empty() {
@@ -451,7 +462,14 @@ fn summary(report: &Report) -> String {
         } else {
             kinds.join(", ")
         }
-    )
+    );
+    if !gone.is_empty() {
+        text.push_str(&format!(
+            "; gone, not counted: {} (image deleted, nothing to replicate)",
+            gone.join(", ")
+        ));
+    }
+    text
 }
 
 fn verdict_word(v: report::Verdict) -> &'static str {
@@ -465,6 +483,7 @@ fn verdict_word(v: report::Verdict) -> &'static str {
 fn state_json(
     report: &Report,
     state: &AlertState,
+    gone: &[String],
     window_secs: u64,
     published: usize,
     now: DateTime<Utc>,
@@ -476,6 +495,7 @@ fn state_json(
         "kinds": report.kinds,
         "resources": report.resources,
         "unreadable": report.errors,
+        "gone": gone,
         "alert_state": state.kinds,
         "metrics_published": published,
     })

@@ -4,7 +4,9 @@
 use crate::join::join_bounded;
 use crate::report::{Kind, Observation, ReadError, Status};
 use chrono::{DateTime, Utc};
-use shared::aws::ecr::{DestinationStatus, EcrImages, ImageReplicationState, ImageSummary};
+use shared::aws::ecr::{
+    DestinationStatus, EcrImages, ImageReplication, ImageReplicationState, ImageSummary,
+};
 use shared::aws::metric_data::{MetricQuery, MetricReader, MetricSeries};
 use shared::aws::secrets::{ReplicaState, SecretReplicas, SecretReplication};
 use shared::config::{EcrReplication, S3Rule, SecretsReplication};
@@ -36,6 +38,16 @@ fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
+/// `repository:tags@sha256:<12 hex>`, as the report names an image.
+pub fn image_name(image: &ImageSummary) -> String {
+    let tags = if image.tags.is_empty() {
+        "untagged".to_string()
+    } else {
+        image.tags.join(",")
+    };
+    format!("{}:{}@{}", image.repository, tags, short(&image.digest))
+}
+
 /// One image's observations, one per configured destination. A destination ECR
 /// does not report yet counts as in progress (replication has not started).
 pub fn ecr_observations(
@@ -45,11 +57,7 @@ pub fn ecr_observations(
     now: DateTime<Utc>,
 ) -> Vec<Observation> {
     let lag = age(now, image.pushed_at);
-    let tags = if image.tags.is_empty() {
-        "untagged".to_string()
-    } else {
-        image.tags.join(",")
-    };
+    let resource = image_name(image);
     destinations
         .iter()
         .map(|dest| {
@@ -79,7 +87,7 @@ pub fn ecr_observations(
             };
             Observation {
                 kind: Kind::Ecr,
-                resource: format!("{}:{}@{}", image.repository, tags, short(&image.digest)),
+                resource: resource.clone(),
                 destination: dest.to_string(),
                 status: st,
                 lag_seconds: lag,
@@ -91,6 +99,16 @@ pub fn ecr_observations(
         .collect()
 }
 
+/// What one look at ECR found.
+#[derive(Debug, Default)]
+pub struct EcrSweep {
+    pub observations: Vec<Observation>,
+    pub errors: Vec<ReadError>,
+    /// Images ECR no longer has (deleted after their push): nothing left to replicate,
+    /// so no observation (no lag, nothing pending or failed, not counted), named here.
+    pub gone: Vec<String>,
+}
+
 /// Lists each repository once (pages of 1,000), then asks for the replication status
 /// of the images pushed inside the window only.
 pub async fn observe_ecr(
@@ -99,7 +117,7 @@ pub async fn observe_ecr(
     window_secs: u64,
     now: DateTime<Utc>,
     pushed: Option<&PushedImage>,
-) -> (Vec<Observation>, Vec<ReadError>) {
+) -> EcrSweep {
     let since = now - chrono::Duration::seconds(window_secs as i64);
     let mut errors = Vec::new();
     let mut images: Vec<ImageSummary> = Vec::new();
@@ -143,12 +161,13 @@ pub async fn observe_ecr(
         MAX_IN_FLIGHT,
     )
     .await;
-    let mut observations = Vec::new();
+    let (mut observations, mut gone) = (Vec::new(), Vec::new());
     for (image, status) in images.iter().zip(statuses) {
         match status {
-            Ok(s) => {
+            Ok(ImageReplication::Destinations(s)) => {
                 observations.extend(ecr_observations(image, &s, &cfg.destination_regions, now))
             }
+            Ok(ImageReplication::Gone) => gone.push(image_name(image)),
             Err(e) => errors.push(ReadError {
                 kind: Kind::Ecr,
                 resource: format!("{}@{}", image.repository, short(&image.digest)),
@@ -157,7 +176,11 @@ pub async fn observe_ecr(
             }),
         }
     }
-    (observations, errors)
+    EcrSweep {
+        observations,
+        errors,
+        gone,
+    }
 }
 
 // ---------------------------------------------------------------- S3

@@ -1,7 +1,7 @@
 //! Handler tests with fakes: triggers, refusals, the report, costs, alerts, partial failure.
 
 use crate::*;
-use shared::aws::ecr::{DestinationStatus, ImageReplicationState, ImageSummary};
+use shared::aws::ecr::{DestinationStatus, ImageReplication, ImageReplicationState, ImageSummary};
 use shared::aws::metric_data::{MetricQuery, MetricSeries};
 use shared::aws::secrets::{ReplicaState, ReplicaStatus, SecretReplicas};
 use shared::error::AwsErrorKind;
@@ -36,6 +36,8 @@ struct Fake {
     images: Mutex<BTreeMap<String, Vec<ImageSummary>>>,
     failing: Mutex<BTreeSet<String>>,
     statuses: Mutex<BTreeMap<String, Vec<DestinationStatus>>>,
+    /// Digests ECR no longer has (DescribeImageReplicationStatus: ImageNotFoundException).
+    deleted: Mutex<BTreeSet<String>>,
     series: Mutex<Vec<MetricSeries>>,
     secrets: Mutex<BTreeMap<String, SecretReplicas>>,
     state: Mutex<Option<String>>,
@@ -156,15 +158,19 @@ impl EcrImages for Fake {
         &self,
         _repository: &str,
         digest: &str,
-    ) -> Result<Vec<DestinationStatus>> {
+    ) -> Result<ImageReplication> {
         self.call(format!("DescribeImageReplicationStatus:{digest}"));
-        Ok(self
-            .statuses
-            .lock()
-            .unwrap()
-            .get(digest)
-            .cloned()
-            .unwrap_or_default())
+        if self.deleted.lock().unwrap().contains(digest) {
+            return Ok(ImageReplication::Gone);
+        }
+        Ok(ImageReplication::Destinations(
+            self.statuses
+                .lock()
+                .unwrap()
+                .get(digest)
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -450,6 +456,74 @@ async fn a_push_event_checks_the_pushed_image_even_before_it_is_listed() {
         .clone();
     assert_eq!(r["status"], "in_progress");
     assert_eq!(r["lag_seconds"], 30);
+}
+
+#[tokio::test]
+async fn a_pushed_image_deleted_before_the_monitor_looks_is_gone_not_pending() {
+    let fake = Fake::healthy();
+    let kept = fake.push_image("orders-api", 1, at(-60));
+    fake.set_status(&kept, ImageReplicationState::Complete);
+    let digest = format!("sha256:{:064x}", 78);
+    fake.deleted.lock().unwrap().insert(digest.clone());
+    // Pushed an hour ago (past the 15m ECR threshold), deleted before this run.
+    let out = run(&fake, push_event("orders-api", &digest, at(-3_600)), at(0))
+        .await
+        .unwrap();
+    assert_eq!(out["trigger"], "ecr_push");
+    assert_eq!(out["outcome"], "noop", "{out}");
+    assert!(
+        out["errors"].as_array().is_none_or(|e| e.is_empty()),
+        "{out}"
+    );
+    let state = &out["state"];
+    assert_eq!(state["kinds"]["ecr"]["verdict"], "ready", "{out}");
+    assert_eq!(state["regions"]["us-east-1"]["verdict"], "ready", "{out}");
+    assert_eq!(state["kinds"]["ecr"]["pending"], 0);
+    assert_eq!(state["kinds"]["ecr"]["failed"], 0);
+    assert_eq!(state["kinds"]["ecr"]["max_lag_seconds"], 0);
+    let ecr: Vec<&Value> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "ecr")
+        .collect();
+    assert_eq!(ecr.len(), 1, "only the kept image is counted: {ecr:?}");
+    assert!(state["unreadable"].as_array().unwrap().is_empty());
+    let gone = format!("orders-api:v9@{}", &digest[..19]);
+    assert_eq!(state["gone"], json!([gone]));
+    assert!(
+        out["reason"].as_str().unwrap().contains(&gone),
+        "{}",
+        out["reason"]
+    );
+    assert!(
+        out["timeline"].as_array().unwrap().iter().any(|s| s["step"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{gone} is gone"))),
+        "{out}"
+    );
+    assert_eq!(
+        fake.metric("ReplicationReady", None, "us-east-1"),
+        Some(1.0),
+        "a deleted image does not block evacuation"
+    );
+    assert_eq!(
+        fake.metric("ReplicationPending", Some("ecr"), "us-east-1"),
+        Some(0.0)
+    );
+    let action_failed = fake
+        .published
+        .lock()
+        .unwrap()
+        .last()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "ActionFailed")
+        .unwrap()
+        .value;
+    assert_eq!(action_failed, 0.0);
+    assert!(fake.sent.lock().unwrap().is_empty(), "no alert");
 }
 
 #[tokio::test]

@@ -38,9 +38,16 @@ locals {
   # package = folder = binary name; `make build` writes target/lambda/<key>/bootstrap.zip.
   functions = {
     failover = {
-      name                 = local.function_names["failover"]
-      description          = "Evacuates and restores regions by closing and opening the Route 53 gate health checks."
-      reserved_concurrency = 1 # one copy at a time per region
+      name        = local.function_names["failover"]
+      description = "Evacuates and restores regions by closing and opening the Route 53 gate health checks."
+      # Room for every run at once, not a lock: writers are serialised by the compare-and-swap
+      # on the state record (the loser re-reads and re-decides), and gates are reconciled to
+      # it. 5 = the every-minute tick + two event runs (an alarm from each region, or an alarm
+      # and a drill-end schedule) + an operator's manual action + a drill run, which waits up
+      # to ~35 s for the peer's surge. At 1 an operator's synchronous Invoke got 429
+      # TooManyRequestsException whenever another run was under way (ctl retries a 429 a few
+      # times; asynchronous events are retried by Lambda).
+      reserved_concurrency = 5
       timeout              = var.timeout_seconds.failover
       schedule             = "rate(1 minute)"
     }

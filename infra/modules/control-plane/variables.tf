@@ -110,7 +110,7 @@ variable "timeout_seconds" {
 }
 
 variable "replication_monitor_reserved_concurrency" {
-  description = "Reserved concurrency of replication-monitor. Default 1: its alert state in SSM has no compare-and-swap, so overlapping runs could send an alert twice (failover and concurrency-scheduler are fixed at 1)."
+  description = "Reserved concurrency of replication-monitor. Default 1: its alert state in SSM has no compare-and-swap, so overlapping runs could send an alert twice (concurrency-scheduler is fixed at 1; failover at 5, its state record being compare-and-swapped)."
   type        = number
   default     = 1
 
@@ -262,6 +262,14 @@ variable "failover" {
   validation {
     condition     = var.failover.min_active_regions >= 1
     error_message = "min_active_regions must be at least 1."
+  }
+
+  # The routing state keeps the time of each automatic evacuation of the last hour in one
+  # Route 53 TXT value (at most 4,000 characters): the functions refuse to start with a cap
+  # above 49 for two regions.
+  validation {
+    condition     = var.failover.max_automatic_evacuations_per_hour >= 0 && var.failover.max_automatic_evacuations_per_hour <= 49
+    error_message = "max_automatic_evacuations_per_hour must be between 0 and 49 (the routing state must fit one Route 53 record)."
   }
 }
 

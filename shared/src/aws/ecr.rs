@@ -42,6 +42,16 @@ pub struct DestinationStatus {
     pub failure_code: Option<String>,
 }
 
+/// What ECR says of one image's replication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ImageReplication {
+    /// One status per destination ECR reports (none yet: replication has not started).
+    Destinations(Vec<DestinationStatus>),
+    /// ECR has no such image (`ImageNotFoundException`): it was deleted after its push
+    /// (or never existed), so nothing is left to replicate.
+    Gone,
+}
+
 /// What the replication monitor reads from ECR.
 pub trait EcrImages: Send + Sync {
     /// Images of `repository` pushed at or after `since` (the listing pages through
@@ -51,12 +61,13 @@ pub trait EcrImages: Send + Sync {
         repository: &str,
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<ImageSummary>>> + Send;
-    /// One image's replication status per destination.
+    /// One image's replication status per destination, or [`ImageReplication::Gone`]
+    /// when the image no longer exists.
     fn replication_status(
         &self,
         repository: &str,
         digest: &str,
-    ) -> impl Future<Output = Result<Vec<DestinationStatus>>> + Send;
+    ) -> impl Future<Output = Result<ImageReplication>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -158,39 +169,53 @@ impl EcrImages for Ecr {
         Ok(out)
     }
 
-    async fn replication_status(
-        &self,
-        repository: &str,
-        digest: &str,
-    ) -> Result<Vec<DestinationStatus>> {
+    async fn replication_status(&self, repository: &str, digest: &str) -> Result<ImageReplication> {
         use aws_sdk_ecr::types::{ImageIdentifier, ReplicationStatus};
-        let out = self
+        let sent = self
             .client
             .describe_image_replication_status()
             .registry_id(&self.registry_id)
             .repository_name(repository)
             .image_id(ImageIdentifier::builder().image_digest(digest).build())
             .send()
-            .await
-            .map_err(|e| map_err("ecr", "DescribeImageReplicationStatus", &self.region, e))?;
-        Ok(out
-            .replication_statuses()
-            .iter()
-            .filter_map(|s| {
-                let state = match s.status()? {
-                    ReplicationStatus::Complete => ImageReplicationState::Complete,
-                    ReplicationStatus::Failed => ImageReplicationState::Failed,
-                    // IN_PROGRESS and any state a newer API adds: not done yet.
-                    _ => ImageReplicationState::InProgress,
-                };
-                Some(DestinationStatus {
-                    region: s.region()?.to_string(),
-                    registry_id: s.registry_id().map(str::to_string),
-                    state,
-                    failure_code: s.failure_code().map(str::to_string),
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            // The image alone is missing (a RepositoryNotFoundException stays an error).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_image_not_found_exception()) =>
+            {
+                return Ok(ImageReplication::Gone)
+            }
+            Err(e) => {
+                return Err(map_err(
+                    "ecr",
+                    "DescribeImageReplicationStatus",
+                    &self.region,
+                    e,
+                ))
+            }
+        };
+        Ok(ImageReplication::Destinations(
+            out.replication_statuses()
+                .iter()
+                .filter_map(|s| {
+                    let state = match s.status()? {
+                        ReplicationStatus::Complete => ImageReplicationState::Complete,
+                        ReplicationStatus::Failed => ImageReplicationState::Failed,
+                        // IN_PROGRESS and any state a newer API adds: not done yet.
+                        _ => ImageReplicationState::InProgress,
+                    };
+                    Some(DestinationStatus {
+                        region: s.region()?.to_string(),
+                        registry_id: s.registry_id().map(str::to_string),
+                        state,
+                        failure_code: s.failure_code().map(str::to_string),
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        ))
     }
 }
 
@@ -282,14 +307,63 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule]);
         let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
-        let s = ecr
+        let ImageReplication::Destinations(s) = ecr
             .replication_status("orders-api", "sha256:ab")
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("the image exists")
+        };
         assert_eq!(s[0].state, ImageReplicationState::InProgress);
         assert_eq!(s[1].state, ImageReplicationState::Failed);
         assert_eq!(s[1].failure_code.as_deref(), Some("KMS_ACCESS_DENIED"));
         assert_eq!(s[2].state, ImageReplicationState::Complete);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_image_is_gone_and_a_missing_repository_an_error() {
+        // What ECR answers for an image deleted after its push (localaws answers the same).
+        let deleted = mock!(Client::describe_image_replication_status)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    r#"{"__type":"ImageNotFoundException","message":"The image with imageId {imageDigest:'sha256:ab'} does not exist within the repository with name 'orders-api' in the registry with id '111111111111'"}"#
+                        .into(),
+                ),
+            )
+            .build();
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&deleted]);
+        let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
+        assert_eq!(
+            ecr.replication_status("orders-api", "sha256:ab")
+                .await
+                .unwrap(),
+            ImageReplication::Gone
+        );
+        assert_eq!(deleted.num_calls(), 1, "not retried");
+
+        let no_repo = mock!(Client::describe_image_replication_status)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    r#"{"__type":"RepositoryNotFoundException","message":"The repository with name 'gone' does not exist"}"#
+                        .into(),
+                ),
+            )
+            .build();
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&no_repo]);
+        let ecr = Ecr::from_client(client, "eu-central-1", "111111111111");
+        let err = ecr
+            .replication_status("gone", "sha256:ab")
+            .await
+            .unwrap_err();
+        assert_eq!(err.aws_kind(), Some(crate::error::AwsErrorKind::NotFound));
+        assert!(
+            err.to_string().contains("RepositoryNotFoundException"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

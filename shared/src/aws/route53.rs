@@ -6,6 +6,7 @@ use crate::aws::map_err;
 use crate::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::routing::RoutingState;
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -185,6 +186,66 @@ fn build_err(e: aws_sdk_route53::error::BuildError) -> Error {
     Error::State(format!("could not build a Route 53 request: {e}"))
 }
 
+/// The problems Route 53 reports when a compare-and-swap is lost: the DELETE found no
+/// record or another value, or the CREATE found one ("Tried to delete resource record
+/// set [name='…', type='TXT'] but it was not found", "… but the values provided do not
+/// match the current values", "Tried to create … but it already exists").
+const LOST_SWAP_ENDINGS: &[&str] = &[
+    "not found",
+    "already exists",
+    "do not match the current values",
+    "values do not match",
+];
+
+/// Whether every problem an `InvalidChangeBatch` lists is one of a lost swap. Route 53
+/// lists them in `Message` as `[problem, problem]` (older answers: in `Messages`);
+/// a problem that quotes a value (`CharacterStringTooLong … encountered with '…'`)
+/// ends with that quote, so text in the value cannot pass for a lost swap.
+fn is_lost_swap(batch: &aws_sdk_route53::types::error::InvalidChangeBatch) -> bool {
+    let lost = |problem: &str| {
+        let problem = problem.trim().trim_end_matches('.');
+        LOST_SWAP_ENDINGS.iter().any(|e| problem.ends_with(e))
+    };
+    let listed = batch.messages();
+    if !listed.is_empty() {
+        return listed.iter().all(|m| lost(m));
+    }
+    let message = batch.message().unwrap_or_default().trim();
+    let message = message
+        .strip_prefix('[')
+        .and_then(|m| m.strip_suffix(']'))
+        .unwrap_or(message);
+    !message.is_empty() && message.split(", Tried to ").all(lost)
+}
+
+/// An `InvalidChangeBatch` that is not a lost swap: the state record was refused as
+/// sent, and sending it again cannot help.
+fn refused_batch(err: Error, batch: &aws_sdk_route53::types::error::InvalidChangeBatch) -> Error {
+    let problems = match (batch.message(), batch.messages()) {
+        (_, listed) if !listed.is_empty() => listed.join(", "),
+        (Some(message), _) => message.to_string(),
+        (None, _) => "no problem named".to_string(),
+    };
+    match err {
+        Error::Aws {
+            service,
+            operation,
+            region,
+            ..
+        } => Error::Aws {
+            service,
+            operation,
+            region,
+            kind: AwsErrorKind::InvalidRequest,
+            message: format!(
+                "Route 53 refused the routing state record (not a lost compare-and-swap): \
+                 InvalidChangeBatch: {problems}"
+            ),
+        },
+        other => other,
+    }
+}
+
 fn names_match(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
@@ -229,6 +290,8 @@ impl StateStore for Route53 {
     }
 
     async fn swap(&self, expected: Option<&StateVersion>, new: &RoutingState) -> Result<CasResult> {
+        // A state Route 53 would refuse is not sent: nothing is written, and no retry helps.
+        let value = new.to_txt_checked().map_err(Error::State)?;
         let mut changes = Vec::new();
         if let Some(old) = expected {
             // One resource record per stored value: split back the way we read it
@@ -256,7 +319,7 @@ impl StateStore for Route53 {
         changes.push(
             Change::builder()
                 .action(ChangeAction::Create)
-                .resource_record_set(self.record(&new.to_txt(), STATE_TTL)?)
+                .resource_record_set(self.record(&value, STATE_TTL)?)
                 .build()
                 .map_err(build_err)?,
         );
@@ -275,20 +338,24 @@ impl StateStore for Route53 {
         {
             Ok(_) => Ok(CasResult::Swapped),
             Err(e) => {
-                // InvalidChangeBatch: the DELETE did not match (or the CREATE found a record).
-                let lost = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_invalid_change_batch());
+                // InvalidChangeBatch is a lost swap only when it says the DELETE did not
+                // match (or the CREATE found a record); any other problem with the batch
+                // (a string too long, ...) is refused whatever is re-read.
+                let batch = e.as_service_error().and_then(|s| match s {
+                    ChangeResourceRecordSetsError::InvalidChangeBatch(b) => Some(b.clone()),
+                    _ => None,
+                });
                 let err = map_err(
                     "route53",
                     "ChangeResourceRecordSets",
                     CONTROL_PLANE_REGION,
                     e,
                 );
-                if lost || err.aws_kind() == Some(AwsErrorKind::Conflict) {
-                    Ok(CasResult::Lost)
-                } else {
-                    Err(err)
+                match batch {
+                    Some(b) if is_lost_swap(&b) => Ok(CasResult::Lost),
+                    Some(b) => Err(refused_batch(err, &b)),
+                    None if err.aws_kind() == Some(AwsErrorKind::Conflict) => Ok(CasResult::Lost),
+                    None => Err(err),
                 }
             }
         }
@@ -386,6 +453,114 @@ mod tests {
                 .unwrap(),
             CasResult::Lost
         );
+    }
+
+    fn invalid_change_batch(message: &str) -> aws_sdk_route53::types::error::InvalidChangeBatch {
+        aws_sdk_route53::types::error::InvalidChangeBatch::builder()
+            .message(message)
+            .build()
+    }
+
+    #[test]
+    fn only_a_mismatch_or_a_missing_or_existing_record_is_a_lost_swap() {
+        let label = "[name='_cp.example.com.', type='TXT']";
+        let cases: Vec<(String, bool)> = vec![
+            (format!("[Tried to delete resource record set {label} but it was not found]"), true),
+            (format!("[Tried to delete resource record set {label} but the values provided do not match the current values]"), true),
+            (format!("[Tried to create resource record set {label} but it already exists]"), true),
+            (format!("[Tried to delete resource record set {label} but it was not found, Tried to create resource record set {label} but it already exists]"), true),
+            ("values do not match".into(), true),
+            ("[Invalid Resource Record: FATAL problem: CharacterStringTooLong (Value is too long) encountered with '\"a\"']".into(), false),
+            // A value quoting the very words of a lost swap is still not one.
+            ("[Invalid Resource Record: FATAL problem: CharacterStringTooLong (Value is too long) encountered with '\"it was not found\"']".into(), false),
+            (format!("[Tried to delete resource record set {label} but it was not found, Invalid Resource Record: FATAL problem: CharacterStringTooLong (Value is too long) encountered with 'x, Tried to create y but it already exists']"), false),
+            ("[RRSet with DNS name x. is not permitted in zone example.com.]".into(), false),
+            ("[RDATA character limit of 32000 exceeded.]".into(), false),
+            (String::new(), false),
+        ];
+        for (message, lost) in cases {
+            assert_eq!(
+                is_lost_swap(&invalid_change_batch(&message)),
+                lost,
+                "{message}"
+            );
+        }
+        // The older form: one problem per entry of `Messages`.
+        let listed = |messages: &[&str]| {
+            aws_sdk_route53::types::error::InvalidChangeBatch::builder()
+                .set_messages(Some(messages.iter().map(|m| m.to_string()).collect()))
+                .build()
+        };
+        assert!(is_lost_swap(&listed(&[
+            "Tried to delete resource record set [name='a.', type='TXT'] but it was not found"
+        ])));
+        assert!(!is_lost_swap(&listed(&[
+            "Tried to delete resource record set [name='a.', type='TXT'] but it was not found",
+            "Invalid Resource Record: FATAL problem: CharacterStringTooLong (Value is too long) encountered with 'x'",
+        ])));
+    }
+
+    /// Route 53 refusing the record itself (a TXT string over 255 characters) is not a
+    /// lost compare-and-swap: re-reading and retrying would send the same refused value.
+    #[tokio::test]
+    async fn character_string_too_long_is_an_error_not_a_lost_swap() {
+        let refused = mock!(Client::change_resource_record_sets).then_error(|| {
+            ChangeResourceRecordSetsError::InvalidChangeBatch(invalid_change_batch(
+                "[Invalid Resource Record: FATAL problem: CharacterStringTooLong (Value is too long) encountered with '\"x\"']",
+            ))
+        });
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&refused]);
+        let r53 = route53(client, idle_cloudwatch());
+        let old = StateVersion {
+            raw: "\"x\"".into(),
+            ttl: 60,
+        };
+        let err = r53
+            .swap(Some(&old), &RoutingState::default())
+            .await
+            .expect_err("an error, not CasResult::Lost");
+        assert_eq!(err.aws_kind(), Some(AwsErrorKind::InvalidRequest), "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "Route 53 refused the routing state record (not a lost compare-and-swap)"
+            ) && text.contains("CharacterStringTooLong"),
+            "{text}"
+        );
+        assert_eq!(refused.num_calls(), 1);
+    }
+
+    /// A state over Route 53's 4,000 characters is refused before any call: nothing is
+    /// written, and the error says so (it is not retried as a lost swap).
+    #[tokio::test]
+    async fn a_state_too_large_for_one_record_is_never_sent() {
+        let write = mock!(Client::change_resource_record_sets).then_output(change_output);
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&write]);
+        let r53 = route53(client, idle_cloudwatch());
+        let mut big = RoutingState {
+            epoch: 9,
+            ..Default::default()
+        };
+        big.evacuated.insert(
+            crate::Region::parse("us-east-1").unwrap(),
+            crate::routing::Evacuation {
+                since: chrono::Utc::now(),
+                by: "op".into(),
+                reason: "r".repeat(5000),
+                automatic: false,
+                drill_id: None,
+            },
+        );
+        let err = r53.swap(None, &big).await.expect_err("refused");
+        assert!(matches!(err, Error::State(_)), "{err:?}");
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string()
+                .contains("routing state too large: epoch 9 encodes to"),
+            "{err}"
+        );
+        assert_eq!(write.num_calls(), 0, "no ChangeResourceRecordSets");
     }
 
     #[tokio::test]

@@ -164,9 +164,23 @@ def error_response(call: AwsCall, code: str, message: str, status: int = 400,
     return Response(xml, status=status, headers=headers, content_type="text/xml")
 
 
+# Lambda's invocations are throttled by concurrency, not by a request rate: an injected
+# `throttle` on one answers as Lambda does when the function's reserved concurrency is
+# exhausted (`TooManyRequestsException`, 429, `Reason` one of `ThrottleReason`:
+# https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html ;
+# Invoke's errors: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+LAMBDA_INVOCATIONS = ("Invoke", "InvokeWithResponseStream", "InvokeAsync")
+RESERVED_CONCURRENCY_THROTTLE = {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                 "Type": "User", "message": "Rate Exceeded."}
+
+
 def throttle_response(call: AwsCall) -> Response:
     status, code, message = throttle_spec(call.service)
     extra = {"Retry-After": "1"} if call.service == "lambda" else None
+    if call.service == "lambda" and call.operation in LAMBDA_INVOCATIONS:
+        headers = {"x-amzn-RequestId": request_id(), "x-amzn-errortype": code, **(extra or {})}
+        return Response(json.dumps(RESERVED_CONCURRENCY_THROTTLE), status=status, headers=headers,
+                        content_type="application/json")
     return error_response(call, code, message, status, sender=True, extra_headers=extra)
 
 

@@ -61,6 +61,30 @@ def test_cbor_throttle_fault(aws, adm):
     assert exc.value.response["Error"]["Code"] == "Throttling"
 
 
+def test_lambda_invoke_throttle_fault_is_a_reserved_concurrency_throttle(aws, adm):
+    # Lambda throttles invocations by concurrency: 429 TooManyRequestsException with the
+    # Reason it gives when the function's reserved concurrency is exhausted.
+    adm("POST", "/faults", {"service": "lambda", "operation": "Invoke", "kind": "throttle",
+                            "count": 1})
+    with pytest.raises(ClientError) as exc:
+        aws("lambda").invoke(FunctionName="orders-failover-eu-central-1", Payload=b"{}")
+    err = exc.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert err["Error"]["Code"] == "TooManyRequestsException"
+    assert err["Error"]["Message"] == "Rate Exceeded."
+    assert err["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert err["Type"] == "User"
+    # a control-plane action's throttle fault stays a request-rate answer
+    adm("POST", "/faults", {"service": "lambda", "operation": "ListFunctions", "kind": "throttle",
+                            "count": 1})
+    with pytest.raises(ClientError) as exc:
+        aws("lambda").list_functions()
+    assert exc.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert exc.value.response["Error"]["Message"] == "Rate exceeded"
+    assert "Reason" not in exc.value.response
+    adm("DELETE", "/faults")
+
+
 def test_process_starts_fast_and_answers_health():
     env = dict(os.environ, LOCALAWS_PORT="45766", PYTHONPATH=HERE)
     t0 = time.time()

@@ -3,7 +3,9 @@
 //! build and serialise the record) and nothing of the network.
 
 use chrono::{DateTime, Duration as Age, Utc};
-use shared::aws::ecr::{DestinationStatus, EcrImages, ImageReplicationState, ImageSummary};
+use shared::aws::ecr::{
+    DestinationStatus, EcrImages, ImageReplication, ImageReplicationState, ImageSummary,
+};
 use shared::aws::lambda::{AliasInfo, PcConfig, PcStatus, ProvisionedConcurrency};
 use shared::aws::metric_data::{MetricQuery, MetricReader, MetricSeries};
 use shared::aws::route53::{CasResult, GateStatus, StateStore, StateVersion};
@@ -225,13 +227,13 @@ impl EcrImages for Ecr {
         &self,
         _repository: &str,
         _digest: &str,
-    ) -> Result<Vec<DestinationStatus>> {
-        Ok(vec![DestinationStatus {
+    ) -> Result<ImageReplication> {
+        Ok(ImageReplication::Destinations(vec![DestinationStatus {
             region: "us-east-1".into(),
             registry_id: Some("111111111111".into()),
             state: ImageReplicationState::Complete,
             failure_code: None,
-        }])
+        }]))
     }
 }
 
