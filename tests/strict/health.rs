@@ -87,6 +87,22 @@ impl Checks {
         self.create(reference, config).await
     }
 
+    /// Creates `records` in `zone`, in one change batch.
+    async fn create_records(&self, zone: &str, records: Vec<Change>) {
+        self.r53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .set_changes(Some(records))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("records");
+    }
+
     /// Route 53's own verdict (the data plane's view), from the admin listing.
     async fn judged(&self, id: &str) -> Value {
         let checks = self.world.get("/route53/health-checks").await;
@@ -224,18 +240,7 @@ async fn an_endpoint_is_healthy_when_more_than_18_percent_of_checkers_say_so() {
                 .unwrap()
         })
         .collect();
-    c.r53
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .set_changes(Some(records))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("records");
+    c.create_records(&zone, records).await;
     let resolve = format!(
         "/route53/resolve?zone={zone}&name=api.pct.strict-health.example.com&type=CNAME&region={PRIMARY}"
     );
@@ -414,18 +419,7 @@ async fn a_metric_check_follows_its_alarm_as_the_child_of_a_gate() {
             .unwrap()
     })
     .collect();
-    c.r53
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .set_changes(Some(records))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("records");
+    c.create_records(&zone, records).await;
     let resolve = format!(
         "/route53/resolve?zone={zone}&name=api.metric.strict-health.example.com&type=CNAME&region={PRIMARY}"
     );
