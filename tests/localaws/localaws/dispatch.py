@@ -62,6 +62,17 @@ class DropConnection(ConnectionAbortedError):
     """Raised to make werkzeug abandon the request without writing anything."""
 
 
+def drop_connection(call: AwsCall, why: str) -> None:
+    """Closes the client's socket without an answer and abandons the request."""
+    sock = call.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise DropConnection(f"localaws: {why}")
+
+
 PreHook = Callable[[AwsCall], "Response | None"]
 PostHook = Callable[[AwsCall, MotoResult], "MotoResult | Response | None"]
 
@@ -201,11 +212,5 @@ class LocalAws:
 
     @staticmethod
     def _drop(call: AwsCall) -> None:
-        sock = call.environ.get("werkzeug.socket")
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        raise DropConnection("localaws: injected connection drop")
+        drop_connection(call, "injected connection drop")
 

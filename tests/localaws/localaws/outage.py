@@ -161,15 +161,9 @@ def _hold(call: AwsCall, seconds: float) -> None:
 
 
 def _close(call: AwsCall) -> None:
-    from localaws.dispatch import DropConnection
+    from localaws.dispatch import drop_connection
 
-    sock = call.environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    raise DropConnection("localaws: region outage")
+    drop_connection(call, "region outage")
 
 
 # -- endpoints (the Region's own public endpoints fail their health checks) --------------
