@@ -51,16 +51,25 @@ async fn the_demo_scenario_runs_green() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctl_shows_status_as_json_evacuates_and_refuses() {
-    let world = world().await;
-    let topology = Topology::create(world, Spec::new(&unique("ct")))
+/// A fresh topology with the functions deployed into it, and ctl's environment for it.
+async fn deployed(
+    world: &'static LocalAws,
+    prefix: &str,
+) -> (Topology, Deployment, Vec<(String, String)>) {
+    let topology = Topology::create(world, Spec::new(&unique(prefix)))
         .await
         .expect("topology");
     let deployment = Deployment::start(world, &topology)
         .await
         .expect("deployment");
     let env = ctl_env(world, &topology, PRIMARY);
+    (topology, deployment, env)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctl_shows_status_as_json_evacuates_and_refuses() {
+    let world = world().await;
+    let (topology, deployment, env) = deployed(world, "ct").await;
 
     let status = ctl(&env, &["status", "--json"]).await.unwrap();
     assert_eq!(status.code, 0, "{status:?}");
@@ -284,13 +293,7 @@ async fn ctl_says_what_is_missing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctl_retries_a_throttled_invoke_and_still_answers() {
     let world = world().await;
-    let topology = Topology::create(world, Spec::new(&unique("cb")))
-        .await
-        .expect("topology");
-    let deployment = Deployment::start(world, &topology)
-        .await
-        .expect("deployment");
-    let env = ctl_env(world, &topology, PRIMARY);
+    let (topology, deployment, env) = deployed(world, "cb").await;
 
     // this topology's account only: the other tests of this world are left alone
     let fault = world
