@@ -83,9 +83,17 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         "{refused}"
     );
 
-    // The alarm fixture (EventBridge shape) for us-east-1's health alarm evacuates it.
+    // us-east-1's endpoints fail: Route 53 sees it, its health alarm goes to ALARM, and
+    // the alarm fixture (EventBridge shape, dated days ago) evacuates it: failover decides
+    // on the alarm as CloudWatch has it now, not on the event's age.
+    topology.set_region_endpoints(world, SECONDARY, false).await;
+    let changes = topology.evaluate_alarms(world).await;
+    assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
     let mut alarm = fixture("cloudwatch-alarm-state-change.json");
-    alarm["detail"]["alarmName"] = json!(format!("orders-health-{SECONDARY}-e2e1"));
+    tests::address_alarm_event(
+        &mut alarm,
+        &topology.alarm_arn(&format!("orders-health-{SECONDARY}-e2e1")),
+    );
     let applied = f.invoke(alarm.clone()).await.unwrap().ok().unwrap();
     assert_eq!(applied["outcome"], "applied", "{applied}");
     assert_eq!(
@@ -120,7 +128,8 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         "{last}"
     );
 
-    // Restore brings it back.
+    // Restore brings it back, once its endpoints are healthy again.
+    topology.set_region_endpoints(world, SECONDARY, true).await;
     let restored = f
         .invoke(json!({"action": "restore", "region": SECONDARY, "reason": "recovered", "requested_by": "e2e"}))
         .await.unwrap().ok().unwrap();

@@ -97,7 +97,7 @@ impl World {
 
     fn alarm(&self, region: &str, state: &str) -> Value {
         let name = format!("orders-health-{region}-{}", self.topology.spec.suffix);
-        tests::alarm_event(&name, state)
+        tests::alarm_event(&self.topology.alarm_arn(&name), state)
     }
 
     /// Publishes `ReplicationReady` for `destination` where the copy in `home` reads it,
@@ -599,6 +599,154 @@ async fn a_reason_the_state_record_cannot_hold_is_refused_at_parse_and_writes_no
     let evacuation = &state.evacuated[&shared::Region::parse(SECONDARY).unwrap()];
     assert_eq!((&evacuation.reason, &evacuation.by), (&reason, &by));
     assert!(version.raw.len() <= 4000, "{}", version.raw.len());
-    assert_eq!(w.record_changes_since(since).await.len(), 1);
+    // The evacuation, then its announcement recorded as sent.
+    assert_eq!(w.record_changes_since(since).await.len(), 2);
+    copy.stop().await;
+}
+
+/// Level-triggered: an automatic evacuation refused by the dwell is not forgotten. The
+/// alarm stays in ALARM (Route 53 sees us-east-1's endpoints fail), and the every-minute
+/// tick evacuates as soon as the dwell allows, without a second notice meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tick_evacuates_a_region_whose_alarm_stays_in_alarm_once_the_dwell_allows() {
+    let w = World::new("fo-level").await;
+    let config = w.config(|f| f["dwell"] = json!("20s"));
+    let mut copy = w.copy(PRIMARY, &config).await;
+    // A routing change just now: the dwell holds until 20 s from here.
+    run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    let restored = run(
+        &mut copy,
+        manual("restore", SECONDARY, json!({"force": true})),
+    )
+    .await;
+    assert_eq!(restored["outcome"], "applied", "{restored}");
+    let dwell_ends = std::time::Instant::now() + std::time::Duration::from_secs(20);
+
+    w.topology
+        .set_region_endpoints(w.world, SECONDARY, false)
+        .await;
+    let changes = w.topology.evaluate_alarms(w.world).await;
+    assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
+    let refused = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    assert!(reason(&refused).contains("dwell"), "{refused}");
+    let told = w.notices(PRIMARY).await.len();
+
+    let during = run(&mut copy, tick()).await;
+    assert_ne!(during["outcome"], "applied", "{during}");
+    assert!(
+        w.closed_gates().await.is_empty(),
+        "inside the dwell: {during}"
+    );
+    tokio::time::sleep_until(dwell_ends.into()).await;
+    let after = run(&mut copy, tick()).await;
+    assert_eq!(after["outcome"], "applied", "{after}");
+    assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
+    let evacuation = &w.state().await.evacuated[&shared::Region::parse(SECONDARY).unwrap()];
+    assert!(evacuation.automatic, "{evacuation:?}");
+    let notices = w.notices(PRIMARY).await;
+    assert!(
+        !notices[told..].iter().any(|n| n.contains("refused")),
+        "the refusal is not told again every minute: {notices:?}"
+    );
+    copy.stop().await;
+}
+
+/// A stop condition: the region serving during a drill fails its health alarm. The drill
+/// ends at once and the drilled region comes back, through the real Route 53 and
+/// CloudWatch of the local world.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_stops_when_the_serving_region_fails_its_health_alarm() {
+    let w = World::new("fo-stop").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(PRIMARY, &config).await;
+    let drill = run(
+        &mut copy,
+        json!({"action": "drill", "region": PRIMARY, "duration_minutes": 30, "reason": "game day", "requested_by": "sre@example.com"}),
+    )
+    .await;
+    assert_eq!(drill["outcome"], "applied", "{drill}");
+    assert_eq!(w.closed_gates().await, vec![PRIMARY.to_string()]);
+
+    w.topology
+        .set_region_endpoints(w.world, SECONDARY, false)
+        .await;
+    let changes = w.topology.evaluate_alarms(w.world).await;
+    assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
+    let stopped = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    assert_eq!(stopped["outcome"], "applied", "{stopped}");
+    assert!(reason(&stopped).contains("stopped"), "{stopped}");
+    let state = w.state().await;
+    assert!(
+        state.drill.is_none() && state.evacuated.is_empty(),
+        "{state:?}"
+    );
+    assert!(w.closed_gates().await.is_empty(), "eu-central-1 is back");
+    copy.stop().await;
+}
+
+/// Only the mapped alarm, from its own account and region, is trusted; an event dated in
+/// the future is refused too. Nothing is written for any of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn alarm_events_from_another_account_region_or_the_future_change_nothing() {
+    let w = World::new("fo-trust").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(PRIMARY, &config).await;
+    let since = w.last_call().await;
+    let before = w.state_record().await;
+    let mut foreign = w.alarm(SECONDARY, "ALARM");
+    foreign["account"] = json!("999999999999");
+    let mut moved = w.alarm(SECONDARY, "ALARM");
+    moved["region"] = json!(PRIMARY);
+    let mut future = w.alarm(SECONDARY, "OK");
+    future["detail"]["state"]["timestamp"] = json!("2036-01-01T00:00:00.000+0000");
+    for (event, phrase) in [(foreign, "account"), (moved, "region"), (future, "future")] {
+        let out = run(&mut copy, event).await;
+        assert_eq!(out["outcome"], "refused", "{out}");
+        assert!(reason(&out).contains(phrase), "{phrase}: {out}");
+    }
+    assert!(w.record_changes_since(since).await.is_empty());
+    assert_eq!(w.state_record().await, before, "no state written");
+    copy.stop().await;
+}
+
+/// A change whose Region Evacuated could not be sent (EventBridge failing) keeps it owed
+/// in the state record; the next tick sends it and records it as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_lost_to_a_failed_put_events_is_sent_by_the_next_tick() {
+    let w = World::new("fo-owed").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(PRIMARY, &config).await;
+    w.world
+        .post(
+            "/faults",
+            json!({"service": "events", "operation": "PutEvents", "account": w.topology.spec.account,
+                   "skip": 0, "count": 10, "kind": "error5xx", "status": 503}),
+        )
+        .await;
+    let out = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    w.world.delete("/faults").await;
+    assert!(out.to_string().contains("could not emit"), "{out}");
+    let owed = w.state().await.unannounced;
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(
+        owed[0].kind,
+        shared::events::ControlPlaneKind::RegionEvacuated
+    );
+
+    let since = w.last_call().await;
+    let ticked = run(&mut copy, tick()).await;
+    assert_eq!(ticked["outcome"], "applied", "{ticked}");
+    assert!(w.state().await.unannounced.is_empty(), "{ticked}");
+    let sent = w
+        .world
+        .get(&format!(
+            "/calls?service=events&operation=PutEvents&account={}&since={since}",
+            w.topology.spec.account
+        ))
+        .await["calls"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(sent, 1, "{ticked}");
     copy.stop().await;
 }

@@ -953,7 +953,10 @@ async fn duplicates_make_the_changes_of_one_delivery() {
     let mut f = spawn_in(world, &topology, &config, "failover").await;
     let alarm = {
         let mut a = crate::e2e::fixture("cloudwatch-alarm-state-change.json");
-        a["detail"]["alarmName"] = json!(format!("orders-health-{SECONDARY}-dup"));
+        tests::address_alarm_event(
+            &mut a,
+            &topology.alarm_arn(&format!("orders-health-{SECONDARY}-dup")),
+        );
         a
     };
     let seq = last_seq(world).await;

@@ -24,7 +24,7 @@ const NO_RESOURCE_LEVEL: [&str; 4] = [
     "tag:GetResources",
 ];
 
-/// Config maps keyed by data (regions, alarm names): their keys are values, not schema
+/// Config maps keyed by data (regions, alarm ARNs): their keys are values, not schema
 /// (`BTreeMap`s in shared/src/config.rs).
 const DATA_KEYED_MAPS: [&str; 4] = [
     "alerts_topic_arns",
@@ -446,6 +446,13 @@ fn infra_every_function_has_its_triggers() {
         compact(&attr_str(&target.body, "arn")),
         "aws_lambda_function.this[each.key].arn"
     );
+    // A flexible window disperses the copies' ticks (AWS: "Managing a schedule's flexible
+    // time window", EventBridge Scheduler User Guide): a minute at most, for every function.
+    let window = sub_blocks(&schedule.body, "flexible_time_window")
+        .next()
+        .expect("flexible_time_window");
+    assert_eq!(attr_str(&window.body, "mode"), "\"FLEXIBLE\"");
+    assert_eq!(attr_str(&window.body, "maximum_window_in_minutes"), "1");
     let input = compact(&attr_str(&target.body, "input"));
     for needle in [
         "task=\"tick\"",
@@ -491,7 +498,9 @@ fn infra_every_function_has_its_triggers() {
         &[
             "aws.cloudwatch",
             "CloudWatch Alarm State Change",
-            "var.region_alarms",
+            // By ARN: an alarm event's `resources` holds it; a name repeats across accounts.
+            "resources = keys(var.region_alarms)",
+            "account = [local.account_id]",
         ],
         "failover",
     );
@@ -503,6 +512,7 @@ fn infra_every_function_has_its_triggers() {
     for needle in [
         "controlplane.failover",
         "CloudWatchAlarmStateChange",
+        "resources=keys(var.region_alarms)",
         "region=[var.region]",
     ] {
         assert!(
@@ -539,6 +549,17 @@ fn infra_every_function_has_its_triggers() {
     let alarm = routing.named("resource", "aws_cloudwatch_metric_alarm", "region_health");
     assert!(attr_str(&alarm.body, "for_each").contains("local.region_alarm_names"));
     assert!(alarm.body.to_string_lossy().contains("HealthCheckStatus"));
+    // ... and handed to the control plane keyed by ARN (failover.region_alarms).
+    let output = routing
+        .of("output", "region_alarms")
+        .next()
+        .expect("output region_alarms");
+    assert!(
+        compact(&attr_str(&output.body, "value"))
+            .contains("alarm.arn=>local.region_alarm_names[name]"),
+        "{}",
+        attr_str(&output.body, "value")
+    );
 }
 
 /// Formats a block body back to HCL for substring checks.
@@ -699,6 +720,15 @@ fn infra_each_role_grants_exactly_what_its_function_calls() {
         .expect("PassRole statement");
     assert_eq!(attr_str(pass, "resources"), "values(local.drill_role_arns)");
     assert!(pass.to_string_lossy().contains("iam:PassedToService"));
+
+    // failover may describe only the alarms it is configured with.
+    let describe = statements(failover)
+        .into_iter()
+        .find(|s| {
+            attr(s, "actions").map(strings).unwrap_or_default() == ["cloudwatch:DescribeAlarms"]
+        })
+        .expect("DescribeAlarms statement");
+    assert_eq!(attr_str(describe, "resources"), "keys(var.region_alarms)");
 }
 
 // (5) ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 use crate::config_reader::{Obj, Problems};
 use crate::duration::Duration;
 use crate::error::{Error, Result};
-use crate::region::{AccountId, Arn, Region};
+use crate::region::{AccountId, AlarmArn, Arn, Region};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -52,13 +52,260 @@ pub struct FailoverConfig {
     pub hosted_zone_id: String,
     pub state_record_name: String,
     pub gate_health_checks: BTreeMap<Region, String>,
-    pub region_alarms: BTreeMap<String, Region>,
+    /// Alarm ARN -> the region it watches. The alarm itself may live elsewhere
+    /// (Route 53's metrics, so these alarms, are in us-east-1).
+    pub region_alarms: BTreeMap<AlarmArn, Region>,
     pub min_active_regions: usize,
     pub dwell: Duration,
     pub max_automatic_evacuations_per_hour: u32,
     pub failback: FailbackConfig,
     pub readiness: ReadinessConfig,
     pub drill: DrillConfig,
+}
+
+/// How far ahead of this function's clock an alarm's state-change time may be: clocks
+/// differ a little, but an event dated later than that is not one CloudWatch sent.
+pub const ALARM_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+impl FailoverConfig {
+    /// The region `alarm` speaks for, or why the event is refused. Only a mapped alarm
+    /// counts, and only when the envelope agrees with its ARN: a name alone repeats
+    /// across accounts and regions.
+    pub fn watched_region(
+        &self,
+        alarm: &crate::events::AlarmChange,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> std::result::Result<&Region, String> {
+        // What the event says is the sender's: quoted, as it may be anything.
+        let Some(arn) = alarm.alarm_arn.as_deref() else {
+            return Err(format!(
+                "the event for alarm {:?} carries no alarm ARN, and failover.region_alarms \
+                 identifies alarms by ARN",
+                alarm.alarm_name
+            ));
+        };
+        let Some((mapped, region)) = AlarmArn::parse(arn)
+            .ok()
+            .and_then(|a| self.region_alarms.get_key_value(&a))
+        else {
+            return Err(format!(
+                "alarm {arn:?} is not mapped to any region (failover.region_alarms)"
+            ));
+        };
+        if let Some(account) = alarm.account.as_deref() {
+            if account != mapped.account().as_str() {
+                return Err(format!(
+                    "the event for {mapped} is from account {account:?}, but the mapped alarm \
+                     is in account {}",
+                    mapped.account()
+                ));
+            }
+        }
+        // Both envelopes carry the region code (EventBridge `region`, alarm action `region`).
+        if let Some(from) = alarm.alarm_region.as_deref() {
+            if from != mapped.region().as_str() {
+                return Err(format!(
+                    "the event for {mapped} is from region {from:?}, but the mapped alarm is \
+                     in region {}",
+                    mapped.region()
+                ));
+            }
+        }
+        if alarm.alarm_name != mapped.name() {
+            return Err(format!(
+                "the event for {mapped} names alarm {:?}, but the mapped alarm is named {:?}",
+                alarm.alarm_name,
+                mapped.name()
+            ));
+        }
+        if let Some(at) = alarm.timestamp {
+            if at > now + ALARM_CLOCK_SKEW {
+                return Err(format!(
+                    "the event for {mapped} is dated {}, more than {} minutes in the future (now {})",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    ALARM_CLOCK_SKEW.num_minutes(),
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ));
+            }
+        }
+        Ok(region)
+    }
+}
+
+/// Which alarm events speak for a region: a table over both envelopes' fixtures.
+#[cfg(test)]
+mod watched_region_table {
+    use super::*;
+    use crate::events::{AlarmChange, Event};
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    fn file(rel: &str) -> String {
+        let path = format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn alarm(fixture: &str) -> AlarmChange {
+        let payload = serde_json::from_str(&file(&format!("tests/fixtures/{fixture}"))).unwrap();
+        match Event::parse(&payload).unwrap() {
+            Event::Alarm(a) => a,
+            other => panic!("{fixture}: not an alarm: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_mapped_alarm_from_its_own_account_and_region_and_not_from_the_future() {
+        let config = Config::from_json(&file("config/example.json")).unwrap();
+        let eb = alarm("cloudwatch-alarm-state-change.json");
+        let action = alarm("cloudwatch-alarm-action.json");
+        let at = eb.timestamp.unwrap();
+        let now = at + TimeDelta::seconds(30);
+        let eu_arn = "arn:aws:cloudwatch:us-east-1:333333333333:alarm:orders-health-eu-central-1";
+        type Tweak = fn(&mut AlarmChange, DateTime<Utc>);
+        // (what, base event, change to it, Ok(watched region) or a phrase of the refusal)
+        let cases: Vec<(&str, &AlarmChange, Tweak, std::result::Result<&str, &str>)> = vec![
+            ("EventBridge fixture", &eb, |_, _| {}, Ok("us-east-1")),
+            ("alarm-action fixture", &action, |_, _| {}, Ok("us-east-1")),
+            (
+                "the other region's alarm",
+                &eb,
+                |a, _| {
+                    a.alarm_arn = Some(
+                        "arn:aws:cloudwatch:us-east-1:333333333333:alarm:orders-health-eu-central-1"
+                            .into(),
+                    );
+                    a.alarm_name = "orders-health-eu-central-1".into();
+                },
+                Ok("eu-central-1"),
+            ),
+            (
+                "no envelope account or region",
+                &action,
+                |a, _| (a.account, a.alarm_region) = (None, None),
+                Ok("us-east-1"),
+            ),
+            ("no timestamp", &eb, |a, _| a.timestamp = None, Ok("us-east-1")),
+            (
+                "an hour old (lateness is the routing state's to judge)",
+                &eb,
+                |a, now| a.timestamp = Some(now - TimeDelta::hours(1)),
+                Ok("us-east-1"),
+            ),
+            (
+                "exactly the allowed skew ahead",
+                &eb,
+                |a, now| a.timestamp = Some(now + ALARM_CLOCK_SKEW),
+                Ok("us-east-1"),
+            ),
+            (
+                "no ARN",
+                &eb,
+                |a, _| a.alarm_arn = None,
+                Err("event for alarm \"orders-health-us-east-1\" carries no alarm ARN"),
+            ),
+            (
+                "an unmapped alarm",
+                &eb,
+                |a, _| {
+                    a.alarm_arn =
+                        Some("arn:aws:cloudwatch:us-east-1:333333333333:alarm:other".into());
+                    a.alarm_name = "other".into();
+                },
+                Err("alarm \"arn:aws:cloudwatch:us-east-1:333333333333:alarm:other\" is not mapped to any region (failover.region_alarms)"),
+            ),
+            (
+                "the same name in another account",
+                &eb,
+                |a, _| {
+                    a.alarm_arn = Some(
+                        "arn:aws:cloudwatch:us-east-1:111111111111:alarm:orders-health-us-east-1"
+                            .into(),
+                    );
+                    a.account = Some("111111111111".into());
+                },
+                Err("is not mapped"),
+            ),
+            (
+                "the same name in another region",
+                &action,
+                |a, _| {
+                    a.alarm_arn = Some(
+                        "arn:aws:cloudwatch:eu-central-1:333333333333:alarm:orders-health-us-east-1"
+                            .into(),
+                    );
+                    a.alarm_region = Some("eu-central-1".into());
+                },
+                Err("is not mapped"),
+            ),
+            (
+                "not an ARN at all",
+                &eb,
+                |a, _| a.alarm_arn = Some("orders-health-us-east-1".into()),
+                Err("alarm \"orders-health-us-east-1\" is not mapped"),
+            ),
+            (
+                "envelope from another account",
+                &eb,
+                |a, _| a.account = Some("999999999999".into()),
+                Err("is from account \"999999999999\", but the mapped alarm is in account 333333333333"),
+            ),
+            (
+                "alarm action from another account",
+                &action,
+                |a, _| a.account = Some("999999999999".into()),
+                Err("from account \"999999999999\""),
+            ),
+            (
+                "envelope from another region",
+                &eb,
+                |a, _| a.alarm_region = Some("eu-central-1".into()),
+                Err("is from region \"eu-central-1\", but the mapped alarm is in region us-east-1"),
+            ),
+            (
+                "alarm action from another region",
+                &action,
+                |a, _| a.alarm_region = Some("us-west-2".into()),
+                Err("from region \"us-west-2\""),
+            ),
+            (
+                "a name that is not the ARN's",
+                &eb,
+                |a, _| a.alarm_name = "orders-health-eu-central-1".into(),
+                Err("names alarm \"orders-health-eu-central-1\", but the mapped alarm is named \"orders-health-us-east-1\""),
+            ),
+            (
+                "a millisecond past the allowed skew",
+                &eb,
+                |a, now| a.timestamp = Some(now + ALARM_CLOCK_SKEW + TimeDelta::milliseconds(1)),
+                Err("more than 5 minutes in the future"),
+            ),
+            (
+                "a day ahead",
+                &action,
+                |a, now| a.timestamp = Some(now + TimeDelta::days(1)),
+                Err("is dated 2026-11-28T14:51:57.255Z, more than 5 minutes in the future"),
+            ),
+        ];
+        assert!(config
+            .failover
+            .region_alarms
+            .keys()
+            .any(|k| k.as_str() == eu_arn));
+        for (what, base, tweak, expected) in cases {
+            let mut event = base.clone();
+            tweak(&mut event, now);
+            let got = config.failover.watched_region(&event, now);
+            match (expected, got) {
+                (Ok(region), Ok(got)) => assert_eq!(got.as_str(), region, "{what}"),
+                (Err(phrase), Err(refusal)) => {
+                    assert!(
+                        refusal.contains(phrase),
+                        "{what}: {refusal:?} lacks {phrase:?}"
+                    )
+                }
+                (expected, got) => panic!("{what}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -389,14 +636,27 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let state_record_name: Option<String> = o.req("state_record_name");
     let gate_health_checks: BTreeMap<Region, String> =
         o.req("gate_health_checks").unwrap_or_default();
-    let region_alarms: BTreeMap<String, Region> = o.or("region_alarms", BTreeMap::new());
+    let alarms_by_key: BTreeMap<String, Region> = o.or("region_alarms", BTreeMap::new());
     let min_active_regions: usize = o.or("min_active_regions", 1);
     let dwell = o.or("dwell", Duration::from_mins(10));
     let max_automatic_evacuations_per_hour = o.or("max_automatic_evacuations_per_hour", 2u32);
 
     check.every_region("failover.gate_health_checks", &gate_health_checks);
-    for (alarm, region) in &region_alarms {
-        check.region(&format!("failover.region_alarms.{alarm}"), region);
+    let mut region_alarms = BTreeMap::new();
+    for (key, region) in alarms_by_key {
+        let path = format!("failover.region_alarms.{key}");
+        check.region(&path, &region);
+        match AlarmArn::split(&key) {
+            Ok(arn) => {
+                // The alarm's own region need not be in `regions`; its account must be allowed.
+                check.account(&path, arn.account());
+                region_alarms.insert(arn, region);
+            }
+            Err(why) => check.problems.push(format!(
+                "{path}: must be a CloudWatch alarm ARN ({}); {why}",
+                AlarmArn::FORMAT
+            )),
+        }
     }
     if min_active_regions < 1 || min_active_regions > check.regions.len().max(1) {
         o.problem(

@@ -20,4 +20,4 @@ pub use decision::{Change, DecisionRecord, Outcome};
 pub use duration::Duration;
 pub use error::{Error, Result};
 pub use events::Event;
-pub use region::{AccountId, Arn, Region};
+pub use region::{AccountId, AlarmArn, Arn, Region};

@@ -2,6 +2,7 @@
 //! whom, the drill in progress and an epoch. It lives in a Route 53 TXT record,
 //! changed only by compare-and-swap (see `aws::route53`).
 
+use crate::events::ControlPlaneKind;
 use crate::region::Region;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,55 @@ pub struct AlarmNews {
     pub at: DateTime<Utc>,
     /// `ALARM` or `OK`.
     pub state: String,
+    /// When a person was last told that this alarm's automatic evacuation is refused:
+    /// the every-minute tick reminds at most once an hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<DateTime<Utc>>,
+}
+
+/// An event (and its notice) owed for a state change: kept in the state until it has
+/// been sent, so a run that dies or fails after the write does not lose it. Stored as
+/// one short string, `"Region Evacuated eu-central-1 42"`: the record has 4,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Announcement {
+    pub kind: ControlPlaneKind,
+    pub region: Region,
+    /// The epoch of the change that owes it.
+    pub epoch: u64,
+}
+
+impl From<Announcement> for String {
+    fn from(a: Announcement) -> Self {
+        format!("{} {} {}", a.kind.detail_type(), a.region, a.epoch)
+    }
+}
+
+impl TryFrom<String> for Announcement {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad =
+            || format!("owed announcement {text:?} is not \"<detail type> <region> <epoch>\"");
+        let mut words = text.rsplitn(3, ' ');
+        let epoch = words.next().and_then(|e| e.parse().ok()).ok_or_else(bad)?;
+        let region = words
+            .next()
+            .and_then(|r| Region::parse(r).ok())
+            .ok_or_else(bad)?;
+        let kind = words
+            .next()
+            .and_then(|k| {
+                ControlPlaneKind::ALL
+                    .into_iter()
+                    .find(|c| c.detail_type() == k)
+            })
+            .ok_or_else(bad)?;
+        Ok(Self {
+            kind,
+            region,
+            epoch,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +110,10 @@ pub struct Drill {
     pub expires_at: DateTime<Utc>,
     pub by: String,
     pub reason: String,
+    /// The peers' total requested provisioned concurrency when the drill was
+    /// prepared: the surge is confirmed when it is higher and every target READY.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_level_before: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +138,9 @@ pub struct RoutingState {
     pub alarms: BTreeMap<Region, AlarmNews>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<Drill>,
+    /// Events (and notices) written but not yet sent; the tick re-sends them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unannounced: Vec<Announcement>,
 }
 
 impl Default for RoutingState {
@@ -97,6 +154,7 @@ impl Default for RoutingState {
             recovered_at: BTreeMap::new(),
             alarms: BTreeMap::new(),
             drill: None,
+            unannounced: Vec::new(),
         }
     }
 }
@@ -128,6 +186,27 @@ impl RoutingState {
         let peer_out = regions.iter().any(|r| r != region && self.is_evacuated(r));
         let drill_on_peer = self.drill.as_ref().is_some_and(|d| &d.region != region);
         peer_out || drill_on_peer
+    }
+
+    /// Adds what a change at this state's epoch owes. A newer event about the same thing
+    /// (a region's routing, or its drill) supersedes an older one still owed: consumers
+    /// act on the latest, and the list stays at most two entries a region.
+    pub fn owe(&mut self, events: &[(ControlPlaneKind, Region)]) {
+        let about = |kind: ControlPlaneKind| {
+            matches!(
+                kind,
+                ControlPlaneKind::RegionEvacuated | ControlPlaneKind::RegionRestored
+            )
+        };
+        for (kind, region) in events {
+            self.unannounced
+                .retain(|a| !(about(a.kind) == about(*kind) && &a.region == region));
+            self.unannounced.push(Announcement {
+                kind: *kind,
+                region: region.clone(),
+                epoch: self.epoch,
+            });
+        }
     }
 
     /// Keeps only the automatic evacuations of the last hour.
@@ -213,9 +292,18 @@ impl RoutingState {
                 region.clone(),
                 AlarmNews {
                     at,
-                    state: "ALARM".into(),
+                    state: "INSUFFICIENT_DATA".into(),
+                    reminded_at: Some(at),
                 },
             );
+            // The longest of each pair a region can owe at once.
+            state.owe(&[
+                (ControlPlaneKind::RegionEvacuated, region.clone()),
+                (ControlPlaneKind::DrillStarted, region.clone()),
+            ]);
+        }
+        for a in &mut state.unannounced {
+            a.epoch = u64::MAX;
         }
         if let Some(region) = by_length.first() {
             state.drill = Some(Drill {
@@ -226,6 +314,7 @@ impl RoutingState {
                 expires_at: at,
                 by: by.to_string(),
                 reason: reason.to_string(),
+                peer_level_before: Some(u64::MAX),
             });
         }
         state
@@ -477,7 +566,10 @@ mod tests {
             (&two, 2, true),
             (&two, 30, true),
             (&three, 2, true),
-            (&three, 10, true),
+            (&three, 4, true),
+            (&three, 5, false),
+            (&two, 38, true),
+            (&two, 39, false),
             (&four, 2, false),
             (&two, u32::MAX, false),
         ] {

@@ -346,7 +346,17 @@ fn config_cannot_point_outside_its_allow_lists() {
         (
             "an alarm mapped to a region outside regions",
             Box::new(|c: &mut Value| {
-                c["failover"]["region_alarms"]["x"] = json!("ap-south-1");
+                c["failover"]["region_alarms"]
+                    ["arn:aws:cloudwatch:us-east-1:333333333333:alarm:orders-health-ap-south-1"] =
+                    json!("ap-south-1");
+            }),
+        ),
+        (
+            "an alarm in another account",
+            Box::new(|c: &mut Value| {
+                c["failover"]["region_alarms"]
+                    ["arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-health-us-east-1"] =
+                    json!("us-east-1");
             }),
         ),
         (
@@ -377,6 +387,54 @@ fn config_cannot_point_outside_its_allow_lists() {
             Err(other) => panic!("{what}: {other:?}"),
         }
     }
+    // Each refusal names its key and why: an alarm is keyed by its ARN, in an allowed account;
+    // the region it lives in need not be one of `regions`.
+    let alarm_problems = |key: &str, region: &str| -> Vec<String> {
+        let mut doc = base.clone();
+        doc["failover"]["region_alarms"][key] = json!(region);
+        match Config::from_value(&doc) {
+            Ok(_) => Vec::new(),
+            Err(Error::Config(problems)) => problems,
+            Err(other) => panic!("{key}: {other:?}"),
+        }
+    };
+    let format = "must be a CloudWatch alarm ARN (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME)";
+    for (key, why) in [
+        ("orders-health-us-east-1", "not an ARN"),
+        (
+            "arn:aws:sns:us-east-1:333333333333:alerts",
+            "the service is \"sns\"",
+        ),
+        (
+            "arn:aws:cloudwatch:mars-1:333333333333:alarm:x",
+            "not an AWS region code",
+        ),
+        (
+            "arn:aws:cloudwatch:us-east-1:333333333333:x",
+            "not alarm:NAME",
+        ),
+    ] {
+        let problems = alarm_problems(key, "us-east-1");
+        assert_eq!(problems.len(), 1, "{key}: {problems:?}");
+        let p = &problems[0];
+        assert!(
+            p.starts_with(&format!("failover.region_alarms.{key}: {format}")) && p.contains(why),
+            "{key}: {p}"
+        );
+    }
+    let other_account = "arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-health-us-east-1";
+    assert_eq!(
+        alarm_problems(other_account, "us-east-1"),
+        [format!(
+            "failover.region_alarms.{other_account}: account 999999999999 is not in `allowed_accounts`"
+        )]
+    );
+    let elsewhere = "arn:aws:cloudwatch:ap-south-1:333333333333:alarm:orders-health-eu-central-1";
+    assert_eq!(
+        alarm_problems(elsewhere, "eu-central-1"),
+        Vec::<String>::new()
+    );
+
     // And a function cannot be pointed at a region outside its list at run time.
     let config = Config::from_value(&base).unwrap();
     assert!(config.region("ap-south-1").is_err());

@@ -234,17 +234,6 @@ fn answered<'a>(ds: &'a [Value], region: &str, outcome: &str) -> Option<&'a Valu
 
 /// CloudWatch evaluates the region-health alarms (us-east-1) over what Route 53 has
 /// published of the endpoint checks' `HealthCheckStatus`; returns the state changes.
-async fn evaluate_alarms(world: &LocalAws, topology: &Topology) -> Vec<Value> {
-    let names: Vec<&String> = topology.alarms.keys().collect();
-    let out = world
-        .post(
-            "/cloudwatch/evaluate-alarms",
-            json!({"account": topology.spec.account, "region": SECONDARY, "alarmNames": names}),
-        )
-        .await;
-    out["changes"].as_array().cloned().unwrap_or_default()
-}
-
 /// The local EventBridge Scheduler's firing of the end schedule of `drill_id` into this
 /// topology's failover, once it has finished (at most the drill's length plus
 /// Scheduler's minute of precision and [`WAIT_LIMIT`]); `Null` if it never fired.
@@ -482,7 +471,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     // A new alarm is INSUFFICIENT_DATA until CloudWatch first evaluates it; its first
     // OK reaches both failover copies, which have nothing to do.
     let t = Instant::now();
-    let changes = evaluate_alarms(world, &topology).await;
+    let changes = topology.evaluate_alarms(world).await;
     let ds = deliveries
         .wait(
             world,
@@ -517,7 +506,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
 
     let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, false).await;
-    let changes = evaluate_alarms(world, &topology).await;
+    let changes = topology.evaluate_alarms(world).await;
     let alarm_name = topology
         .alarms
         .iter()
@@ -810,6 +799,74 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             && !r.stdout.contains("(surge)")
     })
     .await;
+
+    // A stop condition: a second drill, and the region serving during it fails.
+    run.ctl(
+        "second drill on eu-central-1: ctl drill",
+        &env,
+        &[
+            "drill",
+            PRIMARY,
+            "--duration",
+            "15m",
+            "--reason",
+            "stop-condition drill",
+            "--requested-by",
+            "demo",
+        ],
+        |r| r.code == 0 && r.stdout.starts_with("applied"),
+    )
+    .await;
+    let t = Instant::now();
+    topology.set_region_endpoints(world, SECONDARY, false).await;
+    let changes = topology.evaluate_alarms(world).await;
+    let ds = deliveries
+        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
+        .await;
+    let stopped = ds.iter().find(|d| {
+        d["result"]["outcome"] == "applied"
+            && d["result"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("stopped"))
+    });
+    let v = invoke(
+        deployment.function("failover", PRIMARY),
+        json!({"action": "status"}),
+    )
+    .await;
+    run.step(
+        "us-east-1 fails during the drill: the drill stops, eu-central-1 comes back",
+        changes.iter().any(|c| c["state"] == "ALARM")
+            && stopped.is_some()
+            && v["state"]["routing"]["drill"].is_null()
+            && v["state"]["routing"]["evacuated"]
+                .as_object()
+                .is_none_or(|e| e.is_empty()),
+        format!(
+            "{}; failover: {}",
+            transitions(&changes),
+            stopped.map_or_else(|| delivered_all(&ds), |d| said(&d["result"]))
+        ),
+        t,
+    );
+    let t = Instant::now();
+    topology.set_region_endpoints(world, SECONDARY, true).await;
+    let changes = topology.evaluate_alarms(world).await;
+    let ds = deliveries
+        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
+        .await;
+    run.step(
+        "us-east-1 recovers: its alarm goes OK, routing unchanged",
+        changes.iter().any(|c| c["state"] == "OK")
+            && ds.len() == 2
+            && ds.iter().all(|d| d["result"]["outcome"] == "noop"),
+        format!(
+            "{}; failover: {}",
+            transitions(&changes),
+            delivered_all(&ds)
+        ),
+        t,
+    );
 
     let t = Instant::now();
     let v = invoke(

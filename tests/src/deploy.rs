@@ -112,12 +112,17 @@ pub async fn create_event_rules(
         "detail-type": ["Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"],
         "account": [account],
     });
-    let alarm_names: Vec<&String> = topology.alarms.keys().collect();
+    // An alarm event's `resources` holds the alarm's ARN, which names its account and region.
+    let alarm_arns: Vec<String> = topology
+        .alarms
+        .keys()
+        .map(|n| topology.alarm_arn(n))
+        .collect();
     let alarms = json!({
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
         "account": [account],
-        "detail": {"alarmName": alarm_names},
+        "resources": alarm_arns,
     });
     let prefix = topology.service_name();
     for region in REGIONS {

@@ -59,14 +59,25 @@ pub fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A "CloudWatch Alarm State Change" event (the EventBridge fixture) for `alarm`
-/// going to `state` (`ALARM`, `OK`) now, timestamped as CloudWatch does: failover
-/// treats an event that is not newer than one it handled as a repeat.
-pub fn alarm_event(alarm: &str, state: &str) -> serde_json::Value {
+/// Makes an alarm event (EventBridge shape) the one CloudWatch sends for `alarm_arn`:
+/// `resources`, `account`, `region` and `detail.alarmName` all from the ARN, as failover
+/// checks them against each other.
+pub fn address_alarm_event(event: &mut serde_json::Value, alarm_arn: &str) {
+    let arn = shared::AlarmArn::parse(alarm_arn).unwrap_or_else(|e| panic!("{e}"));
+    event["resources"] = serde_json::json!([alarm_arn]);
+    event["account"] = arn.account().as_str().into();
+    event["region"] = arn.region().as_str().into();
+    event["detail"]["alarmName"] = arn.name().into();
+}
+
+/// A "CloudWatch Alarm State Change" event (the EventBridge fixture) for the alarm
+/// `alarm_arn` going to `state` (`ALARM`, `OK`) now, timestamped as CloudWatch does:
+/// failover treats an event that is not newer than one it handled as a repeat.
+pub fn alarm_event(alarm_arn: &str, state: &str) -> serde_json::Value {
     let now = chrono::Utc::now();
     let mut event = fixture("cloudwatch-alarm-state-change.json");
+    address_alarm_event(&mut event, alarm_arn);
     event["time"] = now.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
-    event["detail"]["alarmName"] = alarm.into();
     event["detail"]["state"]["value"] = state.into();
     event["detail"]["state"]["timestamp"] =
         now.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string().into();

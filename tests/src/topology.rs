@@ -62,6 +62,8 @@ pub struct Topology {
     pub endpoints: BTreeMap<String, Vec<(String, String)>>,
     pub gates: BTreeMap<String, String>,
     pub topics: BTreeMap<String, String>,
+    /// Region-health alarm name -> the region it watches; every alarm lives in
+    /// us-east-1 ([`Topology::alarm_arn`]).
     pub alarms: BTreeMap<String, String>,
 }
 
@@ -273,6 +275,19 @@ impl Topology {
         }
     }
 
+    /// Has the local CloudWatch evaluate this topology's region-health alarms now (as
+    /// AWS does every period); returns the state changes.
+    pub async fn evaluate_alarms(&self, world: &LocalAws) -> Vec<Value> {
+        let names: Vec<&String> = self.alarms.keys().collect();
+        let out = world
+            .post(
+                "/cloudwatch/evaluate-alarms",
+                json!({"account": self.spec.account, "region": crate::SECONDARY, "alarmNames": names}),
+            )
+            .await;
+        out["changes"].as_array().cloned().unwrap_or_default()
+    }
+
     /// `service_name` in this world's configuration.
     pub fn service_name(&self) -> String {
         format!("orders-{}", self.spec.suffix)
@@ -311,6 +326,15 @@ impl Topology {
         regions
     }
 
+    /// The ARN of this world's alarm `name`: in the workload account, in us-east-1
+    /// where the topology creates the region-health alarms.
+    pub fn alarm_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:cloudwatch:{SECONDARY}:{}:alarm:{name}",
+            self.spec.account
+        )
+    }
+
     /// The control-plane configuration for this world.
     pub fn config(&self) -> Value {
         let s = &self.spec.suffix;
@@ -332,7 +356,11 @@ impl Topology {
                 "hosted_zone_id": self.zone_id,
                 "state_record_name": self.state_record,
                 "gate_health_checks": by_region(&|r| self.gates[r].clone()),
-                "region_alarms": self.alarms,
+                "region_alarms": self
+                    .alarms
+                    .iter()
+                    .map(|(name, region)| (self.alarm_arn(name), region))
+                    .collect::<BTreeMap<_, _>>(),
                 "dwell": "0s",
                 "readiness": { "require_replication_ready": false },
                 "drill": {

@@ -293,7 +293,7 @@ async fn a_failover_copy_in_eu_central_1_cannot_evacuate_a_dark_us_east_1() {
     // The alarm event for us-east-1 (as EventBridge would hand it to the eu copy).
     let started = Instant::now();
     let reply = failover
-        .invoke(tests::alarm_event(&alarm, "ALARM"))
+        .invoke(tests::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
         .await
         .expect("the function answers");
     let took = started.elapsed();
@@ -344,7 +344,7 @@ async fn a_failover_copy_in_eu_central_1_cannot_evacuate_a_dark_us_east_1() {
         )
         .await;
     let record = failover
-        .invoke(tests::alarm_event(&alarm, "ALARM"))
+        .invoke(tests::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
         .await
         .expect("the function answers")
         .ok()

@@ -441,6 +441,7 @@ async fn failover_events_surge_from_the_routing_state_and_return_to_schedule() {
             expires_at: weekday() + chrono::Duration::minutes(15),
             by: "alice".into(),
             reason: "game day".into(),
+            peer_level_before: None,
         }),
         ..Default::default()
     };

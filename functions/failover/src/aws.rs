@@ -2,7 +2,7 @@
 
 use crate::World;
 use chrono::{DateTime, Utc};
-use shared::aws::cloudwatch::CloudWatch;
+use shared::aws::cloudwatch::{AlarmReading, CloudWatch};
 use shared::aws::map_err;
 use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use shared::aws::route53::{
@@ -26,6 +26,8 @@ pub struct AwsWorld {
     metric_data: MetricData,
     /// Lambda clients per region, for the peer's provisioned concurrency.
     lambda: Vec<(Region, aws_sdk_lambda::Client)>,
+    /// CloudWatch clients per region holding a mapped health alarm.
+    alarms: Vec<(Region, CloudWatch)>,
 }
 
 impl AwsWorld {
@@ -41,7 +43,15 @@ impl AwsWorld {
                 aws_sdk_lambda::Client::new(&shared::aws::sdk_config(region).await),
             ));
         }
+        let mut alarms: Vec<(Region, CloudWatch)> = Vec::new();
+        for arn in config.failover.region_alarms.keys() {
+            if !alarms.iter().any(|(r, _)| r == arn.region()) {
+                let sdk = shared::aws::sdk_config(arn.region()).await;
+                alarms.push((arn.region().clone(), CloudWatch::new(&sdk)));
+            }
+        }
         Self {
+            alarms,
             route53: Route53::new(
                 &r53_sdk,
                 &config.failover.hosted_zone_id,
@@ -100,6 +110,17 @@ impl World for AwsWorld {
 
     async fn set_gate(&self, gate: &GateStatus, threshold: i32) -> Result<bool> {
         self.route53.set_threshold(gate, threshold).await
+    }
+
+    async fn alarm_states(
+        &self,
+        alarm_region: &Region,
+        names: &[String],
+    ) -> Result<Vec<AlarmReading>> {
+        match self.alarms.iter().find(|(r, _)| r == alarm_region) {
+            Some((_, cloudwatch)) => cloudwatch.alarm_states(names).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn replication_ready(&self, region: &Region, max_age: Duration) -> Result<Option<f64>> {

@@ -1,10 +1,15 @@
 //! The failover decisions: pure functions over the routing state, the health
-//! of the regions and the policy. No I/O, no SDK types.
+//! of the regions and the policy. No I/O, no SDK types. The case tables are in
+//! `decide/tests.rs`; the safety rules in `decide/rules.rs`; the tick in `decide/tick.rs`.
+
+mod rules;
+mod tick;
 
 use chrono::{DateTime, Utc};
+use rules::{evacuate, may_evacuate, may_restore, restore};
 use shared::config::FailoverConfig;
 use shared::events::ControlPlaneKind;
-use shared::routing::{AlarmNews, Drill, DrillPhase, Evacuation, RoutingState};
+use shared::routing::{AlarmNews, Drill, DrillPhase, RoutingState};
 use shared::Region;
 use std::collections::BTreeMap;
 
@@ -17,6 +22,62 @@ pub struct Actor {
     pub automatic: bool,
     /// A person overriding the readiness gate and the dwell time (never the last-region rule).
     pub force: bool,
+}
+
+impl Actor {
+    /// The control plane itself (a schedule, the tick): automatic, never forced.
+    pub fn system(by: &str, reason: impl Into<String>) -> Self {
+        Self {
+            by: by.into(),
+            reason: reason.into(),
+            automatic: true,
+            force: false,
+        }
+    }
+}
+
+/// A region's health alarms as read now: ALARM when any of them is, OK when all are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmLevel {
+    /// The alarm that decides the level (the one in ALARM, or the latest to change).
+    pub alarm: String,
+    pub news: AlarmNews,
+}
+
+/// Whether the peers' provisioned concurrency has risen for a drill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Surge {
+    pub ready: bool,
+    pub detail: String,
+}
+
+impl Surge {
+    /// Ready when every peer target is READY and their requested total is above what it
+    /// was when the drill was prepared (`before`). No targets: nothing to wait for.
+    pub fn of(before: u64, now: &[crate::ports::Capacity]) -> Self {
+        if now.is_empty() {
+            return Self {
+                ready: true,
+                detail:
+                    "no provisioned-concurrency targets in the peer region(s): nothing to wait for"
+                        .into(),
+            };
+        }
+        let total: u64 = now.iter().map(|(_, level, _)| (*level).max(0) as u64).sum();
+        let ready_targets = now
+            .iter()
+            .filter(|(_, _, status)| status == "READY")
+            .count();
+        let ready = ready_targets == now.len() && total > before;
+        Self {
+            ready,
+            detail: format!(
+                "peer surge {}: {ready_targets} of {} targets READY, {total} provisioned in all (was {before})",
+                if ready { "READY" } else { "not READY" },
+                now.len()
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +99,8 @@ pub enum Request {
         drill_id: String,
         expires_at: DateTime<Utc>,
         actor: Actor,
+        /// The peers' requested provisioned concurrency in all, before the surge.
+        peer_level_before: u64,
     },
     /// Second step: evacuate the drill's region.
     StartDrill {
@@ -59,8 +122,13 @@ pub enum Request {
         region: Region,
         observed_at: Option<DateTime<Utc>>,
     },
-    /// The scheduled tick: expired drills and automatic failback.
-    Tick,
+    /// The every-minute tick: drills (stop conditions, evacuating once the surge is
+    /// READY, expiry), each region's health alarms as they are now, failback.
+    Tick {
+        alarms: BTreeMap<Region, AlarmLevel>,
+        /// How a preparing drill's surge stands (read only while one prepares).
+        surge: Option<Surge>,
+    },
 }
 
 /// What failover knows about a region's ability to take traffic.
@@ -129,6 +197,32 @@ pub fn decide(
     policy: &FailoverConfig,
     now: DateTime<Utc>,
 ) -> Decision {
+    match decide_news(request, state, regions, health, policy, now) {
+        // What a change announces is owed in the state it writes, until sent.
+        Decision::Change {
+            mut state,
+            reason,
+            events,
+        } => {
+            state.owe(&events);
+            Decision::Change {
+                state,
+                reason,
+                events,
+            }
+        }
+        other => other,
+    }
+}
+
+fn decide_news(
+    request: &Request,
+    state: &RoutingState,
+    regions: &[Region],
+    health: &BTreeMap<Region, RegionHealth>,
+    policy: &FailoverConfig,
+    now: DateTime<Utc>,
+) -> Decision {
     let Some((region, news)) = alarm_news(request) else {
         return decide_request(request, state, regions, health, policy, now);
     };
@@ -190,11 +284,12 @@ fn alarm_news(request: &Request) -> Option<(&Region, AlarmNews)> {
         AlarmNews {
             at: *at,
             state: state.into(),
+            reminded_at: None,
         },
     ))
 }
 
-fn decide_request(
+pub(crate) fn decide_request(
     request: &Request,
     state: &RoutingState,
     regions: &[Region],
@@ -211,6 +306,16 @@ fn decide_request(
                     "{region} is already evacuated since {} ({})",
                     e.since, e.reason
                 ));
+            }
+            // A stop condition, as in AWS FIS: a region serving during a drill fails.
+            if let Some(drill) = state.drill.as_ref().filter(|d| &d.region != region) {
+                if actor.automatic {
+                    let why = format!(
+                        "stopped: {region}, serving during the drill, failed its health alarm ({})",
+                        actor.reason
+                    );
+                    return end_drill(drill, &why, state, next, now);
+                }
             }
             if let Err(why) = may_evacuate(region, actor, state, regions, health, policy, now) {
                 return Decision::Refuse(why);
@@ -246,6 +351,7 @@ fn decide_request(
             drill_id,
             expires_at,
             actor,
+            peer_level_before,
         } => {
             if let Some(d) = &state.drill {
                 return Decision::Refuse(format!(
@@ -269,6 +375,7 @@ fn decide_request(
                 expires_at: *expires_at,
                 by: actor.by.clone(),
                 reason: actor.reason.clone(),
+                peer_level_before: Some(*peer_level_before),
             });
             next.epoch += 1;
             Decision::Change {
@@ -316,7 +423,7 @@ fn decide_request(
             }
         }
         Request::EndDrill { drill_id, actor } => {
-            let Some(drill) = state.drill.clone() else {
+            let Some(drill) = &state.drill else {
                 return Decision::Noop("no drill is in progress".into());
             };
             if drill_id.as_ref().is_some_and(|id| id != &drill.id) {
@@ -326,23 +433,7 @@ fn decide_request(
                     drill.id
                 ));
             }
-            next.drill = None;
-            let mut events = vec![(ControlPlaneKind::DrillEnded, drill.region.clone())];
-            let evacuated_by_drill = state
-                .evacuated
-                .get(&drill.region)
-                .is_some_and(|e| e.drill_id.as_ref() == Some(&drill.id));
-            if evacuated_by_drill {
-                restore(&mut next, &drill.region, now);
-                events.push((ControlPlaneKind::RegionRestored, drill.region.clone()));
-            } else {
-                next.epoch += 1;
-            }
-            Decision::Change {
-                state: next,
-                reason: format!("drill {} ended: {}", drill.id, actor.reason),
-                events,
-            }
+            end_drill(drill, &actor.reason, state, next, now)
         }
         Request::Recovered {
             region,
@@ -382,189 +473,45 @@ fn decide_request(
                 Decision::Noop(format!("{region} is already evacuated"))
             }
         }
-        Request::Tick => tick(state, next, health, policy, now),
+        Request::Tick { alarms, surge } => tick::decide_tick(
+            state,
+            next,
+            alarms,
+            surge.as_ref(),
+            regions,
+            health,
+            policy,
+            now,
+        ),
     }
 }
 
-/// Lambda's longest run (15 minutes), plus a minute.
-const STRANDED_PREPARING: chrono::Duration = chrono::Duration::minutes(16);
-
-fn tick(
+/// Ends `drill`: its region comes back if the drill evacuated it.
+fn end_drill(
+    drill: &Drill,
+    why: &str,
     state: &RoutingState,
     mut next: RoutingState,
-    health: &BTreeMap<Region, RegionHealth>,
-    policy: &FailoverConfig,
     now: DateTime<Utc>,
 ) -> Decision {
-    // A drill still preparing after the longest a Lambda run can live was left by a
-    // run that died before evacuating: end it, so the peer stops surging.
-    let due = state.drill.as_ref().and_then(|d| {
-        if d.phase == DrillPhase::Preparing && now - d.started_at > STRANDED_PREPARING {
-            Some((
-                d,
-                "drill stranded while preparing (its run ended before evacuating)",
-            ))
-        } else if d.expires_at <= now {
-            Some((d, "drill expired"))
-        } else {
-            None
-        }
-    });
-    if let Some((drill, why)) = due {
-        let end = Request::EndDrill {
-            drill_id: Some(drill.id.clone()),
-            actor: Actor {
-                by: "controlplane:tick".into(),
-                reason: why.into(),
-                automatic: true,
-                force: false,
-            },
-        };
-        return decide_request(&end, state, &[], health, policy, now);
+    next.drill = None;
+    let mut events = vec![(ControlPlaneKind::DrillEnded, drill.region.clone())];
+    let evacuated_by_drill = state
+        .evacuated
+        .get(&drill.region)
+        .is_some_and(|e| e.drill_id.as_ref() == Some(&drill.id));
+    if evacuated_by_drill {
+        restore(&mut next, &drill.region, now);
+        events.push((ControlPlaneKind::RegionRestored, drill.region.clone()));
+    } else {
+        next.epoch += 1;
     }
-    if policy.failback.automatic {
-        for (region, since) in &state.recovered_at {
-            let stable = now - *since >= policy.failback.stable_for.as_chrono();
-            let automatic = state.evacuated.get(region).is_some_and(|e| e.automatic);
-            let healthy = health.get(region).is_some_and(|h| h.endpoints_healthy);
-            if stable && automatic && healthy {
-                restore(&mut next, region, now);
-                return Decision::Change {
-                    state: next,
-                    reason: format!(
-                        "automatic failback: {region} stable for {}",
-                        policy.failback.stable_for
-                    ),
-                    events: vec![(ControlPlaneKind::RegionRestored, region.clone())],
-                };
-            }
-        }
+    Decision::Change {
+        state: next,
+        reason: format!("drill {} ended: {why}", drill.id),
+        events,
     }
-    // Pruning old automatic evacuations alone is not worth a write.
-    let _ = next;
-    Decision::Noop("routing state is current".into())
 }
 
-fn may_evacuate(
-    region: &Region,
-    actor: &Actor,
-    state: &RoutingState,
-    regions: &[Region],
-    health: &BTreeMap<Region, RegionHealth>,
-    policy: &FailoverConfig,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    let remaining: Vec<&Region> = state
-        .active_regions(regions)
-        .filter(|r| *r != region)
-        .collect();
-    if remaining.len() < policy.min_active_regions {
-        return Err(format!(
-            "evacuating {region} would leave {} active region(s), below min_active_regions = {} (never overridable)",
-            remaining.len(),
-            policy.min_active_regions
-        ));
-    }
-    if !actor.force {
-        dwell_ok(state, policy, now)?;
-        for peer in &remaining {
-            let verdict = health.get(*peer).map_or(
-                Err("its health is unknown".to_string()),
-                RegionHealth::ready_for_traffic,
-            );
-            if let Err(why) = verdict {
-                return Err(format!(
-                    "peer {peer} is not ready to take {region}'s traffic: {why}{}",
-                    if actor.automatic {
-                        ""
-                    } else {
-                        " (use \"force\": true to override)"
-                    }
-                ));
-            }
-        }
-    }
-    if actor.automatic {
-        let recent = state
-            .automatic_evacuations
-            .iter()
-            .filter(|t| now - **t < chrono::Duration::hours(1))
-            .count();
-        if recent as u32 >= policy.max_automatic_evacuations_per_hour {
-            return Err(format!(
-                "{recent} automatic evacuation(s) in the last hour reach max_automatic_evacuations_per_hour = {}",
-                policy.max_automatic_evacuations_per_hour
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn may_restore(
-    region: &Region,
-    actor: &Actor,
-    state: &RoutingState,
-    health: &BTreeMap<Region, RegionHealth>,
-    policy: &FailoverConfig,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    if actor.force {
-        return Ok(());
-    }
-    dwell_ok(state, policy, now)?;
-    if !health.get(region).is_some_and(|h| h.endpoints_healthy) {
-        return Err(format!(
-            "{region}'s endpoint health checks are not healthy: restoring would send traffic to failing endpoints (use \"force\": true to override)"
-        ));
-    }
-    Ok(())
-}
-
-fn dwell_ok(
-    state: &RoutingState,
-    policy: &FailoverConfig,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    if let Some(changed) = state.changed_at {
-        let until = changed + policy.dwell.as_chrono();
-        if now < until {
-            return Err(format!(
-                "inside the dwell time: routing changed at {changed}, no change before {until} (dwell = {})",
-                policy.dwell
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn evacuate(
-    next: &mut RoutingState,
-    region: &Region,
-    actor: &Actor,
-    drill_id: Option<String>,
-    now: DateTime<Utc>,
-) {
-    next.evacuated.insert(
-        region.clone(),
-        Evacuation {
-            since: now,
-            by: actor.by.clone(),
-            reason: actor.reason.clone(),
-            automatic: actor.automatic,
-            drill_id,
-        },
-    );
-    if actor.automatic {
-        next.automatic_evacuations.push(now);
-    }
-    next.recovered_at.remove(region);
-    next.epoch += 1;
-    next.changed_at = Some(now);
-}
-
-fn restore(next: &mut RoutingState, region: &Region, now: DateTime<Utc>) {
-    next.evacuated.remove(region);
-    next.recovered_at.remove(region);
-    next.epoch += 1;
-    next.changed_at = Some(now);
-}
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,16 @@
-//! Decision tables, properties over event sequences, and the handler against an
-//! in-memory world with real compare-and-swap semantics.
+//! The handler against an in-memory world with real compare-and-swap semantics, and
+//! properties over event sequences. The decision tables are in `decide/tests.rs`.
 
 use crate::decide::{decide, Actor, Decision, RegionHealth, Replication, Request};
+use crate::ports::Capacity;
 use crate::{handle, Invocation, World};
 use chrono::{DateTime, Duration as Chrono, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::aws::cloudwatch::AlarmReading;
 use shared::aws::route53::{CasResult, GateStatus, StateVersion};
 use shared::error::AwsErrorKind;
-use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+use shared::events::{AlarmState, ControlPlaneDetail, ControlPlaneKind};
 use shared::metrics::MetricBatch;
 use shared::routing::RoutingState;
 use shared::{Config, Region, Result};
@@ -16,37 +18,37 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-fn r(s: &str) -> Region {
+pub(crate) fn r(s: &str) -> Region {
     Region::parse(s).unwrap()
 }
-fn eu() -> Region {
+pub(crate) fn eu() -> Region {
     r("eu-central-1")
 }
-fn us() -> Region {
+pub(crate) fn us() -> Region {
     r("us-east-1")
 }
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
 }
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let mut v: Value = serde_json::from_str(include_str!("../../../config/example.json")).unwrap();
     v["failover"]["dwell"] = json!("10m");
     v["failover"]["max_automatic_evacuations_per_hour"] = json!(2);
     Config::from_value(&v).unwrap()
 }
 
-fn healthy() -> RegionHealth {
+pub(crate) fn healthy() -> RegionHealth {
     RegionHealth {
         gate_healthy: true,
         endpoints_healthy: true,
         replication: Replication::Ready,
     }
 }
-fn all_healthy() -> BTreeMap<Region, RegionHealth> {
+pub(crate) fn all_healthy() -> BTreeMap<Region, RegionHealth> {
     [(eu(), healthy()), (us(), healthy())].into()
 }
-fn alarm() -> Actor {
+pub(crate) fn alarm() -> Actor {
     Actor {
         by: "alarm:x".into(),
         reason: "alarm".into(),
@@ -54,7 +56,7 @@ fn alarm() -> Actor {
         force: false,
     }
 }
-fn person(force: bool) -> Actor {
+pub(crate) fn person(force: bool) -> Actor {
     Actor {
         by: "alice".into(),
         reason: "testing".into(),
@@ -62,389 +64,30 @@ fn person(force: bool) -> Actor {
         force,
     }
 }
-fn evacuate(region: Region, actor: Actor) -> Request {
+pub(crate) fn evacuate(region: Region, actor: Actor) -> Request {
     Request::Evacuate {
         region,
         actor,
         observed_at: None,
     }
 }
-fn apply(d: Decision) -> RoutingState {
+/// A tick that sees no alarm and no drill surge.
+pub(crate) fn quiet_tick() -> Request {
+    Request::Tick {
+        alarms: BTreeMap::new(),
+        surge: None,
+    }
+}
+pub(crate) fn apply(d: Decision) -> RoutingState {
     match d {
         Decision::Change { state, .. } => state,
         other => panic!("expected a change, got {other:?}"),
     }
 }
-fn refused(d: &Decision, needle: &str) {
+pub(crate) fn refused(d: &Decision, needle: &str) {
     match d {
         Decision::Refuse(why) => assert!(why.contains(needle), "{why:?} lacks {needle:?}"),
         other => panic!("expected refusal containing {needle:?}, got {other:?}"),
-    }
-}
-
-#[test]
-fn evacuation_table() {
-    let c = config();
-    let p = &c.failover;
-    let regions = &c.regions;
-    let s0 = RoutingState::default();
-
-    // Healthy peer: evacuate.
-    let s1 = apply(decide(
-        &evacuate(us(), alarm()),
-        &s0,
-        regions,
-        &all_healthy(),
-        p,
-        t0(),
-    ));
-    assert!(s1.is_evacuated(&us()) && s1.epoch == 1);
-    // Again: noop.
-    assert!(matches!(
-        decide(
-            &evacuate(us(), alarm()),
-            &s1,
-            regions,
-            &all_healthy(),
-            p,
-            t0()
-        ),
-        Decision::Noop(_)
-    ));
-    // The last region: refused, even forced.
-    let later = t0() + Chrono::hours(2);
-    refused(
-        &decide(
-            &evacuate(eu(), person(true)),
-            &s1,
-            regions,
-            &all_healthy(),
-            p,
-            later,
-        ),
-        "min_active_regions",
-    );
-    // Peer gate unhealthy: refused unless forced.
-    let mut sick = all_healthy();
-    sick.insert(
-        us(),
-        RegionHealth {
-            gate_healthy: false,
-            ..healthy()
-        },
-    );
-    refused(
-        &decide(&evacuate(eu(), alarm()), &s0, regions, &sick, p, t0()),
-        "gate health check is unhealthy",
-    );
-    refused(
-        &decide(&evacuate(eu(), person(false)), &s0, regions, &sick, p, t0()),
-        "force",
-    );
-    assert!(matches!(
-        decide(&evacuate(eu(), person(true)), &s0, regions, &sick, p, t0()),
-        Decision::Change { .. }
-    ));
-    // Replication not ready or stale: refused.
-    for replication in [Replication::NotReady, Replication::Stale] {
-        let mut h = all_healthy();
-        h.insert(
-            us(),
-            RegionHealth {
-                replication,
-                ..healthy()
-            },
-        );
-        refused(
-            &decide(&evacuate(eu(), alarm()), &s0, regions, &h, p, t0()),
-            "ReplicationReady",
-        );
-    }
-    // Dwell: a change 5 minutes ago blocks automation and unforced people.
-    let mut recent = s0.clone();
-    recent.changed_at = Some(t0() - Chrono::minutes(5));
-    refused(
-        &decide(
-            &evacuate(us(), alarm()),
-            &recent,
-            regions,
-            &all_healthy(),
-            p,
-            t0(),
-        ),
-        "dwell",
-    );
-    assert!(matches!(
-        decide(
-            &evacuate(us(), person(true)),
-            &recent,
-            regions,
-            &all_healthy(),
-            p,
-            t0()
-        ),
-        Decision::Change { .. }
-    ));
-    // Hourly cap: two automatic evacuations in the last hour.
-    let mut busy = s0.clone();
-    busy.automatic_evacuations = vec![t0() - Chrono::minutes(50), t0() - Chrono::minutes(20)];
-    refused(
-        &decide(
-            &evacuate(us(), alarm()),
-            &busy,
-            regions,
-            &all_healthy(),
-            p,
-            t0(),
-        ),
-        "max_automatic_evacuations_per_hour",
-    );
-    // ...but a person is not capped.
-    assert!(matches!(
-        decide(
-            &evacuate(us(), person(false)),
-            &busy,
-            regions,
-            &all_healthy(),
-            p,
-            t0()
-        ),
-        Decision::Change { .. }
-    ));
-}
-
-#[test]
-fn restore_and_failback_table() {
-    let c = config();
-    let regions = &c.regions;
-    let s1 = apply(decide(
-        &evacuate(us(), alarm()),
-        &RoutingState::default(),
-        regions,
-        &all_healthy(),
-        &c.failover,
-        t0(),
-    ));
-    let later = t0() + Chrono::hours(1);
-    // Unhealthy endpoints: restore refused unless forced.
-    let mut down = all_healthy();
-    down.insert(
-        us(),
-        RegionHealth {
-            endpoints_healthy: false,
-            gate_healthy: false,
-            ..healthy()
-        },
-    );
-    refused(
-        &decide(
-            &Request::Restore {
-                region: us(),
-                actor: person(false),
-            },
-            &s1,
-            regions,
-            &down,
-            &c.failover,
-            later,
-        ),
-        "not healthy",
-    );
-    let s2 = apply(decide(
-        &Request::Restore {
-            region: us(),
-            actor: person(false),
-        },
-        &s1,
-        regions,
-        &all_healthy(),
-        &c.failover,
-        later,
-    ));
-    assert!(!s2.is_evacuated(&us()) && s2.epoch == 2);
-    // OK with manual failback: a notice and nothing else.
-    let d = decide(
-        &Request::Recovered {
-            region: us(),
-            observed_at: None,
-        },
-        &s1,
-        regions,
-        &all_healthy(),
-        &c.failover,
-        later,
-    );
-    assert!(
-        matches!(&d, Decision::Noop(why) if why.contains("failback is manual")),
-        "{d:?}"
-    );
-    // Automatic failback after the stable period.
-    let mut auto = c.failover.clone();
-    auto.failback.automatic = true;
-    auto.failback.stable_for = shared::Duration::from_mins(30);
-    let s3 = apply(decide(
-        &Request::Recovered {
-            region: us(),
-            observed_at: None,
-        },
-        &s1,
-        regions,
-        &all_healthy(),
-        &auto,
-        later,
-    ));
-    assert!(matches!(
-        decide(
-            &Request::Tick,
-            &s3,
-            regions,
-            &all_healthy(),
-            &auto,
-            later + Chrono::minutes(10)
-        ),
-        Decision::Noop(_)
-    ));
-    let s4 = apply(decide(
-        &Request::Tick,
-        &s3,
-        regions,
-        &all_healthy(),
-        &auto,
-        later + Chrono::minutes(31),
-    ));
-    assert!(!s4.is_evacuated(&us()));
-}
-
-#[test]
-fn drills_prepare_evacuate_and_expire() {
-    let c = config();
-    let regions = &c.regions;
-    let expires = t0() + Chrono::minutes(15);
-    let prepare = Request::PrepareDrill {
-        region: eu(),
-        drill_id: "d1".into(),
-        expires_at: expires,
-        actor: person(false),
-    };
-    let s1 = apply(decide(
-        &prepare,
-        &RoutingState::default(),
-        regions,
-        &all_healthy(),
-        &c.failover,
-        t0(),
-    ));
-    assert!(s1.should_surge(&us(), regions) && !s1.is_evacuated(&eu()));
-    refused(
-        &decide(&prepare, &s1, regions, &all_healthy(), &c.failover, t0()),
-        "already in progress",
-    );
-    let s2 = apply(decide(
-        &Request::StartDrill {
-            drill_id: "d1".into(),
-            actor: person(false),
-        },
-        &s1,
-        regions,
-        &all_healthy(),
-        &c.failover,
-        t0(),
-    ));
-    assert!(s2.is_evacuated(&eu()));
-    assert!(matches!(
-        decide(
-            &Request::Tick,
-            &s2,
-            regions,
-            &all_healthy(),
-            &c.failover,
-            expires - Chrono::seconds(1)
-        ),
-        Decision::Noop(_)
-    ));
-    let s3 = apply(decide(
-        &Request::Tick,
-        &s2,
-        regions,
-        &all_healthy(),
-        &c.failover,
-        expires,
-    ));
-    assert!(!s3.is_evacuated(&eu()) && s3.drill.is_none());
-    // A late drill-end schedule for an ended drill does nothing.
-    let late = Request::EndDrill {
-        drill_id: Some("d1".into()),
-        actor: alarm(),
-    };
-    assert!(matches!(
-        decide(&late, &s3, regions, &all_healthy(), &c.failover, expires),
-        Decision::Noop(_)
-    ));
-}
-
-fn arb_request() -> impl Strategy<Value = (Request, i64)> {
-    let region = prop_oneof![Just(eu()), Just(us())];
-    let actor = prop_oneof![Just(alarm()), Just(person(false)), Just(person(true))];
-    let request = prop_oneof![
-        (region.clone(), actor.clone()).prop_map(|(region, actor)| Request::Evacuate {
-            region,
-            actor,
-            observed_at: None
-        }),
-        (region.clone(), actor.clone())
-            .prop_map(|(region, actor)| Request::Restore { region, actor }),
-        region.clone().prop_map(|region| Request::Recovered {
-            region,
-            observed_at: None
-        }),
-        Just(Request::Tick),
-        (region, actor.clone()).prop_map(|(region, actor)| Request::PrepareDrill {
-            region,
-            drill_id: "d".into(),
-            expires_at: t0() + Chrono::hours(3),
-            actor
-        }),
-        actor.clone().prop_map(|actor| Request::StartDrill {
-            drill_id: "d".into(),
-            actor
-        }),
-        actor.prop_map(|actor| Request::EndDrill {
-            drill_id: None,
-            actor
-        }),
-    ];
-    (request, 0i64..1_200)
-}
-
-proptest! {
-    /// For any sequence of events: never fewer than min_active_regions active, and
-    /// no routing change inside the dwell time unless a person forced it.
-    #[test]
-    fn invariants_hold_for_any_sequence(steps in proptest::collection::vec(arb_request(), 1..40), sick in any::<bool>()) {
-        let c = config();
-        let mut health = all_healthy();
-        if sick {
-            health.insert(us(), RegionHealth { gate_healthy: false, endpoints_healthy: false, replication: Replication::Stale });
-        }
-        let mut state = RoutingState::default();
-        let mut now = t0();
-        for (request, advance) in steps {
-            now += Chrono::seconds(advance);
-            if let Decision::Change { state: next, .. } = decide(&request, &state, &c.regions, &health, &c.failover, now) {
-                let active = next.active_regions(&c.regions).count();
-                prop_assert!(active >= c.failover.min_active_regions, "{request:?} left {active} active");
-                let routing_changed = next.evacuated.keys().collect::<Vec<_>>() != state.evacuated.keys().collect::<Vec<_>>();
-                let forced = matches!(&request, Request::Evacuate { actor, .. } | Request::Restore { actor, .. } if actor.force);
-                let expiry = matches!(&request, Request::Tick | Request::EndDrill { .. } | Request::StartDrill { .. });
-                if routing_changed && !forced && !expiry {
-                    if let Some(changed) = state.changed_at {
-                        prop_assert!(now >= changed + c.failover.dwell.as_chrono(), "{request:?} inside dwell");
-                    }
-                }
-                prop_assert!(next.epoch > state.epoch || next.recovered_at != state.recovered_at);
-                state = next;
-            }
-        }
     }
 }
 
@@ -465,7 +108,15 @@ pub struct FakeWorld {
     pub throttle: Mutex<u32>,
     /// Swaps that land, then answer a timeout (the answer is lost).
     pub land_then_time_out: Mutex<u32>,
-    now: DateTime<Utc>,
+    /// The health alarms as CloudWatch holds them, by name (an unknown name is not found).
+    pub alarms: Mutex<BTreeMap<String, AlarmReading>>,
+    /// Whether DescribeAlarms fails (CloudWatch unreachable).
+    pub alarms_down: Mutex<bool>,
+    /// Provisioned concurrency of each region's targets.
+    pub capacity: Mutex<BTreeMap<Region, Vec<Capacity>>>,
+    /// PutEvents calls to fail.
+    pub fail_emits: Mutex<u32>,
+    pub now: Mutex<DateTime<Utc>>,
 }
 
 impl FakeWorld {
@@ -481,8 +132,28 @@ impl FakeWorld {
             lose: Mutex::new(0),
             throttle: Mutex::new(0),
             land_then_time_out: Mutex::new(0),
-            now: t0(),
+            alarms: Mutex::default(),
+            alarms_down: Mutex::new(false),
+            capacity: Mutex::default(),
+            fail_emits: Mutex::new(0),
+            now: Mutex::new(t0()),
         }
+    }
+    fn set_state(&self, state: &RoutingState) {
+        *self.record.lock().unwrap() = Some(state.to_txt());
+    }
+    fn set_alarm(&self, region: &str, state: AlarmState, at: DateTime<Utc>) {
+        let name = format!("orders-health-{region}");
+        let reading = AlarmReading {
+            name: name.clone(),
+            state,
+            since: at,
+        };
+        self.alarms.lock().unwrap().insert(name, reading);
+    }
+    fn at(&self, now: DateTime<Utc>) -> &Self {
+        *self.now.lock().unwrap() = now;
+        self
     }
     fn state(&self) -> RoutingState {
         self.record
@@ -561,13 +232,51 @@ impl World for FakeWorld {
         let mut t = self.thresholds.lock().unwrap();
         Ok(t.insert(region, threshold) != Some(threshold))
     }
+    async fn alarm_states(
+        &self,
+        alarm_region: &Region,
+        names: &[String],
+    ) -> Result<Vec<AlarmReading>> {
+        if *self.alarms_down.lock().unwrap() {
+            return Err(shared::Error::Aws {
+                service: "cloudwatch",
+                operation: "DescribeAlarms",
+                region: alarm_region.to_string(),
+                kind: AwsErrorKind::Timeout,
+                message: "timed out".into(),
+            });
+        }
+        let alarms = self.alarms.lock().unwrap();
+        Ok(names
+            .iter()
+            .filter_map(|n| alarms.get(n).cloned())
+            .collect())
+    }
     async fn replication_ready(&self, _: &Region, _: Duration) -> Result<Option<f64>> {
         Ok(Some(1.0))
     }
-    async fn peer_capacity(&self, _: &Region) -> Result<Vec<(String, i32, String)>> {
-        Ok(Vec::new())
+    async fn peer_capacity(&self, region: &Region) -> Result<Vec<Capacity>> {
+        Ok(self
+            .capacity
+            .lock()
+            .unwrap()
+            .get(region)
+            .cloned()
+            .unwrap_or_default())
     }
     async fn emit(&self, kind: ControlPlaneKind, detail: &ControlPlaneDetail) -> Result<()> {
+        let mut fail = self.fail_emits.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(shared::Error::Aws {
+                service: "events",
+                operation: "PutEvents",
+                region: "eu-central-1".into(),
+                kind: AwsErrorKind::Throttling,
+                message: "Rate exceeded".into(),
+            });
+        }
+        drop(fail);
         self.emitted
             .lock()
             .unwrap()
@@ -591,7 +300,7 @@ impl World for FakeWorld {
     }
     async fn sleep(&self, _: Duration) {}
     fn now(&self) -> DateTime<Utc> {
-        self.now
+        *self.now.lock().unwrap()
     }
 }
 
@@ -600,8 +309,14 @@ fn alarm_event(region: &str, state: &str) -> Value {
         "../../../tests/fixtures/cloudwatch-alarm-state-change.json"
     ))
     .unwrap();
-    v["detail"]["alarmName"] = json!(format!("orders-health-{region}"));
+    let name = format!("orders-health-{region}");
+    v["resources"] = json!([format!(
+        "arn:aws:cloudwatch:us-east-1:333333333333:alarm:{name}"
+    )]);
+    v["detail"]["alarmName"] = json!(name);
     v["detail"]["state"]["value"] = json!(state);
+    v["detail"]["state"]["timestamp"] =
+        json!(t0().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string());
     v
 }
 
@@ -622,7 +337,9 @@ async fn the_same_alarm_many_times_makes_one_change() {
             .await
             .unwrap();
     }
-    assert_eq!(*world.swaps.lock().unwrap(), 1);
+    // Two writes: the change, then its announcement recorded as sent.
+    assert_eq!(*world.swaps.lock().unwrap(), 2);
+    assert!(world.state().unannounced.is_empty());
     assert_eq!(world.emitted.lock().unwrap().len(), 1);
     assert_eq!(world.thresholds.lock().unwrap()[&us()], 3);
 }
@@ -868,7 +585,7 @@ fn deliver(state: &mut RoutingState, delivery: &Delivery, now: DateTime<Utc>, c:
             region: region.clone(),
             actor: person(true),
         },
-        Delivery::Tick => Request::Tick,
+        Delivery::Tick => quiet_tick(),
     };
     match decide(
         &request,
@@ -1075,8 +792,13 @@ async fn a_write_whose_answer_timed_out_is_recognised_and_finished() {
 }
 
 #[test]
-fn the_tick_ends_a_drill_stranded_while_preparing() {
+fn the_tick_gives_a_drill_up_when_its_surge_is_not_ready_within_surge_wait() {
     let c = config();
+    assert_eq!(
+        c.failover.drill.surge_wait.secs(),
+        180,
+        "the example's surge_wait"
+    );
     let state = RoutingState {
         drill: Some(shared::routing::Drill {
             id: "d".into(),
@@ -1086,12 +808,13 @@ fn the_tick_ends_a_drill_stranded_while_preparing() {
             expires_at: t0() + Chrono::hours(1),
             by: "alice".into(),
             reason: "game day".into(),
+            peer_level_before: Some(2),
         }),
         ..Default::default()
     };
     let tick = |at| {
         decide(
-            &Request::Tick,
+            &quiet_tick(),
             &state,
             &c.regions,
             &all_healthy(),
@@ -1100,17 +823,20 @@ fn the_tick_ends_a_drill_stranded_while_preparing() {
         )
     };
     assert!(
-        matches!(tick(t0() + Chrono::minutes(10)), Decision::Noop(_)),
-        "a run may still be waiting for the surge"
+        matches!(tick(t0() + Chrono::minutes(2)), Decision::Noop(_)),
+        "the surge may still come"
     );
-    match tick(t0() + Chrono::minutes(17)) {
+    match tick(t0() + Chrono::minutes(3)) {
         Decision::Change {
             state: next,
             reason,
             events,
         } => {
             assert!(next.drill.is_none());
-            assert!(reason.contains("stranded while preparing"), "{reason}");
+            assert!(
+                reason.contains("given up") && reason.contains("surge_wait"),
+                "{reason}"
+            );
             assert_eq!(events, vec![(ControlPlaneKind::DrillEnded, eu())]);
         }
         other => panic!("{other:?}"),
@@ -1210,10 +936,14 @@ async fn texts_over_their_bounds_are_refused_before_anything_is_done() {
 async fn an_alarms_long_text_is_cut_to_fit_and_still_evacuates() {
     let mut c = config();
     let name = format!("orders-health-us-east-1-{}", "ä".repeat(230));
-    c.failover.region_alarms.insert(name.clone(), us());
+    let arn = format!("arn:aws:cloudwatch:us-east-1:333333333333:alarm:{name}");
+    c.failover
+        .region_alarms
+        .insert(shared::AlarmArn::parse(&arn).unwrap(), us());
     let world = FakeWorld::new();
     let mut event = alarm_event("us-east-1", "ALARM");
     event["detail"]["alarmName"] = json!(name);
+    event["resources"] = json!([arn]);
     event["detail"]["state"]["reason"] = json!(format!("Threshold Crossed: {}", "\"é".repeat(500)));
     let out = handle(event, &Invocation::default(), &c, &eu(), &world)
         .await
@@ -1261,9 +991,9 @@ fn near_the_limit(limit: usize, longest: usize) -> impl Strategy<Value = String>
 /// The actor a manual payload is planned with, if it is accepted.
 fn planned_actor(payload: Value, c: &Config) -> Option<Actor> {
     let event = shared::events::Event::parse(&payload).ok()?;
-    match crate::plan(event, c).ok()? {
-        crate::Plan::Drill { actor, .. } => Some(actor),
-        crate::Plan::Change {
+    match crate::request::read(event, c, t0()).ok()? {
+        crate::request::Command::Drill { actor, .. } => Some(actor),
+        crate::request::Command::Change {
             request: Request::Evacuate { actor, .. },
             ..
         } => Some(actor),
@@ -1289,7 +1019,7 @@ proptest! {
         let (Some(drill), Some(person)) = (drill, manual) else { return Ok(()) };
         let mut start = RoutingState { epoch: u64::MAX - 10, ..Default::default() };
         for region in [eu(), us()] {
-            start.alarms.insert(region.clone(), shared::routing::AlarmNews { at: t0(), state: "ALARM".into() });
+            start.alarms.insert(region.clone(), shared::routing::AlarmNews { at: t0(), state: "ALARM".into(), reminded_at: Some(t0()) });
             start.recovered_at.insert(region, t0());
         }
         start.automatic_evacuations = vec![t0(); 2];
@@ -1300,12 +1030,335 @@ proptest! {
         };
         let preparing = step(&Request::PrepareDrill {
             region: eu(), drill_id: drill_id.clone(), expires_at: now + Chrono::hours(4), actor: drill.clone(),
+            peer_level_before: u64::MAX,
         }, &start);
         let both = step(&evacuate(us(), person), &preparing);
         let drilling = step(&Request::StartDrill { drill_id, actor: drill }, &preparing);
         for state in [&preparing, &both, &drilling] {
             let txt = state.to_txt_checked().map_err(TestCaseError::fail)?;
             prop_assert_eq!(&RoutingState::from_txt(&txt).unwrap(), state);
+        }
+    }
+}
+
+// ------------------------------------------- level-triggered, stop conditions, trust
+
+fn tick_event() -> Value {
+    serde_json::from_str(include_str!("../../../tests/fixtures/scheduler-tick.json")).unwrap()
+}
+
+fn minutes(n: i64) -> DateTime<Utc> {
+    t0() + Chrono::minutes(n)
+}
+
+/// An alarm refused by the dwell is not forgotten: the tick sees it still in ALARM and
+/// evacuates as soon as the dwell allows, without telling anyone again meanwhile.
+#[tokio::test]
+async fn the_tick_evacuates_once_the_rules_allow_a_region_whose_alarm_stays_in_alarm() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    world.set_state(&RoutingState {
+        epoch: 4,
+        changed_at: Some(minutes(-2)),
+        ..Default::default()
+    });
+    world.set_alarm("us-east-1", AlarmState::Alarm, t0());
+    let out = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "refused", "{out}");
+    assert!(out["reason"].as_str().unwrap().contains("dwell"), "{out}");
+    assert_eq!(world.notices.lock().unwrap().len(), 1);
+    for minute in 1..8 {
+        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
+            .await
+            .unwrap();
+        assert_ne!(out["outcome"], "applied", "minute {minute}: {out}");
+        assert!(!world.state().is_evacuated(&us()));
+    }
+    assert_eq!(
+        world.notices.lock().unwrap().len(),
+        1,
+        "no repeated notice during the dwell"
+    );
+    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(8)))
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    let evacuation = &world.state().evacuated[&us()];
+    assert!(
+        evacuation.automatic && evacuation.by == "alarm:orders-health-us-east-1",
+        "{evacuation:?}"
+    );
+    assert_eq!(
+        world.thresholds.lock().unwrap()[&us()],
+        3,
+        "the gate follows"
+    );
+}
+
+/// A refusal that lasts (the last region) is told at first sight, then once an hour.
+#[tokio::test]
+async fn a_lasting_refusal_is_told_once_then_hourly() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    let mut state = RoutingState::default();
+    state.evacuated.insert(
+        eu(),
+        shared::routing::Evacuation {
+            since: minutes(-120),
+            by: "alice".into(),
+            reason: "maintenance".into(),
+            automatic: false,
+            drill_id: None,
+        },
+    );
+    state.changed_at = Some(minutes(-120));
+    world.set_state(&state);
+    world.set_alarm("us-east-1", AlarmState::Alarm, t0());
+    let mut told = Vec::new();
+    for minute in 1..=125 {
+        let before = world.notices.lock().unwrap().len();
+        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
+            .await
+            .unwrap();
+        assert!(!world.state().is_evacuated(&us()), "{out}");
+        if world.notices.lock().unwrap().len() > before {
+            told.push(minute);
+        }
+    }
+    assert_eq!(told, vec![1, 61, 121], "first sight, then hourly");
+}
+
+/// A stop condition: the region serving during a drill fails its health alarm; the drill
+/// ends at once and the drilled region comes back, by event or by the tick.
+#[tokio::test]
+async fn a_drill_stops_when_a_serving_region_alarms() {
+    for by_tick in [false, true] {
+        let (c, world) = (config(), FakeWorld::new());
+        let inv = drill_invocation();
+        let drill = json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 60,
+                           "reason": "game day", "requested_by": "alice"});
+        let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+        assert_eq!(out["outcome"], "applied", "{out}");
+        assert!(world.state().is_evacuated(&eu()));
+        world.set_alarm("us-east-1", AlarmState::Alarm, minutes(5));
+        world.at(minutes(5));
+        let out = if by_tick {
+            handle(tick_event(), &inv, &c, &eu(), &world).await.unwrap()
+        } else {
+            handle(
+                alarm_event_at("us-east-1", "ALARM", 5),
+                &inv,
+                &c,
+                &eu(),
+                &world,
+            )
+            .await
+            .unwrap()
+        };
+        assert_eq!(out["outcome"], "applied", "{out}");
+        assert!(out["reason"].as_str().unwrap().contains("stopped"), "{out}");
+        let state = world.state();
+        assert!(
+            state.drill.is_none() && !state.is_evacuated(&eu()),
+            "{state:?}"
+        );
+        assert!(
+            !state.is_evacuated(&us()),
+            "the failing region is not evacuated with it"
+        );
+        let emitted = world.emitted.lock().unwrap().clone();
+        assert!(
+            emitted.ends_with(&[
+                (ControlPlaneKind::DrillEnded, "eu-central-1".into()),
+                (ControlPlaneKind::RegionRestored, "eu-central-1".into()),
+            ]),
+            "{emitted:?}"
+        );
+    }
+}
+
+/// Alarm events are trusted only from the mapped alarm's account and region, and not
+/// when dated in the future: refused, nothing written.
+#[tokio::test]
+async fn alarm_events_from_elsewhere_or_the_future_change_nothing() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    let mut foreign = alarm_event("us-east-1", "ALARM");
+    foreign["account"] = json!("999999999999");
+    foreign["resources"] =
+        json!(["arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-health-us-east-1"]);
+    let mut other_region = alarm_event("us-east-1", "ALARM");
+    other_region["region"] = json!("eu-central-1");
+    let future = alarm_event_at("us-east-1", "OK", 60 * 24 * 365);
+    for (event, phrase) in [
+        (foreign, "not mapped"),
+        (other_region, "region"),
+        (future, "future"),
+    ] {
+        let out = handle(event, &inv, &c, &eu(), &world).await.unwrap();
+        assert_eq!(out["outcome"], "refused", "{out}");
+        assert!(
+            out["reason"].as_str().unwrap().contains(phrase),
+            "{phrase}: {out}"
+        );
+    }
+    assert!(world.record.lock().unwrap().is_none(), "nothing written");
+    // A real alarm afterwards is not "stale" behind a forged future OK.
+    let out = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+}
+
+/// The event only starts the work: a replayed or late ALARM whose alarm is OK now does
+/// not evacuate.
+#[tokio::test]
+async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
+    let (c, world) = (config(), FakeWorld::new());
+    world.set_alarm("us-east-1", AlarmState::Ok, minutes(2));
+    world.at(minutes(3));
+    let out = handle(
+        alarm_event("us-east-1", "ALARM"),
+        &Invocation::default(),
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_ne!(out["outcome"], "applied", "{out}");
+    assert!(!world.state().is_evacuated(&us()));
+    assert!(out.to_string().contains("deciding on that"), "{out}");
+    // A read older than the event (CloudWatch not yet showing the change) does not undo it.
+    world.set_alarm("us-east-1", AlarmState::InsufficientData, minutes(-60));
+    let out = handle(
+        alarm_event_at("us-east-1", "ALARM", 3),
+        &Invocation::default(),
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(out.to_string().contains("older than the event"), "{out}");
+    // CloudWatch unreachable: the event is all there is, and it is acted on.
+    let (c, world) = (config(), FakeWorld::new());
+    world.at(minutes(3));
+    *world.alarms_down.lock().unwrap() = true;
+    let out = handle(
+        alarm_event_at("us-east-1", "ALARM", 3),
+        &Invocation::default(),
+        &c,
+        &eu(),
+        &world,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+}
+
+/// A change whose event could not be sent keeps it owed in the state; the tick sends it.
+#[tokio::test]
+async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
+    let (c, world) = (config(), FakeWorld::new());
+    let inv = Invocation::default();
+    *world.fail_emits.lock().unwrap() = 1;
+    let evacuate = json!({"action": "evacuate", "region": "us-east-1", "reason": "bad deploy",
+                          "requested_by": "alice"});
+    let out = handle(evacuate, &inv, &c, &eu(), &world).await.unwrap();
+    assert!(world.state().is_evacuated(&us()), "{out}");
+    assert!(world.emitted.lock().unwrap().is_empty());
+    let owed = world.state().unannounced;
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(
+        (owed[0].kind, owed[0].epoch),
+        (ControlPlaneKind::RegionEvacuated, world.state().epoch)
+    );
+    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert_eq!(
+        world.emitted.lock().unwrap().clone(),
+        vec![(ControlPlaneKind::RegionEvacuated, "us-east-1".to_string())]
+    );
+    assert!(world.state().unannounced.is_empty());
+    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
+        .await
+        .unwrap();
+    assert_eq!(out["outcome"], "noop", "sent once: {out}");
+    assert_eq!(world.emitted.lock().unwrap().len(), 1);
+}
+
+/// AWS allocates provisioned concurrency in a minute or two: a drill whose peers are not
+/// READY within its run stays preparing, and a later tick evacuates once they are (or
+/// gives the drill up after surge_wait).
+#[tokio::test]
+async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
+    for ready in [true, false] {
+        let (c, world) = (config(), FakeWorld::new());
+        world
+            .capacity
+            .lock()
+            .unwrap()
+            .insert(us(), vec![("orders-api:live".into(), 2, "READY".into())]);
+        // Lambda stops this run 15 s from now: no time to wait in it.
+        let inv = Invocation {
+            deadline: Some(t0() + Chrono::seconds(15)),
+            ..drill_invocation()
+        };
+        let drill = json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 60,
+                           "reason": "game day", "requested_by": "alice"});
+        let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+        assert_eq!(out["outcome"], "applied", "{out}");
+        assert!(
+            out["reason"].as_str().unwrap().contains("preparing"),
+            "{out}"
+        );
+        assert!(!world.state().is_evacuated(&eu()));
+        assert_eq!(
+            world.scheduled.lock().unwrap().len(),
+            1,
+            "the end is scheduled at once"
+        );
+        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "noop", "surge not READY yet: {out}");
+        if ready {
+            world
+                .capacity
+                .lock()
+                .unwrap()
+                .insert(us(), vec![("orders-api:live".into(), 4, "READY".into())]);
+            let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
+                .await
+                .unwrap();
+            assert_eq!(out["outcome"], "applied", "{out}");
+            let state = world.state();
+            assert!(state.is_evacuated(&eu()), "{out}");
+            assert_eq!(
+                state.drill.unwrap().phase,
+                shared::routing::DrillPhase::Active
+            );
+        } else {
+            let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(3)))
+                .await
+                .unwrap();
+            assert_eq!(out["outcome"], "applied", "{out}");
+            assert!(
+                out["reason"].as_str().unwrap().contains("given up"),
+                "{out}"
+            );
+            assert!(world.state().drill.is_none() && !world.state().is_evacuated(&eu()));
+            assert_eq!(
+                world.cancelled.lock().unwrap().len(),
+                1,
+                "its end schedule removed"
+            );
         }
     }
 }

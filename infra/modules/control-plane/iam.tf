@@ -139,6 +139,13 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
+    # The region-health alarms' own state, read in each alarm's region; only these alarms.
+    sid       = "ReadRegionHealthAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = keys(var.region_alarms)
+  }
+
+  statement {
     sid       = "Alert"
     actions   = ["sns:Publish"]
     resources = values(local.alerts_topic_arns)

@@ -343,8 +343,10 @@ resource "aws_scheduler_schedule" "tick" {
   schedule_expression          = each.value.schedule
   schedule_expression_timezone = "UTC"
 
+  # Up to a minute late, at random: the copies in every region do not all fire on the same second.
   flexible_time_window {
-    mode = "OFF"
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 1
   }
 
   target {
@@ -453,6 +455,7 @@ resource "aws_lambda_permission" "failover_events" {
 
 # Region-health alarms live in us-east-1 (Route 53 metrics exist only there). Their state
 # changes reach us-east-1's bus directly and eu-central-1's through the forwarding rule.
+# Matched by ARN (the event's `resources`): a name alone repeats across accounts and regions.
 resource "aws_cloudwatch_event_rule" "region_health_alarms" {
   name           = "${local.prefix}-region-health-${var.region}"
   description    = "Region-health alarm state changes -> failover"
@@ -461,9 +464,7 @@ resource "aws_cloudwatch_event_rule" "region_health_alarms" {
     source        = ["aws.cloudwatch"]
     "detail-type" = ["CloudWatch Alarm State Change"]
     account       = [local.account_id]
-    detail = {
-      alarmName = keys(var.region_alarms)
-    }
+    resources     = keys(var.region_alarms)
   })
   tags = var.tags
 }
@@ -521,7 +522,7 @@ resource "aws_cloudwatch_event_rule" "forward_to_peers" {
       {
         source        = ["aws.cloudwatch"]
         "detail-type" = ["CloudWatch Alarm State Change"]
-        detail        = { alarmName = keys(var.region_alarms) }
+        resources     = keys(var.region_alarms)
       },
     ]
   })

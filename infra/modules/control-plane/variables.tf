@@ -226,12 +226,17 @@ variable "endpoint_health_check_ids" {
 }
 
 variable "region_alarms" {
-  description = "Region-health alarm name => region it speaks for (global-routing output). An ALARM evacuates that region."
+  description = "Region-health alarm ARN (arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>) => the region it watches (global-routing output). An ALARM evacuates that region; events from any other alarm are refused."
   type        = map(string)
 
   validation {
     condition     = length(var.region_alarms) >= 1
     error_message = "region_alarms must name at least one alarm."
+  }
+
+  validation {
+    condition     = alltrue([for arn in keys(var.region_alarms) : can(regex("^arn:[a-z-]+:cloudwatch:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:alarm:.+$", arn))])
+    error_message = "region_alarms keys must be CloudWatch alarm ARNs (arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME)."
   }
 }
 
@@ -268,8 +273,8 @@ variable "failover" {
   # Route 53 TXT value (at most 4,000 characters): the functions refuse to start with a cap
   # above 49 for two regions.
   validation {
-    condition     = var.failover.max_automatic_evacuations_per_hour >= 0 && var.failover.max_automatic_evacuations_per_hour <= 49
-    error_message = "max_automatic_evacuations_per_hour must be between 0 and 49 (the routing state must fit one Route 53 record)."
+    condition     = var.failover.max_automatic_evacuations_per_hour >= 0 && var.failover.max_automatic_evacuations_per_hour <= 38
+    error_message = "max_automatic_evacuations_per_hour must be between 0 and 38 (the routing state must fit one Route 53 record)."
   }
 }
 

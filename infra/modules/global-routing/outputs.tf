@@ -9,8 +9,8 @@ output "endpoint_health_check_ids" {
 }
 
 output "region_alarms" {
-  description = "Region-health alarm name => region (failover.region_alarms)."
-  value       = { for name, alarm in aws_cloudwatch_metric_alarm.region_health : alarm.alarm_name => local.region_alarm_names[name] }
+  description = "Region-health alarm ARN => the region it watches (failover.region_alarms)."
+  value       = { for name, alarm in aws_cloudwatch_metric_alarm.region_health : alarm.arn => local.region_alarm_names[name] }
 }
 
 output "region_alarm_arns" {

@@ -1,10 +1,12 @@
-//! CloudWatch adapter: batched PutMetricData, and metric reads for readiness.
+//! CloudWatch adapter: batched PutMetricData, and the current state of alarms.
 
 use crate::aws::map_err;
 use crate::error::Result;
+use crate::events::AlarmState;
 use crate::metrics::{Metric, MetricSink, Unit};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_cloudwatch::Client;
+use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug)]
 pub struct CloudWatch {
@@ -26,6 +28,56 @@ impl CloudWatch {
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+}
+
+/// An alarm's state as CloudWatch holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmReading {
+    pub name: String,
+    pub state: AlarmState,
+    /// When it last changed state (`StateTransitionedTimestamp`; `StateUpdatedTimestamp`
+    /// when absent).
+    pub since: DateTime<Utc>,
+}
+
+/// DescribeAlarms takes at most 100 names a call.
+const DESCRIBE_ALARMS_MAX: usize = 100;
+
+impl CloudWatch {
+    /// The current state of the named metric alarms in this client's region; a name
+    /// CloudWatch does not know is left out. Composite alarms are not read: DescribeAlarms
+    /// returns them only to a grant on every alarm (`*`), wider than this one needs.
+    pub async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmReading>> {
+        let mut out = Vec::new();
+        for chunk in names.chunks(DESCRIBE_ALARMS_MAX) {
+            let answer = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .max_records(DESCRIBE_ALARMS_MAX as i32)
+                .send()
+                .await
+                .map_err(|e| map_err("cloudwatch", "DescribeAlarms", &self.region, e))?;
+            for alarm in answer.metric_alarms() {
+                let state = match alarm.state_value().map(|s| s.as_str()) {
+                    Some("ALARM") => AlarmState::Alarm,
+                    Some("OK") => AlarmState::Ok,
+                    _ => AlarmState::InsufficientData,
+                };
+                let since = alarm
+                    .state_transitioned_timestamp()
+                    .or(alarm.state_updated_timestamp())
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or_default();
+                out.push(AlarmReading {
+                    name: alarm.alarm_name().unwrap_or_default().to_string(),
+                    state,
+                    since,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -24,6 +24,17 @@ pub struct StateVersion {
     pub ttl: i64,
 }
 
+impl StateVersion {
+    /// The version a successful [`StateStore::swap`] of `state` leaves: what the next
+    /// swap by the same run expects, without reading the record again.
+    pub fn written(state: &RoutingState) -> Self {
+        Self {
+            raw: state.to_txt(),
+            ttl: STATE_TTL,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CasResult {
     Swapped,

@@ -24,7 +24,11 @@ pub fn alarm(name: &str, state: &str) -> Value {
         .expect("alarm fixture"),
     )
     .expect("alarm fixture is JSON");
-    event["detail"]["alarmName"] = json!(name);
+    // The example config's account; the alarms live in us-east-1.
+    crate::address_alarm_event(
+        &mut event,
+        &format!("arn:aws:cloudwatch:us-east-1:333333333333:alarm:{name}"),
+    );
     event["detail"]["state"]["value"] = json!(state);
     event
 }

@@ -1,0 +1,73 @@
+//! What the function needs from AWS, as one trait: the real adapters are in `aws.rs`,
+//! the in-memory fake in the tests.
+
+use chrono::{DateTime, Utc};
+use shared::aws::cloudwatch::AlarmReading;
+use shared::aws::route53::{CasResult, GateStatus, StateVersion};
+use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+use shared::metrics::MetricBatch;
+use shared::routing::RoutingState;
+use shared::{Region, Result};
+use std::future::Future;
+use std::time::Duration;
+
+/// Provisioned concurrency of one target: `function:alias`, requested level, status.
+pub type Capacity = (String, i32, String);
+
+/// Everything the function touches in AWS, behind one trait so tests pass fakes.
+pub trait World: Send + Sync {
+    fn read_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<(RoutingState, StateVersion)>>> + Send;
+    fn swap_state(
+        &self,
+        expected: Option<&StateVersion>,
+        new: &RoutingState,
+    ) -> impl Future<Output = Result<CasResult>> + Send;
+    fn gate(&self, region: &Region) -> impl Future<Output = Result<GateStatus>> + Send;
+    fn set_gate(
+        &self,
+        gate: &GateStatus,
+        threshold: i32,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The current state of the named alarms living in `alarm_region`.
+    fn alarm_states(
+        &self,
+        alarm_region: &Region,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<AlarmReading>>> + Send;
+    /// The latest `ReplicationReady` for a destination region within `max_age`: None when stale.
+    fn replication_ready(
+        &self,
+        region: &Region,
+        max_age: Duration,
+    ) -> impl Future<Output = Result<Option<f64>>> + Send;
+    /// Provisioned concurrency of the configured targets in `region`.
+    fn peer_capacity(&self, region: &Region) -> impl Future<Output = Result<Vec<Capacity>>> + Send;
+    fn emit(
+        &self,
+        kind: ControlPlaneKind,
+        detail: &ControlPlaneDetail,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn notify(&self, subject: &str, message: &str) -> impl Future<Output = Result<()>> + Send;
+    fn schedule_drill_end(
+        &self,
+        drill_id: &str,
+        at: DateTime<Utc>,
+        target_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn cancel_drill_end(&self, drill_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn publish(&self, metrics: MetricBatch) -> impl Future<Output = Result<()>> + Send;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// What the Lambda context tells about the invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    pub function_arn: String,
+    /// When Lambda stops this run (its timeout), if known: a drill waits for the
+    /// peer's surge only while there is time left to evacuate.
+    pub deadline: Option<DateTime<Utc>>,
+}
