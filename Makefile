@@ -8,11 +8,15 @@ CHECKOV_VENV:= .venv-checkov
 ARCH        ?= arm64
 LOCALAWS_PORT ?= 4566
 CARGO       := cargo
+# cargo-machete (unused dependencies), pinned, built from crates.io into a versioned root in
+# the venv: a new pin installs anew.
+MACHETE_VERSION := 0.9.2
+MACHETE     := $(VENV)/cargo-machete-$(MACHETE_VERSION)/bin/cargo-machete
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(PY) $(CHECKOV_VENV)/bin/checkov ## install the pinned tools: the local AWS world and checkov (`make build` installs cargo-lambda)
+setup: $(PY) $(CHECKOV_VENV)/bin/checkov $(MACHETE) ## install the pinned tools: the local AWS world, checkov and cargo-machete (`make build` installs cargo-lambda)
 	$(CARGO) fetch --locked
 
 $(PY): tests/localaws/requirements.lock
@@ -25,6 +29,9 @@ $(CHECKOV_VENV)/bin/checkov: infra/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
+$(MACHETE):
+	$(CARGO) install cargo-machete --locked --version $(MACHETE_VERSION) --root $(VENV)/cargo-machete-$(MACHETE_VERSION)
+
 $(VENV)/bin/cargo-lambda: $(PY) tools/requirements-build.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements-build.txt
 	touch $@
@@ -35,9 +42,10 @@ localaws: $(PY) ## run the local AWS world in the foreground (port LOCALAWS_PORT
 build: $(VENV)/bin/cargo-lambda ## build the Lambda zips: target/lambda/<name>/bootstrap.zip (ARCH=arm64|x86_64)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" tools/build-lambdas.sh $(ARCH)
 
-lint: ## formatting and clippy with warnings denied, terraform fmt, checkov
+lint: $(MACHETE) ## formatting, clippy with warnings denied, unused dependencies (cargo-machete), terraform fmt, checkov
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(MACHETE) --skip-target-dir
 	terraform fmt -check -recursive infra
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --quiet --compact
 

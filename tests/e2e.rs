@@ -259,3 +259,84 @@ async fn every_function_takes_the_scheduler_default_payload_as_a_tick() {
         f.stop().await;
     }
 }
+
+/// Lambda's JSON log format (Terraform sets it) takes one JSON object per line; any other
+/// line is stored as an unparsed string that Logs Insights cannot query. A refused event
+/// is logged as its decision record, one line, whatever `AWS_LAMBDA_LOG_FORMAT` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_line_a_function_writes_for_a_refused_event_is_json() {
+    let world = LocalAws::shared().await;
+    let topology = Topology::create(world, Spec::new("e2e-json"))
+        .await
+        .expect("topology");
+    let bad = [
+        json!({"hello": "world"}),
+        json!([1, 2]),
+        json!("tick"),
+        json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}),
+    ];
+    for format in ["JSON", "Text"] {
+        for function in tests::deploy::FUNCTIONS {
+            let mut env = world.function_env(&topology.spec.account, PRIMARY);
+            env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
+            env.push(("AWS_LAMBDA_LOG_FORMAT".into(), format.into()));
+            let mut f = FunctionProcess::spawn(
+                &binary(function),
+                &topology.function_name(function, PRIMARY),
+                &env,
+            )
+            .await
+            .unwrap();
+            let mut messages = Vec::new();
+            for event in &bad {
+                match f.invoke(event.clone()).await.unwrap() {
+                    Reply::Error {
+                        error_type,
+                        error_message,
+                    } => {
+                        assert_eq!(error_type, "NonRetryable", "{function} {event}");
+                        messages.push(error_message);
+                    }
+                    other => panic!("{function}: {event} was accepted: {other:?}"),
+                }
+            }
+            // A line written after the error was posted still arrives.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let output = f.output();
+            let context = format!("{function} ({format}):\n{}", output.join("\n"));
+            let lines: Vec<serde_json::Value> = output
+                .iter()
+                .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+                    Ok(v) if v["level"].is_string() && v["message"].is_string() => v,
+                    _ => panic!("not a JSON line with level and message: {l}\n{context}"),
+                })
+                .collect();
+            let decisions: Vec<_> = lines
+                .iter()
+                .filter(|l| l["message"] == "decision")
+                .collect();
+            assert_eq!(
+                decisions.len(),
+                bad.len(),
+                "one decision per refusal: {context}"
+            );
+            for (decision, message) in decisions.iter().zip(&messages) {
+                assert_eq!(decision["function"], function, "{context}");
+                assert_eq!(decision["outcome"], "refused", "{context}");
+                assert_eq!(decision["error_type"], "NonRetryable", "{context}");
+                assert_eq!(decision["reason"], message.as_str(), "{context}");
+            }
+            // Nothing else repeats a refusal (the runtime's own line, in Rust debug form).
+            for message in &messages {
+                let quoted = serde_json::to_string(message).unwrap();
+                let inner = &quoted[1..quoted.len() - 1];
+                let lines_with_it = output.iter().filter(|l| l.contains(inner)).count();
+                assert_eq!(
+                    lines_with_it, 1,
+                    "{message:?} logged more than once: {context}"
+                );
+            }
+            f.stop().await;
+        }
+    }
+}

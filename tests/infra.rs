@@ -398,38 +398,109 @@ fn attr_in_object(object: &Expression, key: &str) -> String {
 
 // (2) ---------------------------------------------------------------------------------------
 
-/// The rule on the default bus whose pattern contains every needle, its Lambda target and
-/// the permission letting EventBridge invoke that function for that rule.
+/// The trigger in `local.event_triggers` whose pattern contains every needle invokes
+/// `function`: its rule on the default bus, its Lambda target (retried, then the DLQ) and the
+/// permission letting EventBridge invoke that function for that rule only, all three
+/// `for_each` over that one map.
 fn assert_rule_invokes(cp: &Tf, needles: &[&str], function: &str) {
-    let target_fn = format!("aws_lambda_function.this[\"{function}\"]");
-    let rules: Vec<&Block> = cp
-        .of("resource", "aws_cloudwatch_event_rule")
-        .filter(|r| {
-            let pattern = compact(&attr_str(&r.body, "event_pattern"));
-            needles.iter().all(|n| pattern.contains(&compact(n)))
+    let triggers = match cp.local("event_triggers") {
+        Expression::Object(obj) => obj,
+        other => panic!("local.event_triggers must be an object: {other}"),
+    };
+    let matching: Vec<String> = triggers
+        .iter()
+        .filter(|(_, entry)| {
+            let pattern = compact(&attr_in_object(entry, "event_pattern"));
+            pattern.starts_with("jsonencode(")
+                && needles.iter().all(|n| {
+                    // A value is matched whole, in its quotes; `key = expr` as written.
+                    let n = compact(n);
+                    if n.contains('=') {
+                        pattern.contains(&n)
+                    } else {
+                        pattern.contains(&format!("\"{n}\""))
+                    }
+                })
+                && attr_in_object(entry, "function") == format!("\"{function}\"")
         })
+        .map(|(key, _)| key.to_string())
         .collect();
-    assert!(!rules.is_empty(), "no rule matching {needles:?}");
-    let wired = rules.iter().any(|rule| {
-        let name = label(rule, 1).expect("rule name");
-        let target = cp.of("resource", "aws_cloudwatch_event_target").any(|t| {
-            compact(&attr_str(&t.body, "rule"))
-                .contains(&format!("aws_cloudwatch_event_rule.{name}.name"))
-                && compact(&attr_str(&t.body, "arn")).contains(&target_fn)
-        });
-        let permission = cp.of("resource", "aws_lambda_permission").any(|p| {
-            compact(&attr_str(&p.body, "source_arn"))
-                .contains(&format!("aws_cloudwatch_event_rule.{name}.arn"))
-                && compact(&attr_str(&p.body, "function_name")).contains(&target_fn)
-                && attr(&p.body, "principal")
-                    == Some(&Expression::String("events.amazonaws.com".into()))
-        });
-        target && permission
-    });
     assert!(
-        wired,
-        "rule {needles:?} must target {function} and have an aws_lambda_permission"
+        !matching.is_empty(),
+        "no trigger in local.event_triggers matches {needles:?} and invokes {function}"
     );
+    for (key, entry) in triggers.iter() {
+        for field in [
+            "name",
+            "description",
+            "function",
+            "statement_id",
+            "event_pattern",
+        ] {
+            assert!(
+                !attr_in_object(entry, field).is_empty(),
+                "trigger {key} lacks {field}"
+            );
+        }
+        let age = attr_in_object(entry, "maximum_event_age_in_seconds");
+        assert!(
+            age.parse::<u32>().is_ok_and(|a| (60..=86_400).contains(&a)),
+            "trigger {key}: maximum_event_age_in_seconds {age:?}"
+        );
+    }
+
+    let rule = cp.named("resource", "aws_cloudwatch_event_rule", "trigger");
+    assert_eq!(attr_str(&rule.body, "for_each"), "local.event_triggers");
+    assert_eq!(
+        attr_str(&rule.body, "event_pattern"),
+        "each.value.event_pattern"
+    );
+    assert_eq!(attr_str(&rule.body, "event_bus_name"), "local.bus_name");
+
+    let target = cp.named("resource", "aws_cloudwatch_event_target", "trigger");
+    assert_eq!(attr_str(&target.body, "for_each"), "local.event_triggers");
+    assert_eq!(
+        compact(&attr_str(&target.body, "rule")),
+        "aws_cloudwatch_event_rule.trigger[each.key].name"
+    );
+    assert_eq!(
+        compact(&attr_str(&target.body, "arn")),
+        "aws_lambda_function.this[each.value.function].arn"
+    );
+    let retry = sub_blocks(&target.body, "retry_policy")
+        .next()
+        .expect("trigger targets have a retry_policy");
+    assert_eq!(attr_str(&retry.body, "maximum_retry_attempts"), "4");
+    assert_eq!(
+        attr_str(&retry.body, "maximum_event_age_in_seconds"),
+        "each.value.maximum_event_age_in_seconds"
+    );
+    let dlq = sub_blocks(&target.body, "dead_letter_config")
+        .next()
+        .expect("trigger targets have a dead_letter_config");
+    assert_eq!(attr_str(&dlq.body, "arn"), "aws_sqs_queue.dlq.arn");
+
+    let permission = cp.named("resource", "aws_lambda_permission", "trigger");
+    let p = &permission.body;
+    assert_eq!(attr_str(p, "for_each"), "local.event_triggers");
+    assert_eq!(
+        compact(&attr_str(p, "source_arn")),
+        "aws_cloudwatch_event_rule.trigger[each.key].arn"
+    );
+    assert_eq!(
+        compact(&attr_str(p, "function_name")),
+        "aws_lambda_function.this[each.value.function].function_name"
+    );
+    assert_eq!(
+        attr(p, "principal"),
+        Some(&Expression::String("events.amazonaws.com".into()))
+    );
+    assert_eq!(
+        attr(p, "action"),
+        Some(&Expression::String("lambda:InvokeFunction".into()))
+    );
+    assert_eq!(attr_str(p, "source_account"), "local.account_id");
+    assert_eq!(attr_str(p, "statement_id"), "each.value.statement_id");
 }
 
 #[test]
@@ -504,6 +575,17 @@ fn infra_every_function_has_its_triggers() {
         ],
         "failover",
     );
+
+    // Events EventBridge cannot deliver after its retries land in the DLQ, whose policy
+    // admits exactly these rules (and the forwarding rule).
+    let dlq = cp.named("data", "aws_iam_policy_document", "dlq");
+    let dlq = compact(&dlq.body.to_string_lossy());
+    for rule in ["trigger", "forward_to_peers"] {
+        assert!(
+            dlq.contains(&format!("[forrinaws_cloudwatch_event_rule.{rule}:r.arn]")),
+            "the DLQ policy must admit aws_cloudwatch_event_rule.{rule}: {dlq}"
+        );
+    }
 
     // Both regions see both regions' failover events and alarms: forwarded to the peer buses,
     // only when they originated in this region (no loops).
@@ -803,7 +885,8 @@ fn infra_terraform_leaves_what_the_functions_own_alone() {
         );
         assert_eq!(
             compact(&attr_str(&pc.body, "provisioned_concurrent_executions")),
-            "var.environment==\"prod\"?2:1"
+            "var.provisioned_concurrency",
+            "the seed's level comes from the control plane (infra_one_place_for_the_baseline)"
         );
     }
 
@@ -845,6 +928,281 @@ fn infra_terraform_leaves_what_the_functions_own_alone() {
     let state = shared::routing::RoutingState::from_txt(txt).expect("initial routing state parses");
     assert_eq!(state.epoch, 0);
     assert!(state.evacuated.is_empty());
+}
+
+/// The seed's provisioned concurrency (prod 2, dev 1), its alias and discovery tag have one
+/// source: the control plane's `local.baseline_concurrency` and `var.concurrency` defaults,
+/// rendered into the config (what concurrency-scheduler reads) and handed by the stack to
+/// workload-concurrency (what the seed gets), so the two never disagree.
+#[test]
+fn infra_one_place_for_the_baseline() {
+    use shared::config::Environment;
+
+    let cp = Tf::load("infra/modules/control-plane");
+    let baseline = cp.local("baseline_concurrency");
+    for (env, environment) in [("prod", Environment::Prod), ("dev", Environment::Dev)] {
+        assert_eq!(
+            attr_in_object(baseline, env),
+            environment.baseline_concurrency().to_string(),
+            "local.baseline_concurrency.{env} vs shared::config (the functions' own default)"
+        );
+    }
+    assert_eq!(object_keys(baseline), set(&["dev", "prod"]));
+
+    let seed = cp.local("concurrency_seed");
+    let expected = [
+        ("alias", "var.concurrency.alias"),
+        (
+            "baseline",
+            "coalesce(var.concurrency.baseline,local.baseline_concurrency[var.environment])",
+        ),
+        ("discovery_tag_key", "var.concurrency.discovery_tag_key"),
+        ("discovery_tag_value", "var.concurrency.discovery_tag_value"),
+    ];
+    assert_eq!(
+        object_keys(seed),
+        expected.iter().map(|(k, _)| k.to_string()).collect()
+    );
+    for (key, value) in expected {
+        assert_eq!(
+            compact(&attr_in_object(seed, key)),
+            value,
+            "concurrency_seed.{key}"
+        );
+    }
+    // The config's concurrency section reads the same values.
+    let config = cp.local("config");
+    let concurrency = object_at(config, &["concurrency"]);
+    for (key, seed_key) in [("alias", "alias"), ("baseline", "baseline")] {
+        assert_eq!(
+            attr_in_object(concurrency, key),
+            format!("local.concurrency_seed.{seed_key}")
+        );
+    }
+    let discovery = object_at(config, &["concurrency", "discovery"]);
+    assert_eq!(
+        attr_in_object(discovery, "tag_key"),
+        "local.concurrency_seed.discovery_tag_key"
+    );
+    assert_eq!(
+        attr_in_object(discovery, "tag_value"),
+        "local.concurrency_seed.discovery_tag_value"
+    );
+    let output = cp
+        .of("output", "concurrency_seed")
+        .next()
+        .expect("output concurrency_seed");
+    assert_eq!(attr_str(&output.body, "value"), "local.concurrency_seed");
+
+    // The stack seeds each region from that region's control plane.
+    let root = Tf::load("infra/stack");
+    for region in ["eu_central_1", "us_east_1"] {
+        let module = root
+            .of("module", &format!("workload_concurrency_{region}"))
+            .next()
+            .unwrap_or_else(|| panic!("module workload_concurrency_{region}"));
+        for (input, seed_key) in [
+            ("provisioned_concurrency", "baseline"),
+            ("alias_name", "alias"),
+            ("discovery_tag_key", "discovery_tag_key"),
+            ("discovery_tag_value", "discovery_tag_value"),
+        ] {
+            assert_eq!(
+                attr_str(&module.body, input),
+                format!("module.control_plane_{region}.concurrency_seed.{seed_key}"),
+                "workload_concurrency_{region}.{input}"
+            );
+        }
+    }
+    // ... and workload-concurrency keeps no value of its own for them.
+    let wc = Tf::load("infra/modules/workload-concurrency");
+    for name in [
+        "provisioned_concurrency",
+        "alias_name",
+        "discovery_tag_key",
+        "discovery_tag_value",
+    ] {
+        let variable = wc
+            .of("variable", name)
+            .next()
+            .unwrap_or_else(|| panic!("variable {name}"));
+        assert!(
+            attr(&variable.body, "default").is_none(),
+            "workload-concurrency var.{name} must come from the control plane, not a default"
+        );
+    }
+
+    // Nowhere else: no second "prod ? 2 : 1", no second copy of the discovery tag.
+    let mut files = Vec::new();
+    tf_files(&repo().join("infra"), &mut files);
+    for file in files {
+        let text = compact(&std::fs::read_to_string(&file).unwrap());
+        assert!(
+            !text.contains("==\"prod\"?"),
+            "{}: the baseline is local.baseline_concurrency's alone",
+            file.display()
+        );
+        let tags = text
+            .matches("\"controlplane:provisioned-concurrency\"")
+            .count();
+        let expected = usize::from(file.ends_with("modules/control-plane/variables.tf"));
+        assert_eq!(
+            tags,
+            expected,
+            "{}: the discovery tag's default",
+            file.display()
+        );
+    }
+
+    // The example is a prod document: its baseline is prod's.
+    let example: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("config/example.json")).unwrap())
+            .unwrap();
+    assert_eq!(example["environment"], "prod");
+    assert_eq!(
+        example["concurrency"]["baseline"],
+        Environment::Prod.baseline_concurrency()
+    );
+}
+
+/// The config's defaults live in one place, the control plane's variable types
+/// (`optional(type, default)`); config/example.json shows them: every leaf of `local.config`
+/// read from a variable attribute with a default equals the example's value there.
+#[test]
+fn infra_config_defaults_are_the_examples() {
+    let cp = Tf::load("infra/modules/control-plane");
+    let example: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("config/example.json")).unwrap())
+            .unwrap();
+    let mut compared = Vec::new();
+    let mut mismatches = Vec::new();
+    walk_defaults(
+        &cp,
+        cp.local("config"),
+        &mut Vec::new(),
+        &mut |path, default| {
+            let mut value = &example;
+            for key in path {
+                value = &value[key.as_str()];
+            }
+            let shown = path.join(".");
+            if !same_value(default, value) {
+                mismatches.push(format!("{shown}: default {default}, example {value}"));
+            }
+            compared.push(shown);
+        },
+    );
+    assert!(
+        mismatches.is_empty(),
+        "config/example.json vs the defaults: {mismatches:#?}"
+    );
+    // Every tunable section is covered (the walk is not vacuous).
+    for prefix in [
+        "failover.",
+        "replication.ecr.",
+        "replication.s3.",
+        "replication.secrets.",
+        "concurrency.",
+    ] {
+        assert!(
+            compared.iter().filter(|p| p.starts_with(prefix)).count() >= 2,
+            "no defaults compared under {prefix}: {compared:?}"
+        );
+    }
+    assert!(compared.len() >= 25, "{compared:?}");
+}
+
+/// The object at `path` inside an object expression.
+fn object_at<'a>(expr: &'a Expression, path: &[&str]) -> &'a Expression {
+    path.iter().fold(expr, |e, key| match e {
+        Expression::Object(obj) => obj
+            .iter()
+            .find(|(k, _)| k.to_string() == *key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no {key} in {e}")),
+        other => panic!("expected an object at {key}: {other}"),
+    })
+}
+
+/// Calls `found(path, default)` for each leaf of an object expression that reads a variable
+/// attribute declared `optional(type, default)` (directly or through a local).
+fn walk_defaults(
+    tf: &Tf,
+    expr: &Expression,
+    path: &mut Vec<String>,
+    found: &mut dyn FnMut(&[String], &Expression),
+) {
+    match expr {
+        Expression::Object(obj) => {
+            for (key, value) in obj.iter() {
+                path.push(key.to_string());
+                walk_defaults(tf, value, path, found);
+                path.pop();
+            }
+        }
+        leaf => {
+            if let Some(default) = default_of(tf, &leaf.to_string()) {
+                found(path, &default);
+            }
+        }
+    }
+}
+
+/// The default of `var.a.b.c` (from variable a's type), following `local.x.y` to what it reads.
+fn default_of(tf: &Tf, reference: &str) -> Option<Expression> {
+    let parts: Vec<&str> = reference.split('.').collect();
+    if parts
+        .iter()
+        .any(|p| !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return None;
+    }
+    match parts.as_slice() {
+        ["local", name, rest @ ..] => {
+            let inner = object_at(tf.local(name), rest);
+            default_of(tf, &inner.to_string())
+        }
+        ["var", name, rest @ ..] if !rest.is_empty() => {
+            let variable = tf.of("variable", name).next()?;
+            let mut ty = attr(&variable.body, "type")?.clone();
+            for (i, key) in rest.iter().enumerate() {
+                let fields = match &ty {
+                    Expression::FuncCall(f) if f.name.name.as_str() == "object" => {
+                        f.args.first()?
+                    }
+                    _ => return None,
+                };
+                let field = match fields {
+                    Expression::Object(obj) => obj.iter().find(|(k, _)| k.to_string() == *key)?.1,
+                    _ => return None,
+                };
+                match field {
+                    Expression::FuncCall(f) if f.name.name.as_str() == "optional" => {
+                        if i + 1 == rest.len() {
+                            return f.args.get(1).cloned();
+                        }
+                        ty = f.args.first()?.clone();
+                    }
+                    other => ty = other.clone(),
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// An HCL literal and a JSON value are the same value (numbers compared as numbers).
+fn same_value(hcl: &Expression, json: &serde_json::Value) -> bool {
+    match (hcl, json) {
+        (Expression::String(a), serde_json::Value::String(b)) => a == b,
+        (Expression::Bool(a), serde_json::Value::Bool(b)) => a == b,
+        (Expression::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Expression::Array(a), serde_json::Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
+        }
+        _ => false,
+    }
 }
 
 #[test]

@@ -2,13 +2,14 @@
 
 #[tokio::main]
 async fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match ctl::args::parse(&argv, |name| std::env::var(name).ok()) {
-        Ok(args) => args,
+    let cli = match ctl::cli::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        // `--help`, `help`: printed to stdout, exit 0
+        Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            eprintln!("ctl: {e}\n\n{}", ctl::args::USAGE);
+            eprintln!("{}", ctl::cli::usage_error(&e));
             std::process::exit(2);
         }
     };
-    std::process::exit(ctl::run(args).await);
+    std::process::exit(ctl::run(cli).await);
 }

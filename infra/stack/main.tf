@@ -181,7 +181,9 @@ module "control_plane_us_east_1" {
 }
 
 ################################################################################
-# The seed's provisioned concurrency on alias `live`, once per region
+# The seed's provisioned concurrency, once per region: level, alias and discovery
+# tag from that region's control-plane config (output concurrency_seed), the one
+# source, so the seed and concurrency-scheduler agree
 ################################################################################
 
 module "workload_concurrency_eu_central_1" {
@@ -191,8 +193,11 @@ module "workload_concurrency_eu_central_1" {
     aws = aws.workload_eu_central_1
   }
 
-  environment    = local.environment
-  function_names = var.workload_function_names
+  function_names          = var.workload_function_names
+  provisioned_concurrency = module.control_plane_eu_central_1.concurrency_seed.baseline
+  alias_name              = module.control_plane_eu_central_1.concurrency_seed.alias
+  discovery_tag_key       = module.control_plane_eu_central_1.concurrency_seed.discovery_tag_key
+  discovery_tag_value     = module.control_plane_eu_central_1.concurrency_seed.discovery_tag_value
 }
 
 module "workload_concurrency_us_east_1" {
@@ -202,6 +207,9 @@ module "workload_concurrency_us_east_1" {
     aws = aws.workload_us_east_1
   }
 
-  environment    = local.environment
-  function_names = var.workload_function_names
+  function_names          = var.workload_function_names
+  provisioned_concurrency = module.control_plane_us_east_1.concurrency_seed.baseline
+  alias_name              = module.control_plane_us_east_1.concurrency_seed.alias
+  discovery_tag_key       = module.control_plane_us_east_1.concurrency_seed.discovery_tag_key
+  discovery_tag_value     = module.control_plane_us_east_1.concurrency_seed.discovery_tag_value
 }

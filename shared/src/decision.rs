@@ -1,11 +1,13 @@
 //! The decision record: what every invocation returns and logs as one JSON line.
+//! It deserialises from that line too, so readers of the answers (ctl) share the type.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Changes were made.
@@ -20,8 +22,21 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The word the record carries (`dry_run`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Noop => "noop",
+            Self::Refused => "refused",
+            Self::DryRun => "dry_run",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// One change, made or planned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub resource: String,
     pub field: String,
@@ -46,28 +61,31 @@ impl Change {
 }
 
 /// A step with its time, for drills and long actions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub at: DateTime<Utc>,
     pub elapsed_ms: u64,
     pub step: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionRecord {
-    pub function: &'static str,
+    /// A `&'static str` when a function makes the record, owned when one is read.
+    pub function: Cow<'static, str>,
     pub region: String,
     pub action: String,
     pub trigger: String,
     pub outcome: Outcome,
     pub reason: String,
+    #[serde(default)]
     pub changes: Vec<Change>,
+    #[serde(default)]
     pub state: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Step>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
@@ -83,7 +101,7 @@ impl DecisionRecord {
         trigger: impl Into<String>,
     ) -> Self {
         Self {
-            function,
+            function: Cow::Borrowed(function),
             region: region.into(),
             action: action.into(),
             trigger: trigger.into(),
@@ -130,12 +148,18 @@ impl DecisionRecord {
 }
 
 fn log_record(record: &DecisionRecord) {
-    // One line, already JSON, so CloudWatch Logs Insights can query every field.
-    let mut line = serde_json::json!({ "level": "INFO", "message": "decision" });
-    if let (Value::Object(line), Value::Object(fields)) = (&mut line, record.to_json()) {
-        line.extend(fields);
+    // One JSON line, through the functions' one logging path (shared::logging).
+    #[cfg(feature = "aws")]
+    crate::logging::decision(&record.to_json());
+    // The SDK-free core (ctl) has no subscriber: the same line, directly.
+    #[cfg(not(feature = "aws"))]
+    {
+        let mut line = serde_json::json!({ "level": "INFO", "message": "decision" });
+        if let (Value::Object(line), Value::Object(fields)) = (&mut line, record.to_json()) {
+            line.extend(fields);
+        }
+        println!("{line}");
     }
-    println!("{line}");
 }
 
 #[cfg(test)]
@@ -164,5 +188,30 @@ mod tests {
         }
         assert_eq!(v["outcome"], "applied");
         assert_eq!(v["changes"][0]["to"], 3);
+    }
+
+    #[test]
+    fn a_record_reads_back_as_it_was_written() {
+        let mut r = DecisionRecord::new("failover", "eu-central-1", "drill", "manual")
+            .outcome(Outcome::DryRun, "would drill");
+        r.changes.push(Change::new("drill", "drill", (), "drill-1"));
+        r.state = serde_json::json!({"routing": {"epoch": 3}});
+        r.requested_by = Some("alice".into());
+        r.step("planned");
+        let written = r.finish().to_json();
+        let read: DecisionRecord = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(read.function, "failover");
+        assert_eq!(read.outcome, Outcome::DryRun);
+        assert_eq!(read.outcome.as_str(), "dry_run");
+        assert_eq!(read.changes[0].to, "drill-1");
+        assert_eq!(read.timeline[0].step, "planned");
+        assert_eq!(read.to_json(), written);
+        // the fields a record leaves out when empty read back empty
+        let mut bare = written;
+        for key in ["requested_by", "timeline", "errors"] {
+            bare.as_object_mut().unwrap().remove(key);
+        }
+        let read: DecisionRecord = serde_json::from_value(bare).unwrap();
+        assert!(read.requested_by.is_none() && read.timeline.is_empty() && read.errors.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! The shared error enum. Every variant says whether a retry can help, which the
-//! Lambda boundary turns into the `error_type` of the runtime's diagnostic.
+//! Lambda boundary turns into the `error_type` of the runtime's diagnostic
+//! (`shared::aws`, so that this core needs no Lambda runtime).
 
 use std::fmt;
 
@@ -103,15 +104,6 @@ impl Error {
     }
 }
 
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(error: Error) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: error.error_type().to_string(),
-            error_message: error.to_string(),
-        }
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -133,12 +125,5 @@ mod tests {
         assert_eq!(Error::invalid_event("x").error_type(), "NonRetryable");
         assert_eq!(Error::Unfinished("x".into()).error_type(), "Retryable");
         assert_eq!(Error::Config(vec!["a".into()]).error_type(), "NonRetryable");
-    }
-
-    #[test]
-    fn diagnostic_carries_type_and_message() {
-        let d: lambda_runtime::Diagnostic = Error::invalid_event("no action").into();
-        assert_eq!(d.error_type, "NonRetryable");
-        assert_eq!(d.error_message, "rejected event: no action");
     }
 }

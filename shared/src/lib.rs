@@ -1,7 +1,10 @@
 //! The library every control-plane function uses: configuration, event
-//! recognition, errors, decision records, metrics, the routing-state model and
-//! thin AWS adapters.
+//! recognition, the manual actions, errors, decision records, metrics and the
+//! routing-state model; with the `aws` feature (default) also the thin AWS
+//! adapters and the Lambda runtime glue. Without it this is the SDK-free core
+//! that ctl reads the functions' answers with.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 mod config_reader;
@@ -9,7 +12,9 @@ pub mod decision;
 pub mod duration;
 pub mod error;
 pub mod events;
+#[cfg(feature = "aws")]
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod region;
 pub mod routing;
@@ -20,4 +25,5 @@ pub use decision::{Change, DecisionRecord, Outcome};
 pub use duration::Duration;
 pub use error::{Error, Result};
 pub use events::Event;
+pub use manual::{Action, ManualAction};
 pub use region::{AccountId, AlarmArn, Arn, Region};

@@ -679,7 +679,26 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     })
     .await;
 
+    // Its endpoints recover: Route 53 sees it and the alarm goes back to OK (failback is
+    // manual: failover only tells a person).
+    let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, true).await;
+    let changes = topology.evaluate_alarms(world).await;
+    let ds = deliveries
+        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
+        .await;
+    run.step(
+        "us-east-1 endpoints recover: its alarm goes OK",
+        changes.iter().any(|c| c["state"] == "OK")
+            && ds.len() == 2
+            && ds.iter().all(|d| d["result"]["outcome"] == "noop"),
+        format!(
+            "{}; failover: {}",
+            transitions(&changes),
+            delivered_all(&ds)
+        ),
+        t,
+    );
     run.ctl(
         "us-east-1 recovers: ctl restore",
         &env,

@@ -14,10 +14,11 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use chrono::{Duration, Utc};
-use failover::aws::{DrillSchedules, EventBus};
 use shared::aws::cloudwatch::CloudWatch;
+use shared::aws::eventbridge::EventBus;
 use shared::aws::map_err;
 use shared::aws::route53::{CasResult, Route53, StateStore};
+use shared::aws::scheduler::DrillSchedules;
 use shared::aws::sns::{Notifier, Sns, MAX_MESSAGE_BYTES};
 use shared::aws::ssm::Ssm;
 use shared::error::AwsErrorKind;

@@ -4,9 +4,9 @@
 //! allocate it. Both durations are scaled by the world's time scale
 //! (`GET /_localaws/time-scale`), which these tests read, never change.
 
-use failover::aws::DrillSchedules;
 use serde_json::{json, Value};
 use shared::aws::lambda::{Lambda, PcStatus, ProvisionedConcurrency};
+use shared::aws::scheduler::DrillSchedules;
 use std::time::{Duration, Instant};
 use tests::{LocalAws, PRIMARY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,4 +1,4 @@
-use concurrency_scheduler::{handle, Deps};
+use concurrency_scheduler::{aws::AwsWorld, handle, Invocation};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use shared::aws::{home_region, sdk_config, ssm::Ssm};
@@ -15,10 +15,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     })
     .await?;
     config.check_home(&home)?;
-    let deps = Deps::new(&config).await?;
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(event.payload, deps).await.map_err(Diagnostic::from)
-    }))
+    let world = AwsWorld::new(&config, &home).await?;
+    let (config, home, world) = (&config, &home, &world);
+    shared::logging::run(
+        concurrency_scheduler::FUNCTION,
+        service_fn(move |event: LambdaEvent<Value>| async move {
+            let invocation = Invocation {
+                request_id: event.context.request_id.clone(),
+                function_arn: event.context.invoked_function_arn.clone(),
+            };
+            handle(event.payload, &invocation, config, home, world)
+                .await
+                .map_err(Diagnostic::from)
+        }),
+    )
     .await
 }

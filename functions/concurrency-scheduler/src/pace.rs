@@ -1,14 +1,12 @@
 //! Pacing for Lambda's control plane (about 15 requests/s per account): one
 //! client-side rate limiter shared by every call in a run, exponential back-off
-//! on throttling, and a small bounded worker pool.
+//! on throttling, and bounded concurrency over a batch of calls.
 
+use futures::stream::{self, StreamExt};
 use shared::error::{AwsErrorKind, Error, Result};
-use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -140,48 +138,14 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = R>,
 {
-    let n = items.len();
-    let queue: Mutex<VecDeque<(usize, T)>> = Mutex::new(items.into_iter().enumerate().collect());
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
-    let worker = || async {
-        loop {
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-            let Some((i, item)) = next else { break };
-            let r = work(item).await;
-            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-        }
-    };
-    join_all((0..limit.clamp(1, n.max(1))).map(|_| worker()).collect()).await;
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
+    let work = &work;
+    let mut done: Vec<(usize, R)> = stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| async move { (i, work(item).await) })
+        .buffer_unordered(limit.max(1))
         .collect()
-}
-
-/// Polls every future until all are done (a tiny `join_all`).
-async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
-    let mut futures: Vec<Option<Pin<Box<F>>>> =
-        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    poll_fn(|cx| {
-        let mut pending = false;
-        for slot in futures.iter_mut() {
-            if let Some(f) = slot {
-                if f.as_mut().poll(cx).is_ready() {
-                    *slot = None;
-                } else {
-                    pending = true;
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
+        .await;
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]

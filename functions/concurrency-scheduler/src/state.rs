@@ -3,29 +3,14 @@
 //! operator overrides, the last good level of aliases that are not READY, and
 //! levels that FAILED recently (not retried until a cool-down ends).
 
+use crate::World;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use shared::error::{Error, Result};
 use std::collections::BTreeMap;
-use std::future::Future;
 
 /// How long a level that FAILED is not retried.
 pub const FAILED_COOL_DOWN: Duration = Duration::hours(1);
-
-/// Where the state document lives (SSM Parameter Store in AWS).
-pub trait StateParam: Send + Sync {
-    fn get(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
-    fn put(&self, name: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
-}
-
-impl StateParam for shared::aws::ssm::Ssm {
-    async fn get(&self, name: &str) -> Result<Option<String>> {
-        shared::aws::ssm::Ssm::get(self, name).await
-    }
-    async fn put(&self, name: &str, value: &str) -> Result<()> {
-        shared::aws::ssm::Ssm::put(self, name, value).await
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
@@ -104,8 +89,8 @@ impl State {
     }
 }
 
-pub async fn load(store: &impl StateParam, name: &str) -> Result<State> {
-    match store.get(name).await? {
+pub async fn load(world: &impl World) -> Result<State> {
+    match world.load_state().await? {
         None => Ok(State::default()),
         Some(text) if text.trim().is_empty() || text.trim() == "{}" => Ok(State::default()),
         Some(text) => State::parse(&text),

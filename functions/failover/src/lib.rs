@@ -13,6 +13,8 @@ pub mod cas;
 pub mod decide;
 pub mod drill;
 pub mod effects;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod ports;
 pub mod request;
 pub mod status;

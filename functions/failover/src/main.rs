@@ -16,15 +16,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     config.check_home(&home)?;
     let world = AwsWorld::new(&config, &home).await;
     let (config, home, world) = (&config, &home, &world);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let invocation = Invocation {
-            request_id: event.context.request_id.clone(),
-            function_arn: event.context.invoked_function_arn.clone(),
-            deadline: chrono::DateTime::from_timestamp_millis(event.context.deadline as i64),
-        };
-        handle(event.payload, &invocation, config, home, world)
-            .await
-            .map_err(Diagnostic::from)
-    }))
+    shared::logging::run(
+        failover::FUNCTION,
+        service_fn(move |event: LambdaEvent<Value>| async move {
+            let invocation = Invocation {
+                request_id: event.context.request_id.clone(),
+                function_arn: event.context.invoked_function_arn.clone(),
+                deadline: chrono::DateTime::from_timestamp_millis(event.context.deadline as i64),
+            };
+            handle(event.payload, &invocation, config, home, world)
+                .await
+                .map_err(Diagnostic::from)
+        }),
+    )
     .await
 }

@@ -2,21 +2,14 @@
 //! properties over event sequences. The decision tables are in `decide/tests.rs`.
 
 use crate::decide::{decide, Actor, Decision, RegionHealth, Replication, Request};
-use crate::ports::Capacity;
-use crate::{handle, Invocation, World};
+use crate::{handle, Invocation};
 use chrono::{DateTime, Duration as Chrono, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use shared::aws::cloudwatch::AlarmReading;
-use shared::aws::route53::{CasResult, GateStatus, StateVersion};
-use shared::error::AwsErrorKind;
-use shared::events::{AlarmState, ControlPlaneDetail, ControlPlaneKind};
-use shared::metrics::MetricBatch;
+use shared::events::{AlarmState, ControlPlaneKind};
 use shared::routing::RoutingState;
-use shared::{Config, Region, Result};
+use shared::{Config, Region};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
 
 pub(crate) fn r(s: &str) -> Region {
     Region::parse(s).unwrap()
@@ -27,6 +20,15 @@ pub(crate) fn eu() -> Region {
 pub(crate) fn us() -> Region {
     r("us-east-1")
 }
+pub(crate) use crate::fake::FakeWorld;
+
+impl Default for FakeWorld {
+    /// The tests' world: its clock at [`t0`].
+    fn default() -> Self {
+        Self::starting_at(t0())
+    }
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
 }
@@ -93,217 +95,6 @@ pub(crate) fn refused(d: &Decision, needle: &str) {
 
 // ------------------------------------------------------------------ handler
 
-/// An in-memory world: a TXT record with real compare-and-swap, gates, and logs.
-pub struct FakeWorld {
-    record: Mutex<Option<String>>,
-    thresholds: Mutex<BTreeMap<Region, i32>>,
-    pub emitted: Mutex<Vec<(ControlPlaneKind, String)>>,
-    pub notices: Mutex<Vec<String>>,
-    pub scheduled: Mutex<Vec<String>>,
-    pub cancelled: Mutex<Vec<String>>,
-    pub swaps: Mutex<u32>,
-    /// Swaps to lose on purpose (someone else wrote first).
-    pub lose: Mutex<u32>,
-    /// Swaps that fail with a throttling error.
-    pub throttle: Mutex<u32>,
-    /// Swaps that land, then answer a timeout (the answer is lost).
-    pub land_then_time_out: Mutex<u32>,
-    /// The health alarms as CloudWatch holds them, by name (an unknown name is not found).
-    pub alarms: Mutex<BTreeMap<String, AlarmReading>>,
-    /// Whether DescribeAlarms fails (CloudWatch unreachable).
-    pub alarms_down: Mutex<bool>,
-    /// Provisioned concurrency of each region's targets.
-    pub capacity: Mutex<BTreeMap<Region, Vec<Capacity>>>,
-    /// PutEvents calls to fail.
-    pub fail_emits: Mutex<u32>,
-    pub now: Mutex<DateTime<Utc>>,
-}
-
-impl FakeWorld {
-    pub fn new() -> Self {
-        Self {
-            record: Mutex::new(None),
-            thresholds: Mutex::new([(eu(), 2), (us(), 2)].into()),
-            emitted: Mutex::default(),
-            notices: Mutex::default(),
-            scheduled: Mutex::default(),
-            cancelled: Mutex::default(),
-            swaps: Mutex::new(0),
-            lose: Mutex::new(0),
-            throttle: Mutex::new(0),
-            land_then_time_out: Mutex::new(0),
-            alarms: Mutex::default(),
-            alarms_down: Mutex::new(false),
-            capacity: Mutex::default(),
-            fail_emits: Mutex::new(0),
-            now: Mutex::new(t0()),
-        }
-    }
-    fn set_state(&self, state: &RoutingState) {
-        *self.record.lock().unwrap() = Some(state.to_txt());
-    }
-    fn set_alarm(&self, region: &str, state: AlarmState, at: DateTime<Utc>) {
-        let name = format!("orders-health-{region}");
-        let reading = AlarmReading {
-            name: name.clone(),
-            state,
-            since: at,
-        };
-        self.alarms.lock().unwrap().insert(name, reading);
-    }
-    fn at(&self, now: DateTime<Utc>) -> &Self {
-        *self.now.lock().unwrap() = now;
-        self
-    }
-    fn state(&self) -> RoutingState {
-        self.record
-            .lock()
-            .unwrap()
-            .as_deref()
-            .map(|r| RoutingState::from_txt(r).unwrap())
-            .unwrap_or_default()
-    }
-}
-
-/// What Route 53 answers a ChangeResourceRecordSets that fails.
-fn swap_error(kind: AwsErrorKind, message: &str) -> shared::Error {
-    shared::Error::Aws {
-        service: "route53",
-        operation: "ChangeResourceRecordSets",
-        region: "us-east-1".into(),
-        kind,
-        message: message.into(),
-    }
-}
-
-impl World for FakeWorld {
-    async fn read_state(&self) -> Result<Option<(RoutingState, StateVersion)>> {
-        let raw = self.record.lock().unwrap().clone();
-        Ok(raw.map(|raw| {
-            (
-                RoutingState::from_txt(&raw).unwrap(),
-                StateVersion { raw, ttl: 60 },
-            )
-        }))
-    }
-    async fn swap_state(
-        &self,
-        expected: Option<&StateVersion>,
-        new: &RoutingState,
-    ) -> Result<CasResult> {
-        tokio::task::yield_now().await;
-        let mut throttle = self.throttle.lock().unwrap();
-        if *throttle > 0 {
-            *throttle -= 1;
-            return Err(swap_error(AwsErrorKind::Throttling, "Rate exceeded"));
-        }
-        drop(throttle);
-        let mut lose = self.lose.lock().unwrap();
-        if *lose > 0 {
-            *lose -= 1;
-            return Ok(CasResult::Lost);
-        }
-        // As the Route 53 adapter: a state over one record's limit is never sent.
-        let value = new.to_txt_checked().map_err(shared::Error::State)?;
-        let mut record = self.record.lock().unwrap();
-        if record.as_deref() != expected.map(|v| v.raw.as_str()) {
-            return Ok(CasResult::Lost);
-        }
-        *record = Some(value);
-        *self.swaps.lock().unwrap() += 1;
-        let mut lost = self.land_then_time_out.lock().unwrap();
-        if *lost > 0 {
-            *lost -= 1;
-            return Err(swap_error(AwsErrorKind::Timeout, "timed out"));
-        }
-        Ok(CasResult::Swapped)
-    }
-    async fn gate(&self, region: &Region) -> Result<GateStatus> {
-        Ok(GateStatus {
-            health_check_id: format!("gate-{region}"),
-            health_threshold: self.thresholds.lock().unwrap()[region],
-            children: vec!["a".into(), "b".into()],
-            children_healthy: 2,
-            version: 1,
-        })
-    }
-    async fn set_gate(&self, gate: &GateStatus, threshold: i32) -> Result<bool> {
-        let region = r(gate.health_check_id.trim_start_matches("gate-"));
-        let mut t = self.thresholds.lock().unwrap();
-        Ok(t.insert(region, threshold) != Some(threshold))
-    }
-    async fn alarm_states(
-        &self,
-        alarm_region: &Region,
-        names: &[String],
-    ) -> Result<Vec<AlarmReading>> {
-        if *self.alarms_down.lock().unwrap() {
-            return Err(shared::Error::Aws {
-                service: "cloudwatch",
-                operation: "DescribeAlarms",
-                region: alarm_region.to_string(),
-                kind: AwsErrorKind::Timeout,
-                message: "timed out".into(),
-            });
-        }
-        let alarms = self.alarms.lock().unwrap();
-        Ok(names
-            .iter()
-            .filter_map(|n| alarms.get(n).cloned())
-            .collect())
-    }
-    async fn replication_ready(&self, _: &Region, _: Duration) -> Result<Option<f64>> {
-        Ok(Some(1.0))
-    }
-    async fn peer_capacity(&self, region: &Region) -> Result<Vec<Capacity>> {
-        Ok(self
-            .capacity
-            .lock()
-            .unwrap()
-            .get(region)
-            .cloned()
-            .unwrap_or_default())
-    }
-    async fn emit(&self, kind: ControlPlaneKind, detail: &ControlPlaneDetail) -> Result<()> {
-        let mut fail = self.fail_emits.lock().unwrap();
-        if *fail > 0 {
-            *fail -= 1;
-            return Err(shared::Error::Aws {
-                service: "events",
-                operation: "PutEvents",
-                region: "eu-central-1".into(),
-                kind: AwsErrorKind::Throttling,
-                message: "Rate exceeded".into(),
-            });
-        }
-        drop(fail);
-        self.emitted
-            .lock()
-            .unwrap()
-            .push((kind, detail.region.clone()));
-        Ok(())
-    }
-    async fn notify(&self, subject: &str, _: &str) -> Result<()> {
-        self.notices.lock().unwrap().push(subject.to_string());
-        Ok(())
-    }
-    async fn schedule_drill_end(&self, id: &str, _: DateTime<Utc>, _: &str) -> Result<()> {
-        self.scheduled.lock().unwrap().push(id.to_string());
-        Ok(())
-    }
-    async fn cancel_drill_end(&self, id: &str) -> Result<()> {
-        self.cancelled.lock().unwrap().push(id.to_string());
-        Ok(())
-    }
-    async fn publish(&self, _: MetricBatch) -> Result<()> {
-        Ok(())
-    }
-    async fn sleep(&self, _: Duration) {}
-    fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap()
-    }
-}
-
 fn alarm_event(region: &str, state: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
         "../../../tests/fixtures/cloudwatch-alarm-state-change.json"
@@ -330,7 +121,7 @@ fn alarm_event_at(region: &str, state: &str, minutes: i64) -> Value {
 
 #[tokio::test]
 async fn the_same_alarm_many_times_makes_one_change() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     for _ in 0..100 {
         handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
@@ -346,7 +137,7 @@ async fn the_same_alarm_many_times_makes_one_change() {
 
 #[tokio::test]
 async fn a_lost_swap_rereads_and_redecides() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     *world.lose.lock().unwrap() = 2;
     let out = handle(
         alarm_event("us-east-1", "ALARM"),
@@ -370,7 +161,7 @@ async fn a_lost_swap_rereads_and_redecides() {
 #[tokio::test]
 async fn racing_copies_never_leave_zero_regions_active() {
     for _ in 0..50 {
-        let (c, world) = (config(), FakeWorld::new());
+        let (c, world) = (config(), FakeWorld::default());
         let (inv, home_a, home_b) = (Invocation::default(), eu(), us());
         let (a, b) = tokio::join!(
             handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &home_a, &world),
@@ -390,7 +181,7 @@ async fn racing_copies_never_leave_zero_regions_active() {
 
 #[tokio::test]
 async fn manual_actions_need_a_reason_and_dry_run_changes_nothing() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     let err = handle(
         json!({"action": "evacuate", "region": "us-east-1"}),
@@ -426,7 +217,7 @@ async fn manual_actions_need_a_reason_and_dry_run_changes_nothing() {
 
 #[tokio::test]
 async fn tick_repairs_a_gate_flipped_by_hand() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
         .await
@@ -441,7 +232,7 @@ async fn tick_repairs_a_gate_flipped_by_hand() {
 
 #[tokio::test]
 async fn drill_surges_evacuates_and_records_a_timeline() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let out = handle(
         json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 15, "reason": "game day", "requested_by": "alice"}),
         &Invocation { request_id: "r".into(), function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(), deadline: None },
@@ -473,7 +264,7 @@ async fn drill_surges_evacuates_and_records_a_timeline() {
 
 #[tokio::test]
 async fn ending_a_drill_by_hand_removes_its_end_schedule() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation {
         request_id: "r".into(),
         function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
@@ -500,7 +291,7 @@ async fn ending_a_drill_by_hand_removes_its_end_schedule() {
 
 #[tokio::test]
 async fn an_ok_alarm_with_manual_failback_only_notifies() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     assert!(!c.failover.failback.automatic);
     let inv = Invocation::default();
     handle(
@@ -689,7 +480,7 @@ proptest! {
 
 #[tokio::test]
 async fn late_and_repeated_alarm_events_change_nothing_and_notify_once() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let (inv, home) = (Invocation::default(), eu());
     let run = |event: Value| handle(event, &inv, &c, &home, &world);
     let alarm_us = alarm_event_at("us-east-1", "ALARM", -30);
@@ -736,7 +527,7 @@ async fn late_and_repeated_alarm_events_change_nothing_and_notify_once() {
 
 #[tokio::test]
 async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     *world.throttle.lock().unwrap() = 1;
     let err = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
@@ -763,7 +554,7 @@ async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record
 
 #[tokio::test]
 async fn a_write_whose_answer_timed_out_is_recognised_and_finished() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     *world.land_then_time_out.lock().unwrap() = 1;
     let out = handle(
         alarm_event("us-east-1", "ALARM"),
@@ -845,7 +636,7 @@ fn the_tick_gives_a_drill_up_when_its_surge_is_not_ready_within_surge_wait() {
 
 #[tokio::test]
 async fn a_drill_waits_for_the_surge_only_while_its_run_has_time_left() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     assert!(c.failover.drill.surge_wait.secs() > 20);
     let inv = Invocation {
         request_id: "r".into(),
@@ -873,7 +664,7 @@ fn drill_invocation() -> Invocation {
 
 #[tokio::test]
 async fn a_drill_stores_its_reason_once() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day: fail über to us-east-1", "requested_by": "alice"});
     let out = handle(drill, &drill_invocation(), &c, &eu(), &world)
         .await
@@ -893,7 +684,7 @@ async fn a_drill_stores_its_reason_once() {
 /// the limit named: no AWS call, nothing written, nothing notified.
 #[tokio::test]
 async fn texts_over_their_bounds_are_refused_before_anything_is_done() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let evacuate = |reason: String, by: String| json!({"action": "evacuate", "region": "us-east-1", "reason": reason, "requested_by": by, "force": true});
     let cases = [
         (
@@ -940,7 +731,7 @@ async fn an_alarms_long_text_is_cut_to_fit_and_still_evacuates() {
     c.failover
         .region_alarms
         .insert(shared::AlarmArn::parse(&arn).unwrap(), us());
-    let world = FakeWorld::new();
+    let world = FakeWorld::default();
     let mut event = alarm_event("us-east-1", "ALARM");
     event["detail"]["alarmName"] = json!(name);
     event["resources"] = json!([arn]);
@@ -1055,7 +846,7 @@ fn minutes(n: i64) -> DateTime<Utc> {
 /// evacuates as soon as the dwell allows, without telling anyone again meanwhile.
 #[tokio::test]
 async fn the_tick_evacuates_once_the_rules_allow_a_region_whose_alarm_stays_in_alarm() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     world.set_state(&RoutingState {
         epoch: 4,
@@ -1100,7 +891,7 @@ async fn the_tick_evacuates_once_the_rules_allow_a_region_whose_alarm_stays_in_a
 /// A refusal that lasts (the last region) is told at first sight, then once an hour.
 #[tokio::test]
 async fn a_lasting_refusal_is_told_once_then_hourly() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     let mut state = RoutingState::default();
     state.evacuated.insert(
@@ -1135,7 +926,7 @@ async fn a_lasting_refusal_is_told_once_then_hourly() {
 #[tokio::test]
 async fn a_drill_stops_when_a_serving_region_alarms() {
     for by_tick in [false, true] {
-        let (c, world) = (config(), FakeWorld::new());
+        let (c, world) = (config(), FakeWorld::default());
         let inv = drill_invocation();
         let drill = json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 60,
                            "reason": "game day", "requested_by": "alice"});
@@ -1183,7 +974,7 @@ async fn a_drill_stops_when_a_serving_region_alarms() {
 /// when dated in the future: refused, nothing written.
 #[tokio::test]
 async fn alarm_events_from_elsewhere_or_the_future_change_nothing() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     let mut foreign = alarm_event("us-east-1", "ALARM");
     foreign["account"] = json!("999999999999");
@@ -1216,7 +1007,7 @@ async fn alarm_events_from_elsewhere_or_the_future_change_nothing() {
 /// not evacuate.
 #[tokio::test]
 async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     world.set_alarm("us-east-1", AlarmState::Ok, minutes(2));
     world.at(minutes(3));
     let out = handle(
@@ -1245,7 +1036,7 @@ async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
     assert_eq!(out["outcome"], "applied", "{out}");
     assert!(out.to_string().contains("older than the event"), "{out}");
     // CloudWatch unreachable: the event is all there is, and it is acted on.
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     world.at(minutes(3));
     *world.alarms_down.lock().unwrap() = true;
     let out = handle(
@@ -1263,7 +1054,7 @@ async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
 /// A change whose event could not be sent keeps it owed in the state; the tick sends it.
 #[tokio::test]
 async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
-    let (c, world) = (config(), FakeWorld::new());
+    let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     *world.fail_emits.lock().unwrap() = 1;
     let evacuate = json!({"action": "evacuate", "region": "us-east-1", "reason": "bad deploy",
@@ -1299,7 +1090,7 @@ async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
 #[tokio::test]
 async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
     for ready in [true, false] {
-        let (c, world) = (config(), FakeWorld::new());
+        let (c, world) = (config(), FakeWorld::default());
         world
             .capacity
             .lock()

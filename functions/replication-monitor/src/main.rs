@@ -1,7 +1,7 @@
 //! Wiring only: config, clients, runtime.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use replication_monitor::{handle, AwsDeps, Invocation};
+use replication_monitor::{aws::AwsWorld, handle, Invocation};
 use shared::Config;
 
 #[tokio::main]
@@ -13,14 +13,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Any config problem stops the function here: it refuses to act on a bad config.
     let config = Config::from_env_with(|name| async move { ssm.get_required(&name).await }).await?;
     config.check_home(&home)?;
-    let deps = AwsDeps::new(&config, &home).await?;
-    let (config, deps) = (&config, &deps);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let inv = Invocation {
-            region: home.clone(),
-            request_id: Some(event.context.request_id.clone()),
-        };
-        async move { handle(event.payload, &inv, deps, config, chrono::Utc::now()).await }
-    }))
+    let world = AwsWorld::new(&config, &home).await?;
+    let (config, home, world) = (&config, &home, &world);
+    shared::logging::run(
+        replication_monitor::FUNCTION,
+        service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+            let invocation = Invocation {
+                request_id: event.context.request_id.clone(),
+                function_arn: event.context.invoked_function_arn.clone(),
+            };
+            handle(event.payload, &invocation, config, home, world).await
+        }),
+    )
     .await
 }

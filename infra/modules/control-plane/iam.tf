@@ -183,8 +183,8 @@ data "aws_iam_policy_document" "failover" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/${var.concurrency.discovery_tag_key}"
-      values   = [var.concurrency.discovery_tag_value]
+      variable = "aws:ResourceTag/${local.concurrency_seed.discovery_tag_key}"
+      values   = [local.concurrency_seed.discovery_tag_value]
     }
   }
 
@@ -274,8 +274,8 @@ data "aws_iam_policy_document" "concurrency-scheduler" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/${var.concurrency.discovery_tag_key}"
-      values   = [var.concurrency.discovery_tag_value]
+      variable = "aws:ResourceTag/${local.concurrency_seed.discovery_tag_key}"
+      values   = [local.concurrency_seed.discovery_tag_value]
     }
   }
 
@@ -473,11 +473,7 @@ data "aws_iam_policy_document" "dlq" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values = concat(
-        [
-          aws_cloudwatch_event_rule.ecr_image_push.arn,
-          aws_cloudwatch_event_rule.failover_events.arn,
-          aws_cloudwatch_event_rule.region_health_alarms.arn,
-        ],
+        [for r in aws_cloudwatch_event_rule.trigger : r.arn],
         [for r in aws_cloudwatch_event_rule.forward_to_peers : r.arn],
       )
     }

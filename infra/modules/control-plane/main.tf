@@ -67,6 +67,19 @@ locals {
     }
   }
 
+  # The seed's provisioned concurrency on the workload alias, by environment: the one place
+  # for it (shared::config::Environment::baseline_concurrency agrees; tests/infra.rs).
+  baseline_concurrency = { prod = 2, dev = 1 }
+
+  # What the config's `concurrency` section and the seed's provisioned concurrency (the
+  # workload-concurrency module, fed from output concurrency_seed) must agree on.
+  concurrency_seed = {
+    alias               = var.concurrency.alias
+    baseline            = coalesce(var.concurrency.baseline, local.baseline_concurrency[var.environment])
+    discovery_tag_key   = var.concurrency.discovery_tag_key
+    discovery_tag_value = var.concurrency.discovery_tag_value
+  }
+
   # Kept apart from local.functions: the documents reference names derived from it.
   function_policies = {
     failover              = data.aws_iam_policy_document.failover.json
@@ -143,8 +156,8 @@ locals {
       }
     }
     concurrency = {
-      alias        = var.concurrency.alias
-      baseline     = coalesce(var.concurrency.baseline, var.environment == "prod" ? 2 : 1)
+      alias        = local.concurrency_seed.alias
+      baseline     = local.concurrency_seed.baseline
       min          = var.concurrency.min
       max          = var.concurrency.max
       surge_factor = var.concurrency.surge_factor
@@ -165,8 +178,8 @@ locals {
         regions  = t.regions
       }]
       discovery = {
-        tag_key   = var.concurrency.discovery_tag_key
-        tag_value = var.concurrency.discovery_tag_value
+        tag_key   = local.concurrency_seed.discovery_tag_key
+        tag_value = local.concurrency_seed.discovery_tag_value
       }
       requests_per_second = var.concurrency.requests_per_second
       max_in_flight       = var.concurrency.max_in_flight
@@ -366,38 +379,87 @@ resource "aws_scheduler_schedule" "tick" {
 }
 
 ################################################################################
-# EventBridge rules on this region's default bus
+# EventBridge rules on this region's default bus, each invoking one function
 ################################################################################
 
-# ECR pushes happen in shared-services (eu-central-1); the rule there (the replication
-# module's `aws_cloudwatch_event_rule.ecr_push`) forwards them to this bus, which the bus
-# policy below allows.
-resource "aws_cloudwatch_event_rule" "ecr_image_push" {
-  name           = "${local.prefix}-ecr-push-${var.region}"
-  description    = "ECR image pushes (forwarded from shared-services) -> replication-monitor"
-  event_bus_name = local.bus_name
-  event_pattern = jsonencode({
-    source        = ["aws.ecr"]
-    "detail-type" = ["ECR Image Action"]
-    account       = [var.replication.ecr.registry_id]
-    detail = {
-      "action-type"     = ["PUSH"]
-      result            = ["SUCCESS"]
-      "repository-name" = var.replication.ecr.repositories
+locals {
+  # One entry per trigger: its rule, the function it invokes (target and permission) and
+  # how long EventBridge retries before the DLQ. Keyed by the trigger's former resource name.
+  event_triggers = {
+    # ECR pushes happen in shared-services (eu-central-1); the rule there (the replication
+    # module's `aws_cloudwatch_event_rule.ecr_push`) forwards them to this bus, which the bus
+    # policy below allows.
+    ecr_image_push = {
+      name         = "${local.prefix}-ecr-push-${var.region}"
+      description  = "ECR image pushes (forwarded from shared-services) -> replication-monitor"
+      function     = "replication-monitor"
+      statement_id = "AllowEcrImagePushRule"
+      event_pattern = jsonencode({
+        source        = ["aws.ecr"]
+        "detail-type" = ["ECR Image Action"]
+        account       = [var.replication.ecr.registry_id]
+        detail = {
+          "action-type"     = ["PUSH"]
+          result            = ["SUCCESS"]
+          "repository-name" = var.replication.ecr.repositories
+        }
+      })
+      maximum_event_age_in_seconds = 3600
     }
-  })
-  tags = var.tags
+    # The failover function of either region emits these on its own region's default bus;
+    # the forwarding rules below copy them to the peer, so both schedulers see both.
+    failover_events = {
+      name         = "${local.prefix}-failover-events-${var.region}"
+      description  = "controlplane.failover events (both regions) -> concurrency-scheduler"
+      function     = "concurrency-scheduler"
+      statement_id = "AllowFailoverEventsRule"
+      event_pattern = jsonencode({
+        source        = ["controlplane.failover"]
+        "detail-type" = ["Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"]
+        account       = [local.account_id]
+      })
+      maximum_event_age_in_seconds = 900
+    }
+    # Region-health alarms live in us-east-1 (Route 53 metrics exist only there). Their state
+    # changes reach us-east-1's bus directly and eu-central-1's through the forwarding rule.
+    # Matched by ARN (the event's `resources`): a name alone repeats across accounts and regions.
+    region_health_alarms = {
+      name         = "${local.prefix}-region-health-${var.region}"
+      description  = "Region-health alarm state changes -> failover"
+      function     = "failover"
+      statement_id = "AllowRegionHealthAlarmRule"
+      event_pattern = jsonencode({
+        source        = ["aws.cloudwatch"]
+        "detail-type" = ["CloudWatch Alarm State Change"]
+        account       = [local.account_id]
+        resources     = keys(var.region_alarms)
+      })
+      maximum_event_age_in_seconds = 600
+    }
+  }
 }
 
-resource "aws_cloudwatch_event_target" "ecr_image_push" {
-  rule           = aws_cloudwatch_event_rule.ecr_image_push.name
+resource "aws_cloudwatch_event_rule" "trigger" {
+  for_each = local.event_triggers
+
+  name           = each.value.name
+  description    = each.value.description
   event_bus_name = local.bus_name
-  target_id      = "replication-monitor"
-  arn            = aws_lambda_function.this["replication-monitor"].arn
+  event_pattern  = each.value.event_pattern
+  tags           = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "trigger" {
+  for_each = local.event_triggers
+
+  rule           = aws_cloudwatch_event_rule.trigger[each.key].name
+  event_bus_name = local.bus_name
+  target_id      = each.value.function
+  arn            = aws_lambda_function.this[each.value.function].arn
 
   retry_policy {
     maximum_retry_attempts       = 4
-    maximum_event_age_in_seconds = 3600
+    maximum_event_age_in_seconds = each.value.maximum_event_age_in_seconds
   }
 
   dead_letter_config {
@@ -405,93 +467,53 @@ resource "aws_cloudwatch_event_target" "ecr_image_push" {
   }
 }
 
-resource "aws_lambda_permission" "ecr_image_push" {
-  statement_id   = "AllowEcrImagePushRule"
+resource "aws_lambda_permission" "trigger" {
+  for_each = local.event_triggers
+
+  statement_id   = each.value.statement_id
   action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.this["replication-monitor"].function_name
+  function_name  = aws_lambda_function.this[each.value.function].function_name
   principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.ecr_image_push.arn
+  source_arn     = aws_cloudwatch_event_rule.trigger[each.key].arn
   source_account = local.account_id
 }
 
-# The failover function of either region emits these on its own region's default bus;
-# the forwarding rules below copy them to the peer, so both schedulers see both.
-resource "aws_cloudwatch_event_rule" "failover_events" {
-  name           = "${local.prefix}-failover-events-${var.region}"
-  description    = "controlplane.failover events (both regions) -> concurrency-scheduler"
-  event_bus_name = local.bus_name
-  event_pattern = jsonencode({
-    source        = ["controlplane.failover"]
-    "detail-type" = ["Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"]
-    account       = [local.account_id]
-  })
-  tags = var.tags
+# The three triggers were separate resources: existing state moves, nothing is replaced.
+moved {
+  from = aws_cloudwatch_event_rule.ecr_image_push
+  to   = aws_cloudwatch_event_rule.trigger["ecr_image_push"]
 }
-
-resource "aws_cloudwatch_event_target" "failover_events" {
-  rule           = aws_cloudwatch_event_rule.failover_events.name
-  event_bus_name = local.bus_name
-  target_id      = "concurrency-scheduler"
-  arn            = aws_lambda_function.this["concurrency-scheduler"].arn
-
-  retry_policy {
-    maximum_retry_attempts       = 4
-    maximum_event_age_in_seconds = 900
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
+moved {
+  from = aws_cloudwatch_event_target.ecr_image_push
+  to   = aws_cloudwatch_event_target.trigger["ecr_image_push"]
 }
-
-resource "aws_lambda_permission" "failover_events" {
-  statement_id   = "AllowFailoverEventsRule"
-  action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.this["concurrency-scheduler"].function_name
-  principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.failover_events.arn
-  source_account = local.account_id
+moved {
+  from = aws_lambda_permission.ecr_image_push
+  to   = aws_lambda_permission.trigger["ecr_image_push"]
 }
-
-# Region-health alarms live in us-east-1 (Route 53 metrics exist only there). Their state
-# changes reach us-east-1's bus directly and eu-central-1's through the forwarding rule.
-# Matched by ARN (the event's `resources`): a name alone repeats across accounts and regions.
-resource "aws_cloudwatch_event_rule" "region_health_alarms" {
-  name           = "${local.prefix}-region-health-${var.region}"
-  description    = "Region-health alarm state changes -> failover"
-  event_bus_name = local.bus_name
-  event_pattern = jsonencode({
-    source        = ["aws.cloudwatch"]
-    "detail-type" = ["CloudWatch Alarm State Change"]
-    account       = [local.account_id]
-    resources     = keys(var.region_alarms)
-  })
-  tags = var.tags
+moved {
+  from = aws_cloudwatch_event_rule.failover_events
+  to   = aws_cloudwatch_event_rule.trigger["failover_events"]
 }
-
-resource "aws_cloudwatch_event_target" "region_health_alarms" {
-  rule           = aws_cloudwatch_event_rule.region_health_alarms.name
-  event_bus_name = local.bus_name
-  target_id      = "failover"
-  arn            = aws_lambda_function.this["failover"].arn
-
-  retry_policy {
-    maximum_retry_attempts       = 4
-    maximum_event_age_in_seconds = 600
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
+moved {
+  from = aws_cloudwatch_event_target.failover_events
+  to   = aws_cloudwatch_event_target.trigger["failover_events"]
 }
-
-resource "aws_lambda_permission" "region_health_alarms" {
-  statement_id   = "AllowRegionHealthAlarmRule"
-  action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.this["failover"].function_name
-  principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.region_health_alarms.arn
-  source_account = local.account_id
+moved {
+  from = aws_lambda_permission.failover_events
+  to   = aws_lambda_permission.trigger["failover_events"]
+}
+moved {
+  from = aws_cloudwatch_event_rule.region_health_alarms
+  to   = aws_cloudwatch_event_rule.trigger["region_health_alarms"]
+}
+moved {
+  from = aws_cloudwatch_event_target.region_health_alarms
+  to   = aws_cloudwatch_event_target.trigger["region_health_alarms"]
+}
+moved {
+  from = aws_lambda_permission.region_health_alarms
+  to   = aws_lambda_permission.trigger["region_health_alarms"]
 }
 
 resource "aws_sqs_queue_policy" "dlq" {

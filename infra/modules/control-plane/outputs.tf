@@ -38,6 +38,11 @@ output "config" {
   value       = local.config
 }
 
+output "concurrency_seed" {
+  description = "Alias, baseline (prod 2, dev 1 unless concurrency.baseline says otherwise) and discovery tag of the config's concurrency section: what the workload-concurrency module seeds."
+  value       = local.concurrency_seed
+}
+
 output "kms_key_arn" {
   description = "Customer-managed key encrypting this region's logs and alerts topic."
   value       = aws_kms_key.this.arn

@@ -73,9 +73,8 @@ variable "artifacts_dir" {
 }
 
 variable "architecture" {
-  description = "Instruction set the bootstrap binaries were built for (cargo lambda build --arm64 is the default)."
+  description = "Instruction set the bootstrap binaries were built for (the stack's var.architecture, default arm64)."
   type        = string
-  default     = "arm64"
 
   validation {
     condition     = contains(["arm64", "x86_64"], var.architecture)
@@ -121,9 +120,8 @@ variable "replication_monitor_reserved_concurrency" {
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the /aws/lambda/<name> log groups."
+  description = "Retention of the /aws/lambda/<name> log groups (the stack's var.log_retention_in_days)."
   type        = number
-  default     = 365
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
@@ -337,7 +335,7 @@ variable "replication" {
 ################################################################################
 
 variable "concurrency" {
-  description = "Provisioned-concurrency policy concurrency-scheduler applies. baseline defaults to the seed's value: prod 2, dev 1."
+  description = "Provisioned-concurrency policy concurrency-scheduler applies. baseline defaults to local.baseline_concurrency[environment] (prod 2, dev 1), the seed's level."
   type = object({
     alias        = optional(string, "live")
     baseline     = optional(number)

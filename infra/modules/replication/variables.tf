@@ -19,15 +19,13 @@ variable "environment" {
 }
 
 variable "primary_region" {
-  description = "Build region: ECR pushes, source bucket, primary secrets (must match the *_primary providers)."
+  description = "Build region: ECR pushes, source bucket, primary secrets (must match the *_primary providers; the stack's local.primary)."
   type        = string
-  default     = "eu-central-1"
 }
 
 variable "secondary_region" {
-  description = "Replication target region (must match the *_secondary providers)."
+  description = "Replication target region (must match the *_secondary providers; the stack's local.secondary)."
   type        = string
-  default     = "us-east-1"
 
   validation {
     condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.secondary_region))

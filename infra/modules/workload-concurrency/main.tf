@@ -1,6 +1,8 @@
 ################################################################################
-# workload-concurrency: the seed's provisioned concurrency on alias `live`
-# (prod 2, dev 1). Terraform creates it; concurrency-scheduler owns the number
+# workload-concurrency: the seed's provisioned concurrency on the workload alias.
+# Level, alias and discovery tag come from the control plane's config (its output
+# concurrency_seed: prod 2, dev 1 on `live`), so the seed and concurrency-scheduler
+# never disagree. Terraform creates it; concurrency-scheduler owns the number
 # afterwards (surges, windows), so Terraform ignores later changes to it.
 ################################################################################
 
@@ -24,9 +26,8 @@ data "aws_lambda_alias" "live" {
 resource "aws_lambda_provisioned_concurrency_config" "main" {
   for_each = toset(var.function_names)
 
-  function_name = each.value
-  # Production targets 2 instances, Development targets 1 (the seed)
-  provisioned_concurrent_executions = var.environment == "prod" ? 2 : 1
+  function_name                     = each.value
+  provisioned_concurrent_executions = var.provisioned_concurrency
   qualifier                         = data.aws_lambda_alias.live[each.key].name
 
   lifecycle {

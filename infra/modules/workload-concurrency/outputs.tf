@@ -9,6 +9,6 @@ output "targets" {
 }
 
 output "initial_provisioned_concurrency" {
-  description = "The seed's initial level (prod 2, dev 1); concurrency-scheduler changes it afterwards."
-  value       = var.environment == "prod" ? 2 : 1
+  description = "The seed's initial level; concurrency-scheduler changes it afterwards."
+  value       = var.provisioned_concurrency
 }

@@ -1,10 +1,10 @@
-variable "environment" {
-  description = "dev or prod: the seed's initial provisioned concurrency is prod 2, dev 1."
-  type        = string
+variable "provisioned_concurrency" {
+  description = "The seed's initial provisioned concurrency: the control plane's concurrency_seed.baseline (prod 2, dev 1)."
+  type        = number
 
   validation {
-    condition     = contains(["dev", "prod"], var.environment)
-    error_message = "environment must be dev or prod."
+    condition     = var.provisioned_concurrency >= 1 && floor(var.provisioned_concurrency) == var.provisioned_concurrency
+    error_message = "provisioned_concurrency must be a whole number of at least 1."
   }
 }
 
@@ -19,9 +19,8 @@ variable "function_names" {
 }
 
 variable "alias_name" {
-  description = "Alias carrying the provisioned concurrency (the seed's `live`)."
+  description = "Alias carrying the provisioned concurrency: the control plane's concurrency_seed.alias (the seed's `live`)."
   type        = string
-  default     = "live"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.alias_name)) && !can(regex("^[0-9]+$", var.alias_name))
@@ -30,13 +29,11 @@ variable "alias_name" {
 }
 
 variable "discovery_tag_key" {
-  description = "Tag concurrency-scheduler discovers (and is authorised on, ABAC) the functions by."
+  description = "Tag concurrency-scheduler discovers (and is authorised on, ABAC) the functions by: the control plane's concurrency_seed.discovery_tag_key."
   type        = string
-  default     = "controlplane:provisioned-concurrency"
 }
 
 variable "discovery_tag_value" {
-  description = "Value of the discovery tag."
+  description = "Value of the discovery tag: the control plane's concurrency_seed.discovery_tag_value."
   type        = string
-  default     = "managed"
 }

@@ -4,9 +4,11 @@
 
 pub mod cloudwatch;
 pub mod ecr;
+pub mod eventbridge;
 pub mod lambda;
 pub mod metric_data;
 pub mod route53;
+pub mod scheduler;
 pub mod secrets;
 pub mod sns;
 pub mod ssm;
@@ -86,6 +88,17 @@ pub fn home_region() -> Result<Region, Error> {
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .map_err(|_| Error::Config(vec!["AWS_REGION is not set".into()]))?;
     Region::parse(&name).map_err(|e| Error::Config(vec![format!("AWS_REGION: {e}")]))
+}
+
+/// The Lambda boundary: the runtime reports `error_type` (whether a retry can help)
+/// and the message. Here rather than in `error`, so the core needs no Lambda runtime.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
 }
 
 /// Maps an SDK error to the crate's error, keeping throttling, conflicts,
@@ -188,6 +201,13 @@ pub fn classify_code(code: &str) -> AwsErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diagnostic_carries_type_and_message() {
+        let d: lambda_runtime::Diagnostic = Error::invalid_event("no action").into();
+        assert_eq!(d.error_type, "NonRetryable");
+        assert_eq!(d.error_message, "rejected event: no action");
+    }
 
     #[tokio::test]
     async fn every_region_derives_from_one_loaded_config() {

@@ -1,14 +1,14 @@
-//! The handlers' own work, in process: each real `handle` function with the
-//! in-memory fakes of `fakes.rs`, so no network is timed. Parse, plan, decide,
+//! The handlers' own work, in process: each real `handle` function with its
+//! crate's in-memory fake world, so no network is timed. Parse, plan, decide,
 //! build the decision record and serialise it to JSON, per event.
 
-use super::fakes::{self, FailoverWorld};
 use super::{Options, Stats};
 use chrono::{DateTime, Utc};
+use failover::fake::FakeWorld;
 use serde_json::{json, Value};
 use shared::{Config, Region};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub fn example_config() -> Config {
     let path = crate::repo_root().join("config/example.json");
@@ -76,7 +76,7 @@ pub async fn run(options: &Options) -> Value {
         async move {
             let (stats, last) = time(
                 n,
-                || (FailoverWorld::default(), event.clone()),
+                || (FakeWorld::starting_at(Utc::now()), event.clone()),
                 |(world, event)| async move {
                     failover::handle(event, invocation, config, home, &world)
                         .await
@@ -103,22 +103,20 @@ pub async fn run(options: &Options) -> Value {
     );
     rows.push(failover_case("status", json!({"action": "status"})).await);
 
-    let monitor = fakes::MonitorDeps {
-        ecr: fakes::Ecr { recent: 10 },
-        metrics: fakes::Metrics,
-        secrets: fakes::Secrets,
-        state: fakes::Params,
-        sink: fakes::Sink,
-    };
+    let monitor = replication_monitor::fake::FakeWorld::all_replicated(&config, 10, Utc::now());
     let inv = replication_monitor::Invocation {
-        region: home.clone(),
-        request_id: Some("bench".into()),
+        request_id: "bench".into(),
+        ..Default::default()
     };
     let (stats, last) = time(
         n,
-        || json!({"task": "tick"}),
+        // The log of the previous run is dropped outside the timer.
+        || {
+            monitor.clear_log();
+            json!({"task": "tick"})
+        },
         |event| async {
-            replication_monitor::handle(event, &inv, &monitor, &config, Utc::now())
+            replication_monitor::handle(event, &inv, &config, &home, &monitor)
                 .await
                 .unwrap_or_else(|e| json!({"error": e.to_string()}))
         },
@@ -126,18 +124,27 @@ pub async fn run(options: &Options) -> Value {
     .await;
     rows.push(json!({"function": "replication-monitor", "event": "tick: sweep 10 recent images, 1 S3 rule, 1 secret", "outcome": last["outcome"], "stats": stats.json()}));
 
+    let scheduler = scheduler_config(&config);
+    let scheduler_invocation = concurrency_scheduler::Invocation {
+        request_id: "bench".into(),
+        function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:concurrency-scheduler"
+            .into(),
+    };
     for (label, level) in [
         ("tick: 2 aliases steady", 2),
         ("tick: 2 aliases change 1 -> 2", 1),
     ] {
-        let deps = scheduler_deps(&config, &home, level);
         let (stats, last) = time(
             n,
-            || json!({"task": "tick"}),
-            |event| async {
-                concurrency_scheduler::handle_at(event, &deps, quiet_now())
-                    .await
-                    .unwrap_or_else(|e| json!({"error": e.to_string()}))
+            // A fresh world each run (outside the timer): a run changes its levels.
+            || (scheduler_world(&scheduler, level), json!({"task": "tick"})),
+            |(world, event)| {
+                let (scheduler, home, invocation) = (&scheduler, &home, &scheduler_invocation);
+                async move {
+                    concurrency_scheduler::handle(event, invocation, scheduler, home, &world)
+                        .await
+                        .unwrap_or_else(|e| json!({"error": e.to_string()}))
+                }
             },
         )
         .await;
@@ -146,17 +153,7 @@ pub async fn run(options: &Options) -> Value {
     Value::Array(rows)
 }
 
-type SchedulerDeps = concurrency_scheduler::Deps<
-    fakes::Lambda,
-    fakes::Discovery,
-    fakes::Metrics,
-    fakes::Routing,
-    fakes::Params,
-    fakes::Sink,
-    fakes::Sink,
->;
-
-fn scheduler_deps(config: &Config, home: &Region, level: u32) -> SchedulerDeps {
+fn scheduler_config(config: &Config) -> Config {
     let mut config = config.clone();
     // Two targets in this region: the example's, and a second one.
     let mut second = config.concurrency.targets[0].clone();
@@ -165,20 +162,25 @@ fn scheduler_deps(config: &Config, home: &Region, level: u32) -> SchedulerDeps {
     // The pacer spaces Lambda calls 1/rate apart on purpose; unpaced here, so
     // only the handler's own work is timed (the pacing shows in the process runs).
     config.concurrency.requests_per_second = 1_000_000;
-    concurrency_scheduler::Deps {
-        config,
-        region: home.clone(),
-        lambda: fakes::Lambda { level },
-        discovery: fakes::Discovery,
-        utilization: fakes::Metrics,
-        routing: fakes::Routing,
-        state: fakes::Params,
-        metrics: fakes::Sink,
-        alerts: fakes::Sink,
-        timing: concurrency_scheduler::Timing {
-            poll_interval: Duration::ZERO,
-            conflict_retry_after: Duration::ZERO,
-            conflict_rounds: 1,
-        },
+    config
+}
+
+/// Every target's alias at `level` and READY, a Put READY at once (nothing to
+/// follow), no routing state, no state document, a quiet Sunday night.
+fn scheduler_world(config: &Config, level: u32) -> concurrency_scheduler::fake::FakeWorld {
+    let functions: Vec<&str> = config
+        .concurrency
+        .targets
+        .iter()
+        .map(|t| t.function.as_str())
+        .collect();
+    let world = concurrency_scheduler::fake::FakeWorld::with(&functions);
+    for f in &functions {
+        world.set(f, level, shared::aws::lambda::PcStatus::Ready);
     }
+    world
+        .ready_on_put
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    world.at(quiet_now());
+    world
 }
