@@ -56,7 +56,7 @@ test: setup lint ## every test layer: unit, property, adapter, local AWS integra
 
 demo: setup ## run the control plane against the local AWS world through a full scenario
 	$(CARGO) build --workspace --bins --locked
-	$(CARGO) run --quiet --locked -p tests --bin demo
+	$(CARGO) run --quiet --locked -p demo --bin demo
 
 # The benchmarks' Python peer (boto3 under awslambdaric), pinned, in a venv of its own.
 BENCH_VENV  := .venv-bench
@@ -68,7 +68,7 @@ $(BENCH_VENV)/bin/python: bench/requirements.txt
 	touch $@
 
 bench: $(PY) $(BENCH_VENV)/bin/python ## benchmarks against a Python/boto3 peer (not part of test): docs/BENCHMARKS.md
-	$(CARGO) build --release --locked -p failover -p replication-monitor -p concurrency-scheduler -p tests --bin failover --bin replication-monitor --bin concurrency-scheduler --bin bench
+	$(CARGO) build --release --locked -p failover -p replication-monitor -p concurrency-scheduler -p bench --bin failover --bin replication-monitor --bin concurrency-scheduler --bin bench
 	target/release/bench $(BENCH_ARGS)
 
 soak: setup ## the reliability suite at length: full fault matrix, 100,000 bad-input cases per parser

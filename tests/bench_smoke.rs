@@ -2,12 +2,12 @@
 //! harness works and checks what a run must show on any machine: outcomes and
 //! API-call counts, never times). Uses the debug binaries `make test` builds.
 
-use tests::bench::{self, Options};
-use tests::LocalAws;
+use ::bench::{self, Options};
+use testkit::LocalAws;
 
 fn smoke() -> Options {
     let mut options = Options::smoke();
-    options.bin_dir = tests::debug_dir();
+    options.bin_dir = testkit::debug_dir();
     options
 }
 

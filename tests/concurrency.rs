@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use shared::aws::route53::{Route53, StateStore};
 use shared::routing::Evacuation;
 use shared::Region;
-use tests::runtime::FunctionProcess;
-use tests::topology::{create_function_with_alias, Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::runtime::FunctionProcess;
+use testkit::topology::{create_function_with_alias, Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 use tokio::sync::Mutex;
 
 /// Provisioned-concurrency settings (ready delay, account concurrency) are
@@ -315,7 +315,7 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
     let names: Vec<String> = (0..N).map(|i| format!("cs-many-{i:03}")).collect();
     let world = LocalAws::shared().await;
     let mut spec = Spec::new("cs-many");
-    spec.account = tests::DEV.into();
+    spec.account = testkit::DEV.into();
     spec.environment = "dev";
     let account = spec.account.clone();
     let lambda = aws_sdk_lambda::Client::new(&world.sdk_config(&account, PRIMARY));

@@ -3,9 +3,9 @@
 //! AWS world, through Lambda Invoke and nothing else.
 
 use serde_json::Value;
-use tests::deploy::{ctl, ctl_env, Deployment};
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::deploy::{ctl, ctl_env, Deployment};
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// A local AWS world of this module's own: other modules switch throttling,
 /// faults and the provisioned-concurrency delay in theirs, which would make the
@@ -27,7 +27,7 @@ fn unique(prefix: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_scenario_runs_green() {
     let world = world().await;
-    let report = tests::demo::run(world, &unique("dm")).await;
+    let report = ::demo::run(world, &unique("dm")).await;
     let failed: Vec<String> = report
         .failed()
         .iter()

@@ -2,20 +2,20 @@
 //! against the local AWS world, fed real event payloads.
 
 use serde_json::json;
-use tests::runtime::{FunctionProcess, Reply};
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::runtime::{FunctionProcess, Reply};
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
-pub use tests::{binary, fixture};
+pub use testkit::{binary, fixture};
 
-/// Starts `name` for `topology` in `region` (see `tests::deploy::start`).
+/// Starts `name` for `topology` in `region` (see `testkit::deploy::start`).
 pub async fn start(
     world: &LocalAws,
     name: &str,
     topology: &Topology,
     region: &str,
 ) -> FunctionProcess {
-    tests::deploy::start(world, name, topology, region)
+    testkit::deploy::start(world, name, topology, region)
         .await
         .expect("function starts")
 }
@@ -90,7 +90,7 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     let changes = topology.evaluate_alarms(world).await;
     assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
     let mut alarm = fixture("cloudwatch-alarm-state-change.json");
-    tests::address_alarm_event(
+    testkit::address_alarm_event(
         &mut alarm,
         &topology.alarm_arn(&format!("orders-health-{SECONDARY}-e2e1")),
     );
@@ -148,7 +148,7 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_config_is_refused_at_start_with_every_problem() {
     let world = LocalAws::shared().await;
-    let mut env = world.function_env(tests::PROD, PRIMARY);
+    let mut env = world.function_env(testkit::PROD, PRIMARY);
     env.push((
         "CONTROL_PLANE_CONFIG".into(),
         json!({"environment": "staging", "regions": ["eu-central-1"], "typo": 1}).to_string(),
@@ -207,7 +207,7 @@ async fn every_function_takes_the_scheduler_default_payload_as_a_tick() {
         .await
         .expect("topology");
     let account = topology.spec.account.clone();
-    for function in tests::deploy::FUNCTIONS {
+    for function in testkit::deploy::FUNCTIONS {
         let mut f = start(world, function, &topology, PRIMARY).await;
         let mut event = fixture("scheduler-default-payload.json");
         event["account"] = json!(account);
@@ -276,7 +276,7 @@ async fn every_line_a_function_writes_for_a_refused_event_is_json() {
         json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}),
     ];
     for format in ["JSON", "Text"] {
-        for function in tests::deploy::FUNCTIONS {
+        for function in testkit::deploy::FUNCTIONS {
             let mut env = world.function_env(&topology.spec.account, PRIMARY);
             env.push(("CONTROL_PLANE_CONFIG".into(), topology.config().to_string()));
             env.push(("AWS_LAMBDA_LOG_FORMAT".into(), format.into()));

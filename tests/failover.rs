@@ -7,9 +7,9 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use serde_json::{json, Value};
 use shared::aws::route53::{Route53, StateStore, StateVersion, CONTROL_PLANE_REGION};
 use shared::routing::RoutingState;
-use tests::runtime::FunctionProcess;
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::runtime::FunctionProcess;
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 struct World {
     world: &'static LocalAws,
@@ -97,7 +97,7 @@ impl World {
 
     fn alarm(&self, region: &str, state: &str) -> Value {
         let name = format!("orders-health-{region}-{}", self.topology.spec.suffix);
-        tests::alarm_event(&self.topology.alarm_arn(&name), state)
+        testkit::alarm_event(&self.topology.alarm_arn(&name), state)
     }
 
     /// Publishes `ReplicationReady` for `destination` where the copy in `home` reads it,

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-use tests::runtime::{FunctionProcess, Reply};
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::runtime::{FunctionProcess, Reply};
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// The attempt timeout the functions run with here; a timeout fault delays a call longer.
 pub const ATTEMPT_TIMEOUT_MS: u64 = 1000;
@@ -137,7 +137,7 @@ pub fn occurrence(sequence: &[Call], i: usize) -> usize {
 /// on its first call, which can outlast a short attempt timeout on a busy machine).
 pub async fn private_world() -> LocalAws {
     let world = LocalAws::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let r53 = aws_sdk_route53::Client::new(&world.sdk_config(tests::PROD, SECONDARY));
+    let r53 = aws_sdk_route53::Client::new(&world.sdk_config(testkit::PROD, SECONDARY));
     let _ = r53.list_hosted_zones().send().await;
     world
 }
@@ -498,7 +498,7 @@ async fn fault_matrix_failover() {
 
 /// Keeps the last printed matrix under target/ for docs/RELIABILITY.md.
 pub fn write_summary(name: &str, text: &str) {
-    let dir = tests::repo_root().join("target/reliability");
+    let dir = testkit::repo_root().join("target/reliability");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(format!("{name}.txt")), text);
 }
@@ -953,7 +953,7 @@ async fn duplicates_make_the_changes_of_one_delivery() {
     let mut f = spawn_in(world, &topology, &config, "failover").await;
     let alarm = {
         let mut a = crate::e2e::fixture("cloudwatch-alarm-state-change.json");
-        tests::address_alarm_event(
+        testkit::address_alarm_event(
             &mut a,
             &topology.alarm_arn(&format!("orders-health-{SECONDARY}-dup")),
         );

@@ -6,6 +6,7 @@
 use hcl::{Block, Body, Expression};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use testkit::repo_root;
 
 const FUNCTIONS: [&str; 3] = ["failover", "replication-monitor", "concurrency-scheduler"];
 const REGION_PROVIDERS: [&str; 2] = ["aws.workload_eu_central_1", "aws.workload_us_east_1"];
@@ -33,10 +34,6 @@ const DATA_KEYED_MAPS: [&str; 4] = [
     "failover.drill.scheduler_role_arns",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
@@ -61,7 +58,7 @@ struct Tf {
 
 impl Tf {
     fn load(rel: &str) -> Tf {
-        let dir = repo().join(rel);
+        let dir = repo_root().join(rel);
         let mut files = Vec::new();
         tf_files(&dir, &mut files);
         assert!(!files.is_empty(), "no .tf files under {}", dir.display());
@@ -316,7 +313,7 @@ fn infra_functions_exist_and_the_control_plane_runs_in_both_regions_of_both_envs
         "var.environment is validated"
     );
     for env in ["dev", "prod"] {
-        let dir = repo().join(format!("infra/envs/{env}"));
+        let dir = repo_root().join(format!("infra/envs/{env}"));
         assert!(
             dir.join("backend.hcl.example").is_file(),
             "{env}: backend.hcl.example"
@@ -713,8 +710,8 @@ fn hcl_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
 
 #[test]
 fn infra_config_document_has_exactly_the_keys_of_the_example() {
-    let text =
-        std::fs::read_to_string(repo().join("config/example.json")).expect("config/example.json");
+    let text = std::fs::read_to_string(repo_root().join("config/example.json"))
+        .expect("config/example.json");
     let example: serde_json::Value = serde_json::from_str(&text).expect("example.json is JSON");
     let mut expected = BTreeSet::new();
     json_paths(&example, "", &mut expected);
@@ -1034,7 +1031,7 @@ fn infra_one_place_for_the_baseline() {
 
     // Nowhere else: no second "prod ? 2 : 1", no second copy of the discovery tag.
     let mut files = Vec::new();
-    tf_files(&repo().join("infra"), &mut files);
+    tf_files(&repo_root().join("infra"), &mut files);
     for file in files {
         let text = compact(&std::fs::read_to_string(&file).unwrap());
         assert!(
@@ -1055,9 +1052,10 @@ fn infra_one_place_for_the_baseline() {
     }
 
     // The example is a prod document: its baseline is prod's.
-    let example: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("config/example.json")).unwrap())
-            .unwrap();
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("config/example.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(example["environment"], "prod");
     assert_eq!(
         example["concurrency"]["baseline"],
@@ -1071,9 +1069,10 @@ fn infra_one_place_for_the_baseline() {
 #[test]
 fn infra_config_defaults_are_the_examples() {
     let cp = Tf::load("infra/modules/control-plane");
-    let example: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("config/example.json")).unwrap())
-            .unwrap();
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("config/example.json")).unwrap(),
+    )
+    .unwrap();
     let mut compared = Vec::new();
     let mut mismatches = Vec::new();
     walk_defaults(
@@ -1208,7 +1207,7 @@ fn same_value(hcl: &Expression, json: &serde_json::Value) -> bool {
 #[test]
 fn infra_cross_account_roles_require_an_external_id() {
     let mut files = Vec::new();
-    tf_files(&repo().join("infra"), &mut files);
+    tf_files(&repo_root().join("infra"), &mut files);
     let mut checked = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -1236,7 +1235,7 @@ fn infra_cross_account_roles_require_an_external_id() {
 /// pin): every resource and data block there must name its provider.
 #[test]
 fn infra_blocks_of_alias_only_modules_name_their_provider() {
-    let modules = repo().join("infra/modules");
+    let modules = repo_root().join("infra/modules");
     let mut checked = 0;
     for entry in std::fs::read_dir(&modules).expect("infra/modules") {
         let dir = entry.expect("module dir").path();
@@ -1244,7 +1243,7 @@ fn infra_blocks_of_alias_only_modules_name_their_provider() {
         if !versions.contains("configuration_aliases") {
             continue;
         }
-        let rel = dir.strip_prefix(repo()).unwrap().display().to_string();
+        let rel = dir.strip_prefix(repo_root()).unwrap().display().to_string();
         let tf = Tf::load(&rel);
         for (file, block) in &tf.blocks {
             if !matches!(block.identifier.as_str(), "resource" | "data") {

@@ -6,11 +6,10 @@
 
 use crate::e2e::{binary, fixture};
 use serde_json::{json, Value};
-use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use std::time::Duration;
-use tests::runtime::FunctionProcess;
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
+use testkit::runtime::FunctionProcess;
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY, SHARED_SERVICES};
 use tokio::sync::Mutex;
 
 /// The tests take turns: ECR replication lag and failures are per destination region
@@ -54,7 +53,7 @@ async fn setup(suffix: &str, tweak: impl FnOnce(&mut Value)) -> World {
     tweak(&mut config);
 
     // The registry replicates the primary's repositories to the secondary.
-    tests::topology::replicate_ecr(world)
+    testkit::topology::replicate_ecr(world)
         .await
         .expect("replication configuration");
     s3_metrics(world, &config, 30.0, 0.0, 0.0).await;
@@ -89,7 +88,7 @@ async fn s3_metrics(world: &LocalAws, config: &Value, latency: f64, pending: f64
 
 /// Pushes a unique image; returns its digest.
 async fn push(world: &LocalAws, repo: &str, tag: &str) -> String {
-    tests::topology::push_image(world, repo, tag)
+    testkit::topology::push_image(world, repo, tag)
         .await
         .expect("put image")
 }
@@ -129,28 +128,10 @@ impl World {
 
     /// The latest published value of a metric in this world's namespace.
     async fn metric(&self, name: &str, dims: &[(&str, &str)]) -> Option<f64> {
-        let cw = MetricData::new(&self.world.sdk_config(&self.topology.spec.account, PRIMARY));
-        let q = MetricQuery {
-            id: "m".into(),
-            namespace: namespace(&self.topology.spec.suffix),
-            metric_name: name.into(),
-            dimensions: dims
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            stat: "Maximum".into(),
-            period_secs: 1,
-        };
-        let now = chrono::Utc::now();
-        let series = cw
-            .read(
-                &[q],
-                now - chrono::Duration::minutes(10),
-                now + chrono::Duration::minutes(1),
-            )
+        self.topology
+            .latest_metric(self.world, name, dims, "Maximum")
             .await
-            .expect("GetMetricData");
-        series[0].latest()
+            .expect("GetMetricData")
     }
 
     /// A per-kind metric towards the secondary region.
@@ -486,7 +467,7 @@ async fn an_unreadable_repository_or_secret_is_reported_without_hiding_the_other
         fixture("cloudwatch-alarm-state-change.json"),
     ] {
         match w.f.invoke(bad.clone()).await.unwrap() {
-            tests::runtime::Reply::Error { error_type, .. } => {
+            testkit::runtime::Reply::Error { error_type, .. } => {
                 assert_eq!(error_type, "NonRetryable", "{bad}")
             }
             other => panic!("{bad} accepted: {other:?}"),

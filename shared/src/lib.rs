@@ -12,12 +12,15 @@ pub mod decision;
 pub mod duration;
 pub mod error;
 pub mod events;
+mod invocation;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod manual;
 pub mod metrics;
 pub mod region;
 pub mod routing;
+#[cfg(feature = "aws")]
+pub mod runtime;
 pub mod schedule;
 
 pub use config::Config;
@@ -25,5 +28,6 @@ pub use decision::{Change, DecisionRecord, Outcome};
 pub use duration::Duration;
 pub use error::{Error, Result};
 pub use events::Event;
+pub use invocation::Invocation;
 pub use manual::{Action, ManualAction};
 pub use region::{AccountId, AlarmArn, Arn, Region};

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader, MetricSeries};
 use shared::config::S3Rule;
 use shared::region::Region;
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// This test's own account: "7" and 11 digits from its name.
 fn account(test: &str) -> String {
-    tests::account_for('7', test)
+    testkit::account_for('7', test)
 }
 
 async fn https_check(world: &LocalAws, account: &str, fqdn: &str) -> String {
@@ -44,7 +44,7 @@ async fn https_check(world: &LocalAws, account: &str, fqdn: &str) -> String {
 /// region_health_evaluation_periods = 1 (the variable allows 1 to 30), as the
 /// topology creates it.
 async fn region_health_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str, alb: &str, api: &str) {
-    tests::topology::region_health_alarm(cw, name, alb, api)
+    testkit::topology::region_health_alarm(cw, name, alb, api)
         .await
         .unwrap_or_else(|e| panic!("PutMetricAlarm {name}: {e:?}"));
 }

@@ -13,12 +13,12 @@ use aws_sdk_route53::types::{
 use serde_json::{json, Value};
 use shared::aws::route53::{GateControl, Route53, CONTROL_PLANE_REGION};
 use shared::error::AwsErrorKind;
-use tests::{LocalAws, PRIMARY};
+use testkit::{LocalAws, PRIMARY};
 
 /// This test's own account: "5" and 11 digits from its name, so no other test shares
 /// its health checks, alarms or Route 53 quota.
 fn account(test: &str) -> String {
-    tests::account_for('5', test)
+    testkit::account_for('5', test)
 }
 
 struct Checks {

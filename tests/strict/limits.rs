@@ -26,11 +26,11 @@ use shared::events::{ControlPlaneDetail, ControlPlaneKind};
 use shared::metrics::{Metric, MetricBatch, MetricSink, Unit};
 use shared::region::Region;
 use shared::routing::{Evacuation, RoutingState};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// A 12-digit account of the test's own: "4" and 11 digits of an FNV-1a hash of its name.
 fn account(test: &str) -> String {
-    tests::account_for('4', test)
+    testkit::account_for('4', test)
 }
 
 async fn world() -> &'static LocalAws {

@@ -18,9 +18,9 @@ use shared::aws::route53::{GateControl, Route53, StateStore, CONTROL_PLANE_REGIO
 use shared::error::AwsErrorKind;
 use shared::metrics::{Metric, MetricSink, Unit};
 use std::time::{Duration, Instant};
-use tests::runtime::Reply;
-use tests::topology::{Spec, Topology};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::runtime::Reply;
+use testkit::topology::{Spec, Topology};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// The SDK configuration the product loads (`shared::aws::load_sdk_config`): connect 2 s,
 /// attempt 5 s, operation 15 s, 3 attempts, back-off 200 ms up to 2 s; pointed at `world`.
@@ -279,7 +279,7 @@ async fn error_mode_reaches_the_product_as_transient_and_an_eu_outage_spares_rou
 async fn a_failover_copy_in_eu_central_1_cannot_evacuate_a_dark_us_east_1() {
     let account = "812000000003";
     let (world, topo) = private_world("outage-fo", account).await;
-    let mut failover = tests::deploy::start(&world, "failover", &topo, PRIMARY)
+    let mut failover = testkit::deploy::start(&world, "failover", &topo, PRIMARY)
         .await
         .expect("the failover binary starts (cargo build -p failover)");
     set_outage(
@@ -293,7 +293,7 @@ async fn a_failover_copy_in_eu_central_1_cannot_evacuate_a_dark_us_east_1() {
     // The alarm event for us-east-1 (as EventBridge would hand it to the eu copy).
     let started = Instant::now();
     let reply = failover
-        .invoke(tests::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
+        .invoke(testkit::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
         .await
         .expect("the function answers");
     let took = started.elapsed();
@@ -344,7 +344,7 @@ async fn a_failover_copy_in_eu_central_1_cannot_evacuate_a_dark_us_east_1() {
         )
         .await;
     let record = failover
-        .invoke(tests::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
+        .invoke(testkit::alarm_event(&topo.alarm_arn(&alarm), "ALARM"))
         .await
         .expect("the function answers")
         .ok()

@@ -22,7 +22,7 @@ use shared::error::AwsErrorKind;
 use shared::metrics::{Metric, MetricSink, Unit};
 use shared::Error;
 use std::time::{Duration, Instant};
-use tests::{LocalAws, PRIMARY, SECONDARY};
+use testkit::{LocalAws, PRIMARY, SECONDARY};
 
 /// An account of this test's own: "4" and 11 digits from the test's name and this
 /// process's start, so a rerun against a long-lived world never meets drained buckets.

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use shared::aws::lambda::{Lambda, PcStatus, ProvisionedConcurrency};
 use shared::aws::scheduler::DrillSchedules;
 use std::time::{Duration, Instant};
-use tests::{LocalAws, PRIMARY};
+use testkit::{LocalAws, PRIMARY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 /// This test's own 12-digit account: "6" and 11 digits of a hash of its name, so
 /// tests sharing the world never share quotas, functions or schedules.
 fn account_for(test: &str) -> String {
-    tests::account_for('6', test)
+    testkit::account_for('6', test)
 }
 
 fn unique() -> String {
@@ -202,7 +202,7 @@ async fn provisioned_concurrency_stays_in_progress_for_a_minute_or_two() {
     let account = account_for("strict::schedules::provisioned_concurrency");
     let function = format!("strict-pc-{}", unique());
     let config = world.sdk_config(&account, PRIMARY);
-    tests::topology::create_function_with_alias(
+    testkit::topology::create_function_with_alias(
         world,
         &aws_sdk_lambda::Client::new(&config),
         &account,

@@ -33,7 +33,7 @@ pub struct AwsWorld {
 }
 
 impl AwsWorld {
-    pub async fn new(config: &Config, home: &Region) -> Self {
+    pub async fn new(config: &Config, home: &Region) -> Result<Self> {
         let home_sdk = shared::aws::sdk_config(home).await;
         let r53_sdk =
             shared::aws::sdk_config(&Region::parse(CONTROL_PLANE_REGION).expect("valid region"))
@@ -56,7 +56,7 @@ impl AwsWorld {
                 alarms.push((arn.region().clone(), CloudWatch::new(&sdk)));
             }
         }
-        Self {
+        Ok(Self {
             alarms,
             route53: Route53::new(
                 &r53_sdk,
@@ -83,7 +83,7 @@ impl AwsWorld {
                 .map(|topic| Sns::new(&home_sdk, topic.as_str())),
             metric_data: MetricData::new(&home_sdk),
             lambda,
-        }
+        })
     }
 }
 

@@ -62,12 +62,4 @@ pub trait World: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// What the Lambda context tells about the invocation.
-#[derive(Debug, Clone, Default)]
-pub struct Invocation {
-    pub request_id: String,
-    pub function_arn: String,
-    /// When Lambda stops this run (its timeout), if known: a drill waits for the
-    /// peer's surge only while there is time left to evacuate.
-    pub deadline: Option<DateTime<Utc>>,
-}
+pub use shared::Invocation;

@@ -46,9 +46,4 @@ pub trait World: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// What the Lambda context tells about the invocation.
-#[derive(Debug, Clone, Default)]
-pub struct Invocation {
-    pub request_id: String,
-    pub function_arn: String,
-}
+pub use shared::Invocation;

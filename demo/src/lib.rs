@@ -3,13 +3,13 @@
 //! through a failover by real event payloads and by the operator's `ctl`.
 //! `make demo` prints it; the end-to-end tests run it and require every step green.
 
-use crate::deploy::{self, CtlRun, Deployment};
-use crate::runtime::{FunctionProcess, Reply};
-use crate::topology::{Spec, Topology};
-use crate::{fixture, LocalAws, PRIMARY, SECONDARY};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use testkit::deploy::{self, CtlRun, Deployment};
+use testkit::runtime::{FunctionProcess, Reply};
+use testkit::topology::{Spec, Topology};
+use testkit::{fixture, LocalAws, PRIMARY, SECONDARY};
 
 /// How long the demo waits for an effect (a delivery, an alert) before calling the step failed.
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -155,20 +155,17 @@ pub fn demo_config(topology: &Topology) -> Value {
 }
 
 /// EventBridge's deliveries to the deployed functions, as the local world records them.
-struct Deliveries {
+struct Deliveries<'a> {
+    world: &'a LocalAws,
+    topology: &'a Topology,
     seen: HashSet<String>,
 }
 
-impl Deliveries {
+impl Deliveries<'_> {
     /// Waits (at most [`WAIT_LIMIT`]) until `expect` new deliveries of `detail_type` to
     /// this topology's functions have finished (delivered or failed); returns them.
-    async fn wait(
-        &mut self,
-        world: &LocalAws,
-        topology: &Topology,
-        detail_type: &str,
-        expect: usize,
-    ) -> Vec<Value> {
+    async fn wait(&mut self, detail_type: &str, expect: usize) -> Vec<Value> {
+        let (world, topology) = (self.world, self.topology);
         let prefix = format!("{}-", topology.service_name());
         let deadline = Instant::now() + WAIT_LIMIT;
         loop {
@@ -321,26 +318,12 @@ async fn replication_ready(
     region: &str,
     stat: &str,
 ) -> Option<f64> {
-    use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
-    let cw = MetricData::new(&world.sdk_config(&topology.spec.account, PRIMARY));
-    let query = MetricQuery {
-        id: "ready".into(),
-        namespace: format!("ControlPlane-{}", topology.spec.suffix),
-        metric_name: "ReplicationReady".into(),
-        dimensions: vec![("DestinationRegion".into(), region.into())],
-        stat: stat.into(),
-        period_secs: 1,
-    };
-    let now = chrono::Utc::now();
-    let series = cw
-        .read(
-            &[query],
-            now - chrono::Duration::minutes(10),
-            now + chrono::Duration::minutes(1),
-        )
+    let dimensions = [("DestinationRegion", region)];
+    topology
+        .latest_metric(world, "ReplicationReady", &dimensions, stat)
         .await
-        .ok()?;
-    series.first().and_then(|s| s.latest())
+        .ok()
+        .flatten()
 }
 
 /// Ticks the replication-monitor until `alerts` with `needle` appear on the topic
@@ -359,6 +342,65 @@ async fn tick_until_alert(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `ctl status` succeeded and shows both regions active.
+fn both_active(r: &CtlRun) -> bool {
+    r.code == 0 && row(r, PRIMARY).contains("active") && row(r, SECONDARY).contains("active")
+}
+
+/// Which regions the data plane answers in, as the step `step` expects (`ok`).
+async fn answers(
+    run: &mut Run,
+    world: &LocalAws,
+    topology: &Topology,
+    step: &str,
+    ok: impl FnOnce(&[String]) -> bool,
+) {
+    let t = Instant::now();
+    let regions = topology.answering_regions(world).await;
+    run.step(step, ok(&regions), regions.join(", "), t);
+}
+
+/// The step `step`: `event` reaches both regions' schedulers and the one in `region`
+/// acts on it.
+async fn schedulers_hear(
+    run: &mut Run,
+    deliveries: &mut Deliveries<'_>,
+    event: &str,
+    region: &str,
+    step: &str,
+) {
+    let t = Instant::now();
+    let ds = deliveries.wait(event, 2).await;
+    run.step(
+        step,
+        ds.len() == 2 && answered(&ds, region, "applied").is_some(),
+        delivered_all(&ds),
+        t,
+    );
+}
+
+/// us-east-1's endpoints recover: Route 53 sees it, its alarm goes back to OK, and
+/// both failovers hear of it and change nothing (failback is manual).
+async fn secondary_recovers(run: &mut Run, deliveries: &mut Deliveries<'_>, step: &str) {
+    let (world, topology) = (deliveries.world, deliveries.topology);
+    let t = Instant::now();
+    topology.set_region_endpoints(world, SECONDARY, true).await;
+    let changes = topology.evaluate_alarms(world).await;
+    let ds = deliveries.wait("CloudWatch Alarm State Change", 2).await;
+    run.step(
+        step,
+        changes.iter().any(|c| c["state"] == "OK")
+            && ds.len() == 2
+            && ds.iter().all(|d| d["result"]["outcome"] == "noop"),
+        format!(
+            "{}; failover: {}",
+            transitions(&changes),
+            delivered_all(&ds)
+        ),
+        t,
+    );
 }
 
 /// Runs the whole scenario against `world` (a fresh topology, named by `suffix`).
@@ -425,7 +467,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     let t = Instant::now();
     let bus = config["event_bus_name"].as_str().unwrap_or("default");
     let wired = deploy::create_event_rules(world, &topology, bus).await;
-    let replicated = crate::topology::replicate_ecr(world).await;
+    let replicated = testkit::topology::replicate_ecr(world).await;
     run.step(
         "EventBridge rules and ECR replication",
         wired.is_ok() && replicated.is_ok(),
@@ -439,6 +481,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         t,
     );
     let mut deliveries = Deliveries {
+        world,
+        topology: &topology,
         seen: HashSet::new(),
     };
     let env = deploy::ctl_env(world, &topology, PRIMARY);
@@ -473,12 +517,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     let t = Instant::now();
     let changes = topology.evaluate_alarms(world).await;
     let ds = deliveries
-        .wait(
-            world,
-            &topology,
-            "CloudWatch Alarm State Change",
-            2 * changes.len(),
-        )
+        .wait("CloudWatch Alarm State Change", 2 * changes.len())
         .await;
     run.step(
         "region-health alarms evaluated",
@@ -497,12 +536,13 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
 
     run.ctl("steady state: ctl status", &env, &["status"], |r| {
-        r.code == 0 && row(r, PRIMARY).contains("active") && row(r, SECONDARY).contains("active")
+        both_active(r)
     })
     .await;
-    let t = Instant::now();
-    let both = topology.answering_regions(world).await;
-    run.step("data plane answers", both.len() == 2, both.join(", "), t);
+    answers(&mut run, world, &topology, "data plane answers", |r| {
+        r.len() == 2
+    })
+    .await;
 
     let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, false).await;
@@ -528,9 +568,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     // EventBridge delivers the alarm's state change to failover in us-east-1 and,
     // forwarded, in eu-central-1: the copies race on the state record, one evacuates.
     let t = Instant::now();
-    let ds = deliveries
-        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
-        .await;
+    let ds = deliveries.wait("CloudWatch Alarm State Change", 2).await;
     let applied = ds
         .iter()
         .filter(|d| d["result"]["outcome"] == "applied")
@@ -549,25 +587,20 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         .first()
         .map(|d| d["event"].clone())
         .unwrap_or(Value::Null);
-    let t = Instant::now();
-    let only = topology.answering_regions(world).await;
-    run.step(
+    answers(
+        &mut run,
+        world,
+        &topology,
         "data plane answers only eu-central-1",
-        only == vec![PRIMARY.to_string()],
-        only.join(", "),
-        t,
-    );
+        |r| r == [PRIMARY],
+    )
+    .await;
 
-    let t = Instant::now();
-    let ds = deliveries
-        .wait(world, &topology, "Region Evacuated", 2)
-        .await;
-    run.step(
+    let (event, step) = (
+        "Region Evacuated",
         "Region Evacuated reaches both schedulers: eu-central-1 surges",
-        ds.len() == 2 && answered(&ds, PRIMARY, "applied").is_some(),
-        delivered_all(&ds),
-        t,
     );
+    schedulers_hear(&mut run, &mut deliveries, event, PRIMARY, step).await;
 
     let t = Instant::now();
     let v = invoke(deployment.function("failover", PRIMARY), alarm).await;
@@ -592,7 +625,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     world
         .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 5}}))
         .await;
-    let pushed = crate::topology::push_image(world, &repo, "2026.11.27-1").await;
+    let pushed = testkit::topology::push_image(world, &repo, "2026.11.27-1").await;
     world
         .post("/ecr/replication", json!({"lagSeconds": {SECONDARY: 0}}))
         .await;
@@ -617,18 +650,9 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
     let t = Instant::now();
     let over = "ecr replication over threshold";
-    let v = tick_until_alert(
-        world,
-        &topology,
-        deployment.function("replication-monitor", PRIMARY),
-        over,
-    )
-    .await;
-    let again = invoke(
-        deployment.function("replication-monitor", PRIMARY),
-        json!({"task": "tick"}),
-    )
-    .await;
+    let monitor = deployment.function("replication-monitor", PRIMARY);
+    let v = tick_until_alert(world, &topology, monitor, over).await;
+    let again = invoke(monitor, json!({"task": "tick"})).await;
     let sent = alerts(world, &topology, over).await;
     let ready = replication_ready(world, &topology, SECONDARY, "Minimum").await;
     run.step(
@@ -651,13 +675,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     .await;
     let t = Instant::now();
     let recovered = "ecr replication recovered";
-    let v = tick_until_alert(
-        world,
-        &topology,
-        deployment.function("replication-monitor", PRIMARY),
-        recovered,
-    )
-    .await;
+    let monitor = deployment.function("replication-monitor", PRIMARY);
+    let v = tick_until_alert(world, &topology, monitor, recovered).await;
     let back = alerts(world, &topology, recovered).await;
     let over_total = alerts(world, &topology, over).await.len();
     let ready = replication_ready(world, &topology, SECONDARY, "Maximum").await;
@@ -679,26 +698,12 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     })
     .await;
 
-    // Its endpoints recover: Route 53 sees it and the alarm goes back to OK (failback is
-    // manual: failover only tells a person).
-    let t = Instant::now();
-    topology.set_region_endpoints(world, SECONDARY, true).await;
-    let changes = topology.evaluate_alarms(world).await;
-    let ds = deliveries
-        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
-        .await;
-    run.step(
+    secondary_recovers(
+        &mut run,
+        &mut deliveries,
         "us-east-1 endpoints recover: its alarm goes OK",
-        changes.iter().any(|c| c["state"] == "OK")
-            && ds.len() == 2
-            && ds.iter().all(|d| d["result"]["outcome"] == "noop"),
-        format!(
-            "{}; failover: {}",
-            transitions(&changes),
-            delivered_all(&ds)
-        ),
-        t,
-    );
+    )
+    .await;
     run.ctl(
         "us-east-1 recovers: ctl restore",
         &env,
@@ -713,29 +718,21 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         |r| r.code == 0 && r.stdout.starts_with("applied"),
     )
     .await;
-    let t = Instant::now();
-    let both = topology.answering_regions(world).await;
-    run.step(
+    answers(
+        &mut run,
+        world,
+        &topology,
         "data plane answers both regions",
-        both.len() == 2,
-        both.join(", "),
-        t,
-    );
-    let t = Instant::now();
-    let ds = deliveries
-        .wait(world, &topology, "Region Restored", 2)
-        .await;
-    run.step(
+        |r| r.len() == 2,
+    )
+    .await;
+    let (event, step) = (
+        "Region Restored",
         "Region Restored reaches both schedulers: eu-central-1 to baseline",
-        ds.len() == 2 && answered(&ds, PRIMARY, "applied").is_some(),
-        delivered_all(&ds),
-        t,
     );
+    schedulers_hear(&mut run, &mut deliveries, event, PRIMARY, step).await;
     run.ctl("after the restore: ctl status", &env, &["status"], |r| {
-        r.code == 0
-            && row(r, PRIMARY).contains("active")
-            && row(r, SECONDARY).contains("active")
-            && !row(r, PRIMARY).contains("(surge)")
+        both_active(r) && !row(r, PRIMARY).contains("(surge)")
     })
     .await;
 
@@ -756,10 +753,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     )
     .await;
     let t = Instant::now();
-    let started = deliveries.wait(world, &topology, "Drill Started", 2).await;
-    let evacuated = deliveries
-        .wait(world, &topology, "Region Evacuated", 2)
-        .await;
+    let started = deliveries.wait("Drill Started", 2).await;
+    let evacuated = deliveries.wait("Region Evacuated", 2).await;
     run.step(
         "Drill Started reaches both schedulers: us-east-1 surges",
         started.len() == 2
@@ -802,20 +797,13 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         ),
         t,
     );
-    let t = Instant::now();
-    let ended = deliveries.wait(world, &topology, "Drill Ended", 2).await;
-    run.step(
+    let (event, step) = (
+        "Drill Ended",
         "Drill Ended reaches both schedulers: us-east-1 to baseline",
-        ended.len() == 2 && answered(&ended, SECONDARY, "applied").is_some(),
-        delivered_all(&ended),
-        t,
     );
+    schedulers_hear(&mut run, &mut deliveries, event, SECONDARY, step).await;
     run.ctl("after the drill: ctl status", &env, &["status"], |r| {
-        r.code == 0
-            && row(r, PRIMARY).contains("active")
-            && row(r, SECONDARY).contains("active")
-            && !r.stdout.contains("drill drill-")
-            && !r.stdout.contains("(surge)")
+        both_active(r) && !r.stdout.contains("drill drill-") && !r.stdout.contains("(surge)")
     })
     .await;
 
@@ -839,9 +827,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     let t = Instant::now();
     topology.set_region_endpoints(world, SECONDARY, false).await;
     let changes = topology.evaluate_alarms(world).await;
-    let ds = deliveries
-        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
-        .await;
+    let ds = deliveries.wait("CloudWatch Alarm State Change", 2).await;
     let stopped = ds.iter().find(|d| {
         d["result"]["outcome"] == "applied"
             && d["result"]["reason"]
@@ -868,24 +854,12 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         ),
         t,
     );
-    let t = Instant::now();
-    topology.set_region_endpoints(world, SECONDARY, true).await;
-    let changes = topology.evaluate_alarms(world).await;
-    let ds = deliveries
-        .wait(world, &topology, "CloudWatch Alarm State Change", 2)
-        .await;
-    run.step(
+    secondary_recovers(
+        &mut run,
+        &mut deliveries,
         "us-east-1 recovers: its alarm goes OK, routing unchanged",
-        changes.iter().any(|c| c["state"] == "OK")
-            && ds.len() == 2
-            && ds.iter().all(|d| d["result"]["outcome"] == "noop"),
-        format!(
-            "{}; failover: {}",
-            transitions(&changes),
-            delivered_all(&ds)
-        ),
-        t,
-    );
+    )
+    .await;
 
     let t = Instant::now();
     let v = invoke(

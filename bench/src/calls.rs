@@ -2,14 +2,14 @@
 //! action costs in requests, and how that grows (or must not) with scale.
 
 use super::{round, Options};
-use crate::runtime::FunctionProcess;
-use crate::topology::{create_function_with_alias, Spec, Topology};
-use crate::{LocalAws, DEV, PRIMARY, SECONDARY, SHARED_SERVICES};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use testkit::runtime::FunctionProcess;
+use testkit::topology::{create_function_with_alias, Spec, Topology};
+use testkit::{LocalAws, DEV, PRIMARY, SECONDARY, SHARED_SERVICES};
 
-async fn last_seq(world: &LocalAws) -> u64 {
+pub(crate) async fn last_seq(world: &LocalAws) -> u64 {
     world.get("/calls/counters").await["lastSeq"]
         .as_u64()
         .unwrap_or(0)
@@ -17,7 +17,7 @@ async fn last_seq(world: &LocalAws) -> u64 {
 
 /// service:operation -> count of the calls since `seq` (optionally one service),
 /// and how many of them the world throttled.
-async fn calls_since(
+pub(crate) async fn calls_since(
     world: &LocalAws,
     seq: u64,
     service: Option<&str>,
@@ -107,7 +107,7 @@ pub async fn replication(options: &Options, world: &LocalAws, run: &str) -> Valu
     let mut config = topology.config();
     config["metrics_namespace"] = json!(format!("ControlPlane-{suffix}"));
     config["replication"]["window"] = json!("1h");
-    crate::topology::replicate_ecr(world)
+    testkit::topology::replicate_ecr(world)
         .await
         .expect("replication configuration");
     world
@@ -132,7 +132,7 @@ pub async fn replication(options: &Options, world: &LocalAws, run: &str) -> Valu
     let mut rows = Vec::new();
     for (label, recent) in [("old only", 0), ("old + new", new)] {
         for i in 0..recent {
-            crate::topology::push_image(world, &repo, &format!("bench-{i}"))
+            testkit::topology::push_image(world, &repo, &format!("bench-{i}"))
                 .await
                 .expect("put image");
         }

@@ -5,13 +5,13 @@
 //! world, whose durations the cost table bills.
 
 use super::{peak_rss_kib, round, Options, Stats};
-use crate::runtime::FunctionProcess;
-use crate::topology::Topology;
-use crate::{LocalAws, PRIMARY};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use testkit::runtime::FunctionProcess;
+use testkit::topology::Topology;
+use testkit::{LocalAws, PRIMARY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -35,11 +35,7 @@ impl Runtime {
 pub fn event(function: &str) -> Value {
     match function {
         "failover" => super::inprocess::alarm("orders-health-not-mapped", "ALARM"),
-        "replication-monitor" => {
-            let path = crate::repo_root().join("tests/fixtures/ecr-image-action.json");
-            serde_json::from_str(&std::fs::read_to_string(path).expect("ECR fixture"))
-                .expect("JSON")
-        }
+        "replication-monitor" => testkit::fixture("ecr-image-action.json"),
         _ => json!({"action": "plan"}),
     }
 }
@@ -68,7 +64,7 @@ impl Peer<'_> {
                     "_HANDLER".into(),
                     format!("{}.handler", function.replace('-', "_")),
                 ));
-                crate::repo_root().join("bench/python/bootstrap")
+                testkit::repo_root().join("bench/python/bootstrap")
             }
         };
         FunctionProcess::spawn(&binary, function, &env)
@@ -97,23 +93,11 @@ impl Peer<'_> {
 
     /// The AWS calls (service:operation -> count) made since `seq`.
     pub async fn calls_since(&self, seq: u64) -> BTreeMap<String, u64> {
-        let log = self.world.get(&format!("/calls?since={seq}")).await;
-        let mut out = BTreeMap::new();
-        for c in log["calls"].as_array().cloned().unwrap_or_default() {
-            let key = format!(
-                "{}:{}",
-                c["service"].as_str().unwrap_or("?"),
-                c["operation"].as_str().unwrap_or("?")
-            );
-            *out.entry(key).or_insert(0) += 1;
-        }
-        out
+        super::calls::calls_since(self.world, seq, None).await.0
     }
 
     pub async fn last_seq(&self) -> u64 {
-        self.world.get("/calls/counters").await["lastSeq"]
-            .as_u64()
-            .unwrap_or(0)
+        super::calls::last_seq(self.world).await
     }
 
     /// Cold starts of both runtimes, interleaved so drift hits both alike; then

@@ -11,21 +11,15 @@ use std::future::Future;
 use std::time::Instant;
 
 pub fn example_config() -> Config {
-    let path = crate::repo_root().join("config/example.json");
+    let path = testkit::repo_root().join("config/example.json");
     let text = std::fs::read_to_string(&path).expect("config/example.json");
     Config::from_json(&text).expect("the example config is valid")
 }
 
 pub fn alarm(name: &str, state: &str) -> Value {
-    let mut event: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            crate::repo_root().join("tests/fixtures/cloudwatch-alarm-state-change.json"),
-        )
-        .expect("alarm fixture"),
-    )
-    .expect("alarm fixture is JSON");
+    let mut event = testkit::fixture("cloudwatch-alarm-state-change.json");
     // The example config's account; the alarms live in us-east-1.
-    crate::address_alarm_event(
+    testkit::address_alarm_event(
         &mut event,
         &format!("arn:aws:cloudwatch:us-east-1:333333333333:alarm:{name}"),
     );
@@ -129,6 +123,7 @@ pub async fn run(options: &Options) -> Value {
         request_id: "bench".into(),
         function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:concurrency-scheduler"
             .into(),
+        ..Default::default()
     };
     for (label, level) in [
         ("tick: 2 aliases steady", 2),

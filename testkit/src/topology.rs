@@ -335,6 +335,40 @@ impl Topology {
         )
     }
 
+    /// The latest value (over the last ten minutes) of the control plane's metric `name`
+    /// with `dimensions` and `stat`, in this world's namespace (`ControlPlane-<suffix>`),
+    /// read in the primary region.
+    pub async fn latest_metric(
+        &self,
+        world: &LocalAws,
+        name: &str,
+        dimensions: &[(&str, &str)],
+        stat: &str,
+    ) -> shared::Result<Option<f64>> {
+        use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
+        let cw = MetricData::new(&world.sdk_config(&self.spec.account, PRIMARY));
+        let query = MetricQuery {
+            id: "m".into(),
+            namespace: format!("ControlPlane-{}", self.spec.suffix),
+            metric_name: name.into(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stat: stat.into(),
+            period_secs: 1,
+        };
+        let now = chrono::Utc::now();
+        let series = cw
+            .read(
+                &[query],
+                now - chrono::Duration::minutes(10),
+                now + chrono::Duration::minutes(1),
+            )
+            .await?;
+        Ok(series.first().and_then(|s| s.latest()))
+    }
+
     /// The control-plane configuration for this world.
     pub fn config(&self) -> Value {
         let s = &self.spec.suffix;
@@ -470,59 +504,38 @@ async fn create_check(
 fn tiny_zip() -> Vec<u8> {
     // Stored (no compression) zip with a single empty file named "bootstrap".
     let name = b"bootstrap";
-    let mut zip = Vec::new();
-    let crc = 0u32;
-    let local = [
-        &0x04034b50u32.to_le_bytes()[..],
-        &20u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &crc.to_le_bytes(),
-        &0u32.to_le_bytes(),
-        &0u32.to_le_bytes(),
+    // What the local and the central header share: version needed (2.0), then flags,
+    // method, time, date, CRC-32 and both sizes (all zero for an empty stored file),
+    // the name's length and no extra field.
+    let file = [
+        &20u16.to_le_bytes()[..],
+        &[0; 20],
         &(name.len() as u16).to_le_bytes(),
-        &0u16.to_le_bytes(),
-        name,
+        &[0; 2],
     ]
     .concat();
+    let local = [&0x04034b50u32.to_le_bytes()[..], &file, name].concat();
+    // Version made by, the shared fields, then no comment, disk 0, no attributes, and
+    // the local header at offset 0.
     let central = [
         &0x02014b50u32.to_le_bytes()[..],
         &20u16.to_le_bytes(),
-        &20u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &crc.to_le_bytes(),
-        &0u32.to_le_bytes(),
-        &0u32.to_le_bytes(),
-        &(name.len() as u16).to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
-        &0u32.to_le_bytes(),
-        &0u32.to_le_bytes(),
+        &file,
+        &[0; 14],
         name,
     ]
     .concat();
     let end = [
         &0x06054b50u32.to_le_bytes()[..],
-        &0u16.to_le_bytes(),
-        &0u16.to_le_bytes(),
+        &[0; 4],
         &1u16.to_le_bytes(),
         &1u16.to_le_bytes(),
         &(central.len() as u32).to_le_bytes(),
         &(local.len() as u32).to_le_bytes(),
-        &0u16.to_le_bytes(),
+        &[0; 2],
     ]
     .concat();
-    zip.extend(local);
-    zip.extend(central);
-    zip.extend(end);
-    zip
+    [local, central, end].concat()
 }
 
 /// A workload function with a published version and alias `live`.

@@ -3,8 +3,6 @@
 //! that creates the seed's world in it, and a Lambda Runtime API emulator that
 //! runs the real `bootstrap` binaries. Used by the tests, the demo and the benchmarks.
 
-pub mod bench;
-pub mod demo;
 pub mod deploy;
 pub mod localaws;
 pub mod runtime;
@@ -30,11 +28,13 @@ pub fn account_for(first: char, name: &str) -> String {
     format!("{first}{:011}", hash % 100_000_000_000)
 }
 
-/// The repository root (this crate lives in `<root>/tests`).
+/// The repository root: the nearest directory above this crate holding the workspace's
+/// `Cargo.lock`, so fixtures and binaries resolve wherever the crate sits.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}", here.display()))
         .to_path_buf()
 }
 

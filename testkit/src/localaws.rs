@@ -1,9 +1,12 @@
 //! Client for the local AWS world (`tests/localaws`): attach to a running one at
 //! `LOCALAWS_URL` (default http://127.0.0.1:4566) or start one on a free port.
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
@@ -188,72 +191,59 @@ impl LocalAws {
         }
     }
 
-    /// A minimal HTTP/1.1 client: the admin API is JSON over loopback.
+    /// One admin call (JSON over loopback) on a connection of its own, closed after
+    /// the answer, as the world's admin API expects.
     async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), String> {
-        let mut stream = TcpStream::connect(&self.host_port)
-            .await
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host_port)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONNECTION, "close")
+            .body(Full::new(Bytes::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )))
             .map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).ok();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
-            host = self.host_port,
-            len = body.len()
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-            .await
-            .map_err(|_| "admin call timed out".to_string())?
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or("malformed HTTP response")?;
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("no status")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_string()
+        let call = async {
+            let stream = TcpStream::connect(&self.host_port)
+                .await
+                .map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).ok();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            // Drives the connection; it ends when the world closes it.
+            tokio::spawn(connection);
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, body))
         };
+        let (status, body) = tokio::time::timeout(Duration::from_secs(30), call)
+            .await
+            .map_err(|_| "admin call timed out".to_string())??;
+        let body = String::from_utf8_lossy(&body);
         let value = if body.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&body).unwrap_or(Value::String(body))
+            serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body.into_owned()))
         };
         Ok((status, value))
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// `value` quoted for `sh` (single quotes, embedded ones escaped).

@@ -4,10 +4,10 @@
 //!
 //! bench [--smoke] [--out PATH] [--bin-dir DIR]
 
+use bench::{processes::Peer, Options, FUNCTIONS};
 use serde_json::{json, Value};
-use tests::bench::{self, processes::Peer, Options, FUNCTIONS};
-use tests::topology::{Spec, Topology};
-use tests::LocalAws;
+use testkit::topology::{Spec, Topology};
+use testkit::LocalAws;
 
 fn usage() -> ! {
     eprintln!("usage: bench [--smoke] [--out PATH] [--bin-dir DIR]");
@@ -41,7 +41,7 @@ async fn main() {
     }
     if out.is_none() && !options.smoke {
         out = Some(
-            tests::repo_root()
+            testkit::repo_root()
                 .join("docs/bench/results.json")
                 .display()
                 .to_string(),
@@ -60,7 +60,7 @@ async fn main() {
         .expect("write results");
         println!("\nraw results: {path}");
     }
-    let failures = tests::bench::checks(&results);
+    let failures = bench::checks(&results);
     for f in &failures {
         println!("CHECK FAILED: {f}");
     }
@@ -192,6 +192,16 @@ fn mib(kib: &Value) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Rust's and Python's p50 and p90 (ms): the columns both process tables share.
+fn percentiles(rust: &Value, python: &Value) -> [String; 4] {
+    [
+        ms(&rust["median_us"]),
+        ms(&rust["p90_us"]),
+        ms(&python["median_us"]),
+        ms(&python["p90_us"]),
+    ]
+}
+
 fn print_tables(r: &Value) {
     println!("\nmachine: {}", r["machine"]);
     println!(
@@ -203,14 +213,11 @@ fn print_tables(r: &Value) {
         "function", "rust p50", "rust p90", "python p50", "python p90", "ratio"
     );
     for p in r["processes"].as_array().into_iter().flatten() {
-        let c = &p["cold_start"];
+        let [r50, r90, py50, py90] =
+            percentiles(&p["cold_start"]["rust"], &p["cold_start"]["python"]);
         println!(
-            "{:<22} {:>9} {:>9} {:>11} {:>11} {:>7}x  {} / {}",
+            "{:<22} {r50:>9} {r90:>9} {py50:>11} {py90:>11} {:>7}x  {} / {}",
             p["function"].as_str().unwrap_or(""),
-            ms(&c["rust"]["median_us"]),
-            ms(&c["rust"]["p90_us"]),
-            ms(&c["python"]["median_us"]),
-            ms(&c["python"]["p90_us"]),
             p["cold_start_ratio_median"].to_string(),
             mib(&p["warm"]["rust"]["peak_rss_kib"]),
             mib(&p["warm"]["python"]["peak_rss_kib"]),
@@ -223,14 +230,11 @@ fn print_tables(r: &Value) {
     );
     for p in r["processes"].as_array().into_iter().flatten() {
         let w = &p["warm"];
+        let [r50, r90, py50, py90] = percentiles(&w["rust"]["latency"], &w["python"]["latency"]);
         println!(
-            "{:<22} {:>6} {:>9} {:>9} {:>11} {:>11}  {}",
+            "{:<22} {:>6} {r50:>9} {r90:>9} {py50:>11} {py90:>11}  {}",
             p["function"].as_str().unwrap_or(""),
             w["rust"]["latency"]["n"],
-            ms(&w["rust"]["latency"]["median_us"]),
-            ms(&w["rust"]["latency"]["p90_us"]),
-            ms(&w["python"]["latency"]["median_us"]),
-            ms(&w["python"]["latency"]["p90_us"]),
             p["same_calls"],
         );
     }

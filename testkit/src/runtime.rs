@@ -54,9 +54,7 @@ struct Shared {
 /// One function process under the emulator.
 pub struct FunctionProcess {
     child: tokio::process::Child,
-    queue: mpsc::Sender<Pending>,
-    shared: Arc<Shared>,
-    next_id: Arc<AtomicU64>,
+    invoker: Invoker,
     invoke_url: Option<String>,
     pub name: String,
 }
@@ -140,9 +138,12 @@ impl FunctionProcess {
         }
         Ok(Self {
             child,
-            queue,
-            shared,
-            next_id: Arc::new(AtomicU64::new(1)),
+            invoker: Invoker {
+                queue,
+                shared,
+                next_id: Arc::new(AtomicU64::new(1)),
+                name: name.to_string(),
+            },
             invoke_url: None,
             name: name.to_string(),
         })
@@ -164,12 +165,7 @@ impl FunctionProcess {
             "http://{}/invoke",
             listener.local_addr().map_err(|e| e.to_string())?
         );
-        let invoker = Invoker {
-            queue: self.queue.clone(),
-            shared: self.shared.clone(),
-            next_id: self.next_id.clone(),
-            name: self.name.clone(),
-        };
+        let invoker = self.invoker.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 stream.set_nodelay(true).ok();
@@ -186,24 +182,13 @@ impl FunctionProcess {
         payload: Value,
         timeout: Duration,
     ) -> Result<Reply, String> {
-        let mut rx = enqueue(&self.queue, &self.next_id, payload).await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            tokio::select! {
-                reply = &mut rx => return reply.map_err(|_| "the invocation was dropped".to_string()),
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                    if let Some(err) = self.shared.init_error.lock().unwrap().clone() {
-                        return Err(format!("{} failed to initialise: {err}", self.name));
-                    }
-                    if let Ok(Some(status)) = self.child.try_wait() {
-                        return Err(format!("{} exited ({status}); output:\n{}", self.name, self.output().join("\n")));
-                    }
-                    if tokio::time::Instant::now() > deadline {
-                        return Err(format!("{} did not answer within {timeout:?}", self.name));
-                    }
-                }
-            }
-        }
+        let (child, shared) = (&mut self.child, &self.invoker.shared);
+        let exited = || {
+            let status = child.try_wait().ok().flatten()?;
+            let output = shared.output.lock().unwrap().join("\n");
+            Some(format!("exited ({status}); output:\n{output}"))
+        };
+        self.invoker.invoke(payload, timeout, exited).await
     }
 
     pub async fn invoke(&mut self, payload: Value) -> Result<Reply, String> {
@@ -213,7 +198,7 @@ impl FunctionProcess {
 
     /// Everything the process wrote to stdout and stderr so far.
     pub fn output(&self) -> Vec<String> {
-        self.shared.output.lock().unwrap().clone()
+        self.invoker.shared.output.lock().unwrap().clone()
     }
 
     /// The decision records the function logged (one JSON line each).
@@ -264,9 +249,14 @@ struct Invoker {
 }
 
 impl Invoker {
-    /// Like [`FunctionProcess::invoke_with_timeout`], without the child handle:
-    /// an exit is seen through the closed stdout.
-    async fn invoke(&self, payload: Value, timeout: Duration) -> Result<Reply, String> {
+    /// Invokes once and waits at most `timeout` for the answer, giving up early when
+    /// the function failed to initialise or `exited` says why it is gone.
+    async fn invoke(
+        &self,
+        payload: Value,
+        timeout: Duration,
+        mut exited: impl FnMut() -> Option<String>,
+    ) -> Result<Reply, String> {
         let mut rx = enqueue(&self.queue, &self.next_id, payload).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -276,8 +266,8 @@ impl Invoker {
                     if let Some(err) = self.shared.init_error.lock().unwrap().clone() {
                         return Err(format!("{} failed to initialise: {err}", self.name));
                     }
-                    if self.shared.exited.load(Ordering::SeqCst) {
-                        return Err(format!("{} exited", self.name));
+                    if let Some(why) = exited() {
+                        return Err(format!("{} {why}", self.name));
                     }
                     if tokio::time::Instant::now() > deadline {
                         return Err(format!("{} did not answer within {timeout:?}", self.name));
@@ -307,7 +297,14 @@ async fn serve_invoke(stream: TcpStream, invoker: Invoker) {
                 "X-Amz-Function-Error: Unhandled\r\n",
                 &json!({"errorType": "InvalidRequestContentException", "errorMessage": format!("payload is not JSON: {e}")}).to_string(),
             ),
-            Ok(payload) => match invoker.invoke(payload, Duration::from_secs(900)).await {
+            Ok(payload) => match invoker
+                .invoke(payload, Duration::from_secs(900), || {
+                    // No child handle here: an exit is seen through the closed stdout.
+                    let gone = invoker.shared.exited.load(Ordering::SeqCst);
+                    gone.then(|| "exited".to_string())
+                })
+                .await
+            {
                 Ok(Reply::Ok(value)) => http(200, "", &value.to_string()),
                 Ok(Reply::Error {
                     error_type,

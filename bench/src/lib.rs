@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const FUNCTIONS: [&str; 3] = ["failover", "replication-monitor", "concurrency-scheduler"];
+pub use testkit::deploy::FUNCTIONS;
 
 /// How much to measure: the full run, or a smoke run that only proves the harness works.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct Options {
 
 impl Options {
     pub fn full() -> Self {
-        let root = crate::repo_root();
+        let root = testkit::repo_root();
         Self {
             smoke: false,
             cold_starts: 25,
@@ -121,7 +121,7 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// Sizes of the release binaries and, when present, the Lambda zips.
 pub fn sizes(options: &Options) -> Value {
-    let root = crate::repo_root();
+    let root = testkit::repo_root();
     let size = |p: PathBuf| std::fs::metadata(&p).ok().map(|m| m.len());
     let mut out = serde_json::Map::new();
     for name in FUNCTIONS {
