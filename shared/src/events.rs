@@ -156,6 +156,15 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
+    /// CloudWatch's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+
     fn parse(text: &str, what: &str) -> Result<Self> {
         match text {
             "OK" => Ok(Self::Ok),

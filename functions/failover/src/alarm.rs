@@ -32,7 +32,7 @@ pub async fn on_alarm(
         alarm: alarm.alarm_name.clone(),
         news: AlarmNews {
             at: alarm.timestamp.unwrap_or_else(|| world.now()),
-            state: state_name(alarm.state).into(),
+            state: alarm.state.as_str().into(),
             reminded_at: None,
         },
     };
@@ -43,13 +43,13 @@ pub async fn on_alarm(
     });
     let (level, how) = match read {
         Some(level) => {
-            let agrees = level.news.state == state_name(alarm.state);
+            let agrees = level.news.state == alarm.state.as_str();
             let how = if agrees {
                 format!("{region}'s health alarms read now: {}", level.news.state)
             } else {
                 format!(
                     "the event said {} at {}; {region}'s health alarms read now say {} (since {}): deciding on that",
-                    state_name(alarm.state),
+                    alarm.state.as_str(),
                     alarm.timestamp.map_or("an unknown time".into(), |t| t.to_string()),
                     level.news.state,
                     level.news.at
@@ -71,7 +71,7 @@ pub async fn on_alarm(
             (event_level, how)
         }
     };
-    let reason = if level.alarm == alarm.alarm_name && level.news.state == state_name(alarm.state) {
+    let reason = if level.alarm == alarm.alarm_name && level.news.state == alarm.state.as_str() {
         format!(
             "alarm {} went {}: {}",
             alarm.alarm_name, level.news.state, alarm.reason
@@ -179,18 +179,10 @@ pub fn level_of(readings: &[Option<AlarmReading>]) -> Option<AlarmLevel> {
         alarm: reading.name.clone(),
         news: AlarmNews {
             at: reading.since,
-            state: state_name(state).into(),
+            state: state.as_str().into(),
             reminded_at: None,
         },
     })
-}
-
-fn state_name(state: AlarmState) -> &'static str {
-    match state {
-        AlarmState::Alarm => "ALARM",
-        AlarmState::Ok => "OK",
-        AlarmState::InsufficientData => "INSUFFICIENT_DATA",
-    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 
 use crate::cas::change;
 use crate::decide::{Actor, Request, Surge};
-use crate::ports::{Invocation, World};
+use crate::ports::{Capacity, Invocation, World};
 use crate::FUNCTION;
-use shared::{Config, DecisionRecord, Outcome, Region};
+use shared::{Config, DecisionRecord, Outcome, Region, Result};
 use std::time::Duration;
 
 /// What a drill keeps of its run's time for evacuating after the surge wait.
@@ -134,13 +134,32 @@ pub async fn drill(
 /// The peers' requested provisioned concurrency in all (0 when unreadable: any surge
 /// then shows as a rise).
 async fn total_level(peers: &[Region], world: &impl World) -> u64 {
-    let mut total = 0;
+    peers_capacity(peers, world)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, level, _)| (*level).max(0) as u64)
+        .sum()
+}
+
+/// Every peer target's provisioned concurrency, as Lambda reports it now.
+async fn peers_capacity(peers: &[Region], world: &impl World) -> Result<Vec<Capacity>> {
+    let mut all = Vec::new();
     for peer in peers {
-        for (_, level, _) in world.peer_capacity(peer).await.unwrap_or_default() {
-            total += level.max(0) as u64;
-        }
+        all.extend(world.peer_capacity(peer).await?);
     }
-    total
+    Ok(all)
+}
+
+/// How the peers' surge stands against their total before the drill (`before`).
+pub async fn peer_surge(peers: &[Region], before: u64, world: &impl World) -> Surge {
+    match peers_capacity(peers, world).await {
+        Ok(now) => Surge::of(before, &now),
+        Err(e) => Surge {
+            ready: false,
+            detail: format!("the peers' provisioned concurrency could not be read: {e}"),
+        },
+    }
 }
 
 async fn wait_for_surge(
@@ -151,21 +170,7 @@ async fn wait_for_surge(
 ) -> Surge {
     let started = std::time::Instant::now();
     loop {
-        let mut now = Vec::new();
-        let mut unreadable = None;
-        for peer in peers {
-            match world.peer_capacity(peer).await {
-                Ok(capacity) => now.extend(capacity),
-                Err(e) => unreadable = Some(e),
-            }
-        }
-        let surge = match unreadable {
-            Some(e) => Surge {
-                ready: false,
-                detail: format!("the peers' provisioned concurrency could not be read: {e}"),
-            },
-            None => Surge::of(before, &now),
-        };
+        let surge = peer_surge(peers, before, world).await;
         if surge.ready || started.elapsed() >= limit {
             return Surge {
                 detail: format!(

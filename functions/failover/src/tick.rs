@@ -5,6 +5,7 @@
 use crate::alarm::alarm_levels;
 use crate::cas::change_from;
 use crate::decide::{Request, Surge};
+use crate::drill::peer_surge;
 use crate::effects::{reconcile_gates, send_owed};
 use crate::ports::World;
 use crate::FUNCTION;
@@ -84,18 +85,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
 }
 
 /// How a preparing drill's surge stands: its peers' provisioned concurrency now.
-pub async fn surge_of(drill: &Drill, config: &Config, world: &impl World) -> Surge {
-    let mut now = Vec::new();
-    for peer in config.peers_of(&drill.region) {
-        match world.peer_capacity(peer).await {
-            Ok(capacity) => now.extend(capacity),
-            Err(e) => {
-                return Surge {
-                    ready: false,
-                    detail: format!("the peers' provisioned concurrency could not be read: {e}"),
-                }
-            }
-        }
-    }
-    Surge::of(drill.peer_level_before.unwrap_or(0), &now)
+async fn surge_of(drill: &Drill, config: &Config, world: &impl World) -> Surge {
+    let peers: Vec<Region> = config.peers_of(&drill.region).cloned().collect();
+    peer_surge(&peers, drill.peer_level_before.unwrap_or(0), world).await
 }
