@@ -356,7 +356,8 @@ resource "aws_scheduler_schedule" "tick" {
   schedule_expression          = each.value.schedule
   schedule_expression_timezone = "UTC"
 
-  # Up to a minute late, at random: the copies in every region do not all fire on the same second.
+  # Up to a minute late, at random: the copies in every region do not all fire on the same second
+  # (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-flexible-time-windows.html).
   flexible_time_window {
     mode                      = "FLEXIBLE"
     maximum_window_in_minutes = 1
