@@ -382,3 +382,206 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
     }
     w.f.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// races between failover's two copies
+
+/// One race: what each copy is asked at the same moment, and the outcomes it must end
+/// in (sorted).
+struct Race {
+    name: &'static str,
+    pre: Option<&'static str>,
+    eu: Value,
+    us: Value,
+    outcomes: [&'static str; 2],
+}
+
+fn manual(action: &str, region: &str) -> Value {
+    json!({"action": action, "region": region, "reason": "race"})
+}
+
+/// The two regions' copies of failover asked conflicting (or the same) things at the
+/// same moment, against a world of their own. Both copies read the state before either
+/// write lands (the world holds each copy's state write 300 ms, as a slow Route 53
+/// answer would), so every round is a real race: one compare-and-swap wins, the other
+/// loses, re-reads and re-decides. Asserted: races happened (lost swaps counted in the
+/// decision records and, independently, as Route 53's rejections in the world's call
+/// log), and every round ended right: never both regions out, exactly one write per
+/// round, the loser refused or a noop, the gates following the state.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_failover_copies_lose_swaps_and_still_end_right() {
+    use crate::faults::{env_in, function_binary, private_world};
+    let world = &private_world().await;
+    // A world of its own with Route 53's quota off: the rounds come far faster than a
+    // deployment's alarms, and a quota refusal is not the race under test.
+    world
+        .post(
+            "/throttling",
+            json!({"service": "route53", "enabled": false}),
+        )
+        .await;
+    let topology = Topology::create(world, Spec::new("race"))
+        .await
+        .expect("topology");
+    let account = topology.spec.account.clone();
+    let mut config = topology.config();
+    config["failover"]["max_automatic_evacuations_per_hour"] = json!(20);
+    let spawn = |region: &'static str| {
+        let env = env_in(world, &topology, &config, region);
+        async move {
+            FunctionProcess::spawn(&function_binary("failover"), "failover", &env)
+                .await
+                .expect("failover starts")
+        }
+    };
+    let operator = topology.operator();
+    let mut eu = spawn(PRIMARY).await;
+    let mut us = spawn(SECONDARY).await;
+    let r53 = Route53::new(
+        &world.sdk_config(&account, SECONDARY),
+        &topology.zone_id,
+        &topology.state_record,
+    );
+    let races = [
+        Race {
+            name: "each copy evacuates the other's region",
+            pre: None,
+            eu: manual("evacuate", SECONDARY),
+            us: manual("evacuate", PRIMARY),
+            outcomes: ["applied", "refused"],
+        },
+        Race {
+            name: "both copies evacuate us-east-1",
+            pre: None,
+            eu: manual("evacuate", SECONDARY),
+            us: manual("evacuate", SECONDARY),
+            outcomes: ["applied", "noop"],
+        },
+        Race {
+            name: "both copies restore us-east-1",
+            pre: Some(SECONDARY),
+            eu: manual("restore", SECONDARY),
+            us: manual("restore", SECONDARY),
+            outcomes: ["applied", "noop"],
+        },
+    ];
+    let rounds = 4;
+    let mut report = String::new();
+    for race in &races {
+        let mut lost_in_records = 0;
+        let mut rejected_by_route53 = 0;
+        for round in 0..rounds {
+            // Arrange (no race): everything active, then the race's starting point.
+            let state = r53.read().await.expect("state").map(|(s, _)| s);
+            for region in state
+                .map(|s| s.evacuated.into_keys().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                let mut p = manual("restore", region.as_str());
+                p["force"] = json!(true);
+                eu.invoke_as(&operator, p)
+                    .await
+                    .expect("restore")
+                    .ok()
+                    .expect("restored");
+            }
+            if let Some(region) = race.pre {
+                eu.invoke_as(&operator, manual("evacuate", region))
+                    .await
+                    .expect("evacuate")
+                    .ok()
+                    .expect("evacuated");
+            }
+            let before = r53
+                .read()
+                .await
+                .expect("state")
+                .map(|(s, _)| s)
+                .unwrap_or_default();
+            world
+                .post(
+                    "/faults",
+                    json!({"service": "route53", "operation": "ChangeResourceRecordSets",
+                           "account": account, "kind": "latency", "latencyMs": 300, "count": 2}),
+                )
+                .await;
+            let seq = world.get("/calls/counters").await["lastSeq"]
+                .as_u64()
+                .unwrap_or(0);
+            let (a, b) = tokio::join!(
+                eu.invoke_as(&operator, race.eu.clone()),
+                us.invoke_as(&operator, race.us.clone())
+            );
+            let held = world.clear_faults().await;
+            let a = a.expect("eu answers").ok().expect("eu record");
+            let b = b.expect("us answers").ok().expect("us record");
+            let ctx = format!("{} round {round}:\n{a}\n{b}", race.name);
+            assert_eq!(
+                held.iter()
+                    .map(|f| f["injected"].as_u64().unwrap_or(0))
+                    .sum::<u64>(),
+                2,
+                "both copies' state writes were held: {held:?}"
+            );
+            let mut outcomes = [
+                a["outcome"].as_str().unwrap_or("?"),
+                b["outcome"].as_str().unwrap_or("?"),
+            ];
+            outcomes.sort_unstable();
+            assert_eq!(outcomes, race.outcomes, "{ctx}");
+            lost_in_records += [&a, &b]
+                .iter()
+                .filter(|r| r["timeline"].to_string().contains("compare-and-swap lost"))
+                .count();
+            let changes = world
+                .get(&format!(
+                    "/calls?service=route53&operation=ChangeResourceRecordSets&account={account}&since={seq}"
+                ))
+                .await;
+            rejected_by_route53 += changes["calls"]
+                .as_array()
+                .map_or(0, |c| c.iter().filter(|c| c["status"] == 400).count());
+            let after = r53
+                .read()
+                .await
+                .expect("state")
+                .map(|(s, _)| s)
+                .unwrap_or_default();
+            assert!(after.evacuated.len() < 2, "both regions out: {ctx}");
+            assert_eq!(
+                after.epoch,
+                before.epoch + 1,
+                "exactly one write, none lost: {ctx}"
+            );
+            assert!(after.unannounced.is_empty(), "the winner announced: {ctx}");
+            // An evacuation race leaves one region out, a restore race none.
+            let out = usize::from(race.pre.is_none());
+            assert_eq!(after.evacuated.len(), out, "{ctx}");
+            let status = eu
+                .invoke(json!({"action": "status"}))
+                .await
+                .expect("status")
+                .ok()
+                .expect("status");
+            assert!(
+                status["state"]["regions"]
+                    .as_object()
+                    .is_some_and(|r| r.values().all(|g| g["gate_matches_state"] == json!(true))),
+                "gates follow the state: {ctx}\n{status}"
+            );
+        }
+        assert!(
+            lost_in_records > 0 && rejected_by_route53 > 0,
+            "{}: no race happened in {rounds} rounds ({lost_in_records} lost swaps in the records, {rejected_by_route53} rejected by Route 53)",
+            race.name
+        );
+        report.push_str(&format!(
+            "{}: {rounds} rounds, {lost_in_records} compare-and-swap(s) lost and re-decided ({rejected_by_route53} rejected by Route 53), every outcome {:?}\n",
+            race.name, race.outcomes
+        ));
+    }
+    println!("{report}");
+    crate::faults::write_summary("races", &report);
+    eu.stop().await;
+    us.stop().await;
+}

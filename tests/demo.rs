@@ -62,7 +62,7 @@ async fn deployed(
     let deployment = Deployment::start(world, &topology)
         .await
         .expect("deployment");
-    let env = ctl_env(world, &topology, PRIMARY);
+    let env = ctl_env(world, &topology, PRIMARY).await;
     (topology, deployment, env)
 }
 
@@ -112,7 +112,52 @@ async fn ctl_shows_status_as_json_evacuates_and_refuses() {
     assert_eq!(dry.json()["outcome"], "dry_run");
     assert_eq!(topology.answering_regions(world).await.len(), 2);
 
-    // Evacuate: the identity comes from STS when not given.
+    // Routing actions go through failover's function URL, signed by the caller: one who
+    // is not a session of an operator role (here the account's own key) is refused, and
+    // a wrong secret is refused by the URL itself; nothing changes either way.
+    let stranger = with(
+        &with(
+            &without(&env, "AWS_SESSION_TOKEN"),
+            "AWS_ACCESS_KEY_ID",
+            &testkit::localaws::access_key(&topology.spec.account),
+        ),
+        "AWS_SECRET_ACCESS_KEY",
+        testkit::localaws::SECRET_KEY,
+    );
+    let refused = ctl(
+        &stranger,
+        &["evacuate", SECONDARY, "--reason", "not mine", "--force"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.starts_with("refused:")
+            && refused.stdout.contains(&format!(
+                "arn:aws:iam::{}:root may not evacuate",
+                topology.spec.account
+            ))
+            && refused.stdout.contains("failover.operator_roles"),
+        "{refused:?}"
+    );
+    let forged = with(&env, "AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let denied = ctl(
+        &forged,
+        &["evacuate", SECONDARY, "--reason", "forged", "--force"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(denied.code, 1, "{denied:?}");
+    assert!(
+        denied
+            .stderr
+            .contains("function URL refused the call: The request signature")
+            && denied.stderr.lines().count() == 1,
+        "{denied:?}"
+    );
+    assert_eq!(topology.answering_regions(world).await.len(), 2);
+
+    // Evacuate as the operator: the record names the session that signed the request.
     let evacuated = ctl(&env, &["evacuate", SECONDARY, "--reason", "API errors 40%"])
         .await
         .unwrap();
@@ -132,29 +177,17 @@ async fn ctl_shows_status_as_json_evacuates_and_refuses() {
     let evacuation = &v["regions"][SECONDARY]["evacuation"];
     assert_eq!(v["regions"][SECONDARY]["routing"], "evacuated", "{v}");
     assert_eq!(evacuation["reason"], "API errors 40%");
-    assert!(
-        evacuation["by"]
-            .as_str()
-            .is_some_and(|by| by.starts_with("arn:aws:") && by.contains(&topology.spec.account)),
-        "requested_by is the caller's ARN: {evacuation}"
+    assert_eq!(
+        evacuation["by"],
+        topology.operator(),
+        "requested_by is the signed caller: {evacuation}"
     );
     assert_eq!(v["regions"][SECONDARY]["gate"]["open"], false);
 
     // The last active region: refused by failover, exit 1, nothing changes.
-    let refused = ctl(
-        &env,
-        &[
-            "evacuate",
-            PRIMARY,
-            "--reason",
-            "test",
-            "--force",
-            "--requested-by",
-            "e2e",
-        ],
-    )
-    .await
-    .unwrap();
+    let refused = ctl(&env, &["evacuate", PRIMARY, "--reason", "test", "--force"])
+        .await
+        .unwrap();
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
         refused.stdout.starts_with("refused:") && refused.stdout.contains("min_active_regions"),
@@ -166,19 +199,9 @@ async fn ctl_shows_status_as_json_evacuates_and_refuses() {
         vec![PRIMARY.to_string()]
     );
 
-    let restored = ctl(
-        &env,
-        &[
-            "restore",
-            SECONDARY,
-            "--reason",
-            "recovered",
-            "--requested-by",
-            "e2e",
-        ],
-    )
-    .await
-    .unwrap();
+    let restored = ctl(&env, &["restore", SECONDARY, "--reason", "recovered"])
+        .await
+        .unwrap();
     assert_eq!(restored.code, 0, "{restored:?}");
     assert_eq!(topology.answering_regions(world).await.len(), 2);
     deployment.stop().await;
@@ -200,22 +223,12 @@ async fn ctl_says_what_is_missing() {
     let topology = Topology::create(world, Spec::new(&unique("cm")))
         .await
         .expect("topology");
-    let env = ctl_env(world, &topology, PRIMARY);
+    let env = ctl_env(world, &topology, PRIMARY).await;
 
     // Nothing deployed under this name: the function name, the region and the fix.
-    let run = ctl(
-        &env,
-        &[
-            "evacuate",
-            SECONDARY,
-            "--reason",
-            "x",
-            "--requested-by",
-            "e2e",
-        ],
-    )
-    .await
-    .unwrap();
+    let run = ctl(&env, &["evacuate", SECONDARY, "--reason", "x"])
+        .await
+        .unwrap();
     assert_eq!(run.code, 1, "{run:?}");
     let name = topology.function_name("failover", PRIMARY);
     for part in [
@@ -263,7 +276,7 @@ async fn ctl_says_what_is_missing() {
     // A region given explicitly wins over AWS_REGION, and names the function there.
     let run = ctl(
         &with(&env, "CTL_REGION", SECONDARY),
-        &["end-drill", "--reason", "x", "--requested-by", "e2e"],
+        &["end-drill", "--reason", "x"],
     )
     .await
     .unwrap();

@@ -70,10 +70,39 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
         "rejected events must not call AWS"
     );
 
+    // A routing action by direct Invoke (no function URL, so no verified caller) is
+    // refused in one line, whatever it claims, and nothing is called or changed.
+    let before = calls_by(world, &topology.spec.account).await;
+    let direct = f
+        .invoke(json!({"action": "evacuate", "region": SECONDARY, "reason": "test", "force": true}))
+        .await
+        .unwrap();
+    let Reply::Error {
+        error_type,
+        error_message,
+    } = direct
+    else {
+        panic!("a direct Invoke evacuated: {direct:?}");
+    };
+    assert_eq!(error_type, "NonRetryable");
+    assert!(
+        error_message.contains("needs the operator entry point") && !error_message.contains('\n'),
+        "{error_message}"
+    );
+    assert_eq!(calls_by(world, &topology.spec.account).await, before);
+    assert_eq!(topology.gate_threshold(world, SECONDARY).await, 2);
+
     // An unknown region is refused with a reason, and nothing changes.
+    let operator = topology.operator();
     let refused = f
-        .invoke(json!({"action": "evacuate", "region": "ap-south-1", "reason": "test", "requested_by": "e2e"}))
-        .await.unwrap().ok().unwrap();
+        .invoke_as(
+            &operator,
+            json!({"action": "evacuate", "region": "ap-south-1", "reason": "test"}),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
     assert_eq!(refused["outcome"], "refused");
     assert!(
         refused["reason"]
@@ -117,8 +146,14 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
 
     // The last region can never be evacuated, forced or not.
     let last = f
-        .invoke(json!({"action": "evacuate", "region": PRIMARY, "reason": "test", "force": true, "requested_by": "e2e"}))
-        .await.unwrap().ok().unwrap();
+        .invoke_as(
+            &operator,
+            json!({"action": "evacuate", "region": PRIMARY, "reason": "test", "force": true}),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
     assert_eq!(last["outcome"], "refused");
     assert!(
         last["reason"]
@@ -131,8 +166,14 @@ async fn failover_binary_answers_status_rejects_malformed_and_evacuates() {
     // Restore brings it back, once its endpoints are healthy again.
     topology.set_region_endpoints(world, SECONDARY, true).await;
     let restored = f
-        .invoke(json!({"action": "restore", "region": SECONDARY, "reason": "recovered", "requested_by": "e2e"}))
-        .await.unwrap().ok().unwrap();
+        .invoke_as(
+            &operator,
+            json!({"action": "restore", "region": SECONDARY, "reason": "recovered"}),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
     assert_eq!(restored["outcome"], "applied", "{restored}");
     assert_eq!(topology.gate_threshold(world, SECONDARY).await, 2);
     assert_eq!(

@@ -147,16 +147,26 @@ impl World {
     }
 }
 
-async fn run(copy: &mut FunctionProcess, payload: Value) -> Value {
-    copy.invoke(payload.clone())
-        .await
-        .expect("invocation")
-        .ok()
-        .unwrap_or_else(|e| panic!("{payload} failed: {e}"))
+impl World {
+    /// Each input as it reaches failover in AWS: a routing action through the function
+    /// URL, signed by an operator's session; alarms, schedules and status by Invoke.
+    async fn run(&self, copy: &mut FunctionProcess, payload: Value) -> Value {
+        let action = payload["action"].as_str().unwrap_or_default();
+        let reply = if failover::request::ROUTING_ACTIONS.contains(&action) {
+            copy.invoke_as(&self.topology.operator(), payload.clone())
+                .await
+        } else {
+            copy.invoke(payload.clone()).await
+        };
+        reply
+            .expect("invocation")
+            .ok()
+            .unwrap_or_else(|e| panic!("{payload} failed: {e}"))
+    }
 }
 
 fn manual(action: &str, region: &str, extra: Value) -> Value {
-    let mut payload = json!({"action": action, "region": region, "reason": "integration test", "requested_by": "sre@example.com"});
+    let mut payload = json!({"action": action, "region": region, "reason": "integration test"});
     if let Value::Object(more) = extra {
         payload.as_object_mut().unwrap().extend(more);
     }
@@ -185,8 +195,8 @@ async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_updat
         // Each copy hears the other region's alarm: together they would empty the service.
         let epoch = w.state().await.epoch;
         let (a, b) = tokio::join!(
-            run(&mut eu_copy, w.alarm(SECONDARY, "ALARM")),
-            run(&mut us_copy, w.alarm(PRIMARY, "ALARM")),
+            w.run(&mut eu_copy, w.alarm(SECONDARY, "ALARM")),
+            w.run(&mut us_copy, w.alarm(PRIMARY, "ALARM")),
         );
         let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
         outcomes.sort_by_key(|o| o.to_string());
@@ -217,8 +227,8 @@ async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_updat
 
         // Both copies hear the same alarm for the evacuated region: one noop each.
         let (a, b) = tokio::join!(
-            run(&mut eu_copy, w.alarm(&out, "ALARM")),
-            run(&mut us_copy, w.alarm(&out, "ALARM")),
+            w.run(&mut eu_copy, w.alarm(&out, "ALARM")),
+            w.run(&mut us_copy, w.alarm(&out, "ALARM")),
         );
         assert_eq!(
             (&a["outcome"], &b["outcome"]),
@@ -227,8 +237,8 @@ async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_updat
 
         // Both copies restore it at once: one write, the other finds it active.
         let (a, b) = tokio::join!(
-            run(&mut eu_copy, manual("restore", &out, json!({}))),
-            run(&mut us_copy, manual("restore", &out, json!({}))),
+            w.run(&mut eu_copy, manual("restore", &out, json!({}))),
+            w.run(&mut us_copy, manual("restore", &out, json!({}))),
         );
         let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
         outcomes.sort_by_key(|o| o.to_string());
@@ -253,11 +263,15 @@ async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
     let dwelling = w.config(|f| f["dwell"] = json!("10m"));
     let mut copy = w.copy(PRIMARY, &dwelling).await;
 
-    let out = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    let out = w
+        .run(&mut copy, manual("evacuate", SECONDARY, json!({})))
+        .await;
     assert_eq!(out["outcome"], "applied", "{out}");
     let before = w.state().await;
 
-    let refused = run(&mut copy, manual("restore", SECONDARY, json!({}))).await;
+    let refused = w
+        .run(&mut copy, manual("restore", SECONDARY, json!({})))
+        .await;
     assert_eq!(refused["outcome"], "refused", "{refused}");
     assert!(
         reason(&refused).contains("inside the dwell time"),
@@ -266,11 +280,12 @@ async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
     assert_eq!(w.state().await, before, "a refusal writes nothing");
     assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
 
-    let forced = run(
-        &mut copy,
-        manual("restore", SECONDARY, json!({"force": true})),
-    )
-    .await;
+    let forced = w
+        .run(
+            &mut copy,
+            manual("restore", SECONDARY, json!({"force": true})),
+        )
+        .await;
     assert_eq!(forced["outcome"], "applied", "{forced}");
     assert!(w.closed_gates().await.is_empty());
     copy.stop().await;
@@ -278,11 +293,12 @@ async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
     // The hourly cap counts alarm-driven evacuations only.
     let capped = w.config(|f| f["max_automatic_evacuations_per_hour"] = json!(1));
     let mut copy = w.copy(PRIMARY, &capped).await;
-    let first = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    let first = w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
     assert_eq!(first["outcome"], "applied", "{first}");
-    run(&mut copy, manual("restore", SECONDARY, json!({}))).await;
+    w.run(&mut copy, manual("restore", SECONDARY, json!({})))
+        .await;
     let before = w.state().await;
-    let second = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    let second = w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
     assert_eq!(second["outcome"], "refused", "{second}");
     assert!(
         reason(&second).contains("max_automatic_evacuations_per_hour = 1"),
@@ -303,7 +319,9 @@ async fn dwell_and_hourly_cap_refuse_with_a_reason_and_change_nothing() {
         "the refusal of an automatic action is notified: {notices:?}"
     );
     // A person may still act: the cap binds alarms, not operators.
-    let by_hand = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    let by_hand = w
+        .run(&mut copy, manual("evacuate", SECONDARY, json!({})))
+        .await;
     assert_eq!(by_hand["outcome"], "applied", "{by_hand}");
     copy.stop().await;
 }
@@ -318,7 +336,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     let alarm = || w.alarm(SECONDARY, "ALARM");
 
     // No ReplicationReady at all: stale, refused.
-    let stale = run(&mut copy, alarm()).await;
+    let stale = w.run(&mut copy, alarm()).await;
     assert_eq!(stale["outcome"], "refused", "{stale}");
     assert!(
         reason(&stale).contains("peer eu-central-1 is not ready")
@@ -329,7 +347,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     // The monitor says eu-central-1 lags: 0, refused.
     w.replication_ready(&config, PRIMARY, PRIMARY, 0.0, 180)
         .await;
-    let lagging = run(&mut copy, alarm()).await;
+    let lagging = w.run(&mut copy, alarm()).await;
     assert_eq!(lagging["outcome"], "refused", "{lagging}");
     assert!(
         reason(&lagging).contains("ReplicationReady is 0"),
@@ -343,7 +361,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     w.topology
         .set_region_endpoints(w.world, PRIMARY, false)
         .await;
-    let sick_peer = run(&mut copy, alarm()).await;
+    let sick_peer = w.run(&mut copy, alarm()).await;
     assert_eq!(sick_peer["outcome"], "refused", "{sick_peer}");
     assert!(
         reason(&sick_peer).contains("gate health check is unhealthy"),
@@ -354,7 +372,7 @@ async fn an_unready_peer_blocks_automatic_evacuation_until_replication_is_ready(
     w.topology
         .set_region_endpoints(w.world, PRIMARY, true)
         .await;
-    let applied = run(&mut copy, alarm()).await;
+    let applied = w.run(&mut copy, alarm()).await;
     assert_eq!(applied["outcome"], "applied", "{applied}");
     assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
     copy.stop().await;
@@ -368,30 +386,94 @@ async fn a_person_may_force_past_an_unready_peer_but_never_past_the_last_region(
     w.replication_ready(&config, SECONDARY, SECONDARY, 0.0, 0)
         .await;
 
-    let refused = run(&mut copy, manual("evacuate", PRIMARY, json!({}))).await;
+    let refused = w
+        .run(&mut copy, manual("evacuate", PRIMARY, json!({})))
+        .await;
     assert_eq!(refused["outcome"], "refused", "{refused}");
     assert!(
         reason(&refused).contains("use \"force\": true"),
         "{refused}"
     );
 
-    let forced = run(
-        &mut copy,
-        manual("evacuate", PRIMARY, json!({"force": true})),
-    )
-    .await;
+    let forced = w
+        .run(
+            &mut copy,
+            manual("evacuate", PRIMARY, json!({"force": true})),
+        )
+        .await;
     assert_eq!(forced["outcome"], "applied", "{forced}");
-    assert_eq!(forced["requested_by"], "sre@example.com");
+    assert_eq!(forced["requested_by"], w.topology.operator());
     assert_eq!(w.closed_gates().await, vec![PRIMARY.to_string()]);
 
-    let last = run(
-        &mut copy,
-        manual("evacuate", SECONDARY, json!({"force": true})),
-    )
-    .await;
+    let last = w
+        .run(
+            &mut copy,
+            manual("evacuate", SECONDARY, json!({"force": true})),
+        )
+        .await;
     assert_eq!(last["outcome"], "refused", "{last}");
     assert_eq!(w.closed_gates().await, vec![PRIMARY.to_string()]);
     copy.stop().await;
+}
+
+/// The routing state names operators, accounts and alarms: it lives in the control
+/// plane's private zone, and the service's public zone (anyone can query it) holds
+/// nothing of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_routing_state_is_in_the_private_zone_and_nothing_of_it_is_public() {
+    let w = World::new("fo-private").await;
+    let config = w.config(|_| {});
+    let mut copy = w.copy(SECONDARY, &config).await;
+    let evacuated = w
+        .run(
+            &mut copy,
+            manual("evacuate", PRIMARY, json!({"force": true})),
+        )
+        .await;
+    assert_eq!(evacuated["outcome"], "applied", "{evacuated}");
+    let by = evacuated["requested_by"]
+        .as_str()
+        .expect("requested_by")
+        .to_string();
+    copy.stop().await;
+
+    // The state, with who asked, is in the private zone.
+    let (state, _) = w.state_record().await.expect("state in the private zone");
+    assert!(
+        state.is_evacuated(&shared::Region::parse(PRIMARY).unwrap()),
+        "{state:?}"
+    );
+    assert!(format!("{state:?}").contains(&by), "{state:?}");
+    let r53 = aws_sdk_route53::Client::new(&w.sdk(CONTROL_PLANE_REGION));
+    let zone = r53
+        .get_hosted_zone()
+        .id(&w.topology.zone_id)
+        .send()
+        .await
+        .expect("state zone");
+    assert!(
+        zone.hosted_zone()
+            .and_then(|z| z.config())
+            .is_some_and(|c| c.private_zone()),
+        "the state zone is private: {zone:?}"
+    );
+    assert!(
+        !zone.vpcs().is_empty(),
+        "associated with the control plane's VPC"
+    );
+
+    // The public zone: the service's records only.
+    let public = w.topology.public_records(w.world).await;
+    assert!(public.iter().any(|r| r.contains(" CNAME ")), "{public:#?}");
+    for record in &public {
+        for secret in ["arn:", &w.topology.spec.account, &by, "integration test"] {
+            assert!(
+                !record.contains(secret),
+                "public record {record:?} holds {secret:?}"
+            );
+        }
+        assert!(!record.contains(" TXT "), "public TXT record {record:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -401,7 +483,7 @@ async fn automatic_failback_waits_for_a_stable_region_and_resets_on_relapse() {
     let mut copy = w.copy(PRIMARY, &config).await;
 
     assert_eq!(
-        run(&mut copy, w.alarm(SECONDARY, "ALARM")).await["outcome"],
+        w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await["outcome"],
         "applied"
     );
     w.topology
@@ -409,14 +491,14 @@ async fn automatic_failback_waits_for_a_stable_region_and_resets_on_relapse() {
         .await;
 
     // OK starts the failback clock; a relapse stops it.
-    let ok = run(&mut copy, w.alarm(SECONDARY, "OK")).await;
+    let ok = w.run(&mut copy, w.alarm(SECONDARY, "OK")).await;
     assert_eq!(ok["outcome"], "applied", "{ok}");
     assert!(w
         .state()
         .await
         .recovered_at
         .contains_key(&shared::Region::parse(SECONDARY).unwrap()));
-    let relapse = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    let relapse = w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
     assert_eq!(relapse["outcome"], "applied", "{relapse}");
     assert!(
         reason(&relapse).contains("failback timer reset"),
@@ -425,11 +507,11 @@ async fn automatic_failback_waits_for_a_stable_region_and_resets_on_relapse() {
     assert!(w.state().await.recovered_at.is_empty());
 
     // OK again, then ticks: not before stable_for, and not while its endpoints fail.
-    run(&mut copy, w.alarm(SECONDARY, "OK")).await;
-    let early = run(&mut copy, tick()).await;
+    w.run(&mut copy, w.alarm(SECONDARY, "OK")).await;
+    let early = w.run(&mut copy, tick()).await;
     assert_eq!(early["outcome"], "noop", "{early}");
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
-    let unhealthy = run(&mut copy, tick()).await;
+    let unhealthy = w.run(&mut copy, tick()).await;
     assert_eq!(
         unhealthy["outcome"], "noop",
         "endpoints still failing: {unhealthy}"
@@ -439,7 +521,7 @@ async fn automatic_failback_waits_for_a_stable_region_and_resets_on_relapse() {
     w.topology
         .set_region_endpoints(w.world, SECONDARY, true)
         .await;
-    let back = run(&mut copy, tick()).await;
+    let back = w.run(&mut copy, tick()).await;
     assert_eq!(back["outcome"], "applied", "{back}");
     assert!(reason(&back).contains("automatic failback"), "{back}");
     assert!(w.state().await.evacuated.is_empty());
@@ -465,9 +547,9 @@ async fn ending_a_drill_by_hand_removes_its_schedule_and_restores_the_region() {
     let w = World::new("fo-drill").await;
     let config = w.config(|_| {});
     let mut copy = w.copy(PRIMARY, &config).await;
-    let drill = run(
+    let drill = w.run(
         &mut copy,
-        json!({"action": "drill", "region": SECONDARY, "duration_minutes": 30, "reason": "game day", "requested_by": "sre@example.com"}),
+        json!({"action": "drill", "region": SECONDARY, "duration_minutes": 30, "reason": "game day"}),
     )
     .await;
     assert_eq!(drill["outcome"], "applied", "{drill}");
@@ -490,9 +572,8 @@ async fn ending_a_drill_by_hand_removes_its_schedule_and_restores_the_region() {
         "{schedule:?}"
     );
 
-    let end =
-        json!({"action": "end_drill", "reason": "done early", "requested_by": "sre@example.com"});
-    let ended = run(&mut copy, end.clone()).await;
+    let end = json!({"action": "end_drill", "reason": "done early"});
+    let ended = w.run(&mut copy, end.clone()).await;
     assert_eq!(ended["outcome"], "applied", "{ended}");
     assert!(w.state().await.drill.is_none());
     assert!(w.closed_gates().await.is_empty());
@@ -505,13 +586,14 @@ async fn ending_a_drill_by_hand_removes_its_schedule_and_restores_the_region() {
     assert!(gone.is_err(), "the schedule is removed: {gone:?}");
 
     // The schedule firing late anyway (or a repeated end) changes nothing.
-    let late = run(
-        &mut copy,
-        json!({"task": "end_drill", "drill_id": drill_id}),
-    )
-    .await;
+    let late = w
+        .run(
+            &mut copy,
+            json!({"task": "end_drill", "drill_id": drill_id}),
+        )
+        .await;
     assert_eq!(late["outcome"], "noop", "{late}");
-    assert_eq!(run(&mut copy, end).await["outcome"], "noop");
+    assert_eq!(w.run(&mut copy, end).await["outcome"], "noop");
     copy.stop().await;
 }
 
@@ -525,8 +607,8 @@ async fn one_alarm_event_at_both_copies_and_again_after_a_restore_changes_routin
     // EventBridge hands the alarm's state change to both regions' copies.
     let alarm = w.alarm(SECONDARY, "ALARM");
     let (a, b) = tokio::join!(
-        run(&mut eu_copy, alarm.clone()),
-        run(&mut us_copy, alarm.clone()),
+        w.run(&mut eu_copy, alarm.clone()),
+        w.run(&mut us_copy, alarm.clone()),
     );
     let mut outcomes = [a["outcome"].clone(), b["outcome"].clone()];
     outcomes.sort_by_key(|o| o.to_string());
@@ -534,11 +616,13 @@ async fn one_alarm_event_at_both_copies_and_again_after_a_restore_changes_routin
     assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
 
     // An operator restores; the same event arrives again, late, at both.
-    let restored = run(&mut eu_copy, manual("restore", SECONDARY, json!({}))).await;
+    let restored = w
+        .run(&mut eu_copy, manual("restore", SECONDARY, json!({})))
+        .await;
     assert_eq!(restored["outcome"], "applied", "{restored}");
     let before = w.state().await;
     for copy in [&mut eu_copy, &mut us_copy] {
-        let late = run(copy, alarm.clone()).await;
+        let late = w.run(copy, alarm.clone()).await;
         assert_eq!(late["outcome"], "noop", "{late}");
         assert!(reason(&late).contains("stale alarm event"), "{late}");
     }
@@ -571,7 +655,10 @@ async fn a_reason_the_state_record_cannot_hold_is_refused_at_parse_and_writes_no
         ),
     ] {
         let payload = manual("evacuate", SECONDARY, json!({"reason": reason, "force": true}));
-        let reply = copy.invoke(payload).await.expect("invocation");
+        let reply = copy
+            .invoke_as(&w.topology.operator(), payload)
+            .await
+            .expect("invocation");
         let err = reply.ok().expect_err("refused");
         assert!(
             err.starts_with("NonRetryable: ") && err.contains(refusal),
@@ -588,12 +675,13 @@ async fn a_reason_the_state_record_cannot_hold_is_refused_at_parse_and_writes_no
 
     // At the limits: stored as given, through the real compare-and-swap.
     let reason = format!("{} ü", "r".repeat(491));
-    let by = format!("arn:aws:sts::333333333333:assumed-role/{}", "s".repeat(161));
-    let out = run(
-        &mut copy,
-        json!({"action": "evacuate", "region": SECONDARY, "reason": reason, "requested_by": by, "force": true}),
-    )
-    .await;
+    let by = w.topology.operator();
+    let out = w
+        .run(
+            &mut copy,
+            json!({"action": "evacuate", "region": SECONDARY, "reason": reason, "force": true}),
+        )
+        .await;
     assert_eq!(out["outcome"], "applied", "{out}");
     let (state, version) = w.state_record().await.expect("state record");
     let evacuation = &state.evacuated[&shared::Region::parse(SECONDARY).unwrap()];
@@ -613,12 +701,14 @@ async fn the_tick_evacuates_a_region_whose_alarm_stays_in_alarm_once_the_dwell_a
     let config = w.config(|f| f["dwell"] = json!("20s"));
     let mut copy = w.copy(PRIMARY, &config).await;
     // A routing change just now: the dwell holds until 20 s from here.
-    run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
-    let restored = run(
-        &mut copy,
-        manual("restore", SECONDARY, json!({"force": true})),
-    )
-    .await;
+    w.run(&mut copy, manual("evacuate", SECONDARY, json!({})))
+        .await;
+    let restored = w
+        .run(
+            &mut copy,
+            manual("restore", SECONDARY, json!({"force": true})),
+        )
+        .await;
     assert_eq!(restored["outcome"], "applied", "{restored}");
     let dwell_ends = std::time::Instant::now() + std::time::Duration::from_secs(20);
 
@@ -627,19 +717,19 @@ async fn the_tick_evacuates_a_region_whose_alarm_stays_in_alarm_once_the_dwell_a
         .await;
     let changes = w.topology.evaluate_alarms(w.world).await;
     assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
-    let refused = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    let refused = w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
     assert_eq!(refused["outcome"], "refused", "{refused}");
     assert!(reason(&refused).contains("dwell"), "{refused}");
     let told = w.notices(PRIMARY).await.len();
 
-    let during = run(&mut copy, tick()).await;
+    let during = w.run(&mut copy, tick()).await;
     assert_ne!(during["outcome"], "applied", "{during}");
     assert!(
         w.closed_gates().await.is_empty(),
         "inside the dwell: {during}"
     );
     tokio::time::sleep_until(dwell_ends.into()).await;
-    let after = run(&mut copy, tick()).await;
+    let after = w.run(&mut copy, tick()).await;
     assert_eq!(after["outcome"], "applied", "{after}");
     assert_eq!(w.closed_gates().await, vec![SECONDARY.to_string()]);
     let evacuation = &w.state().await.evacuated[&shared::Region::parse(SECONDARY).unwrap()];
@@ -660,9 +750,9 @@ async fn a_drill_stops_when_the_serving_region_fails_its_health_alarm() {
     let w = World::new("fo-stop").await;
     let config = w.config(|_| {});
     let mut copy = w.copy(PRIMARY, &config).await;
-    let drill = run(
+    let drill = w.run(
         &mut copy,
-        json!({"action": "drill", "region": PRIMARY, "duration_minutes": 30, "reason": "game day", "requested_by": "sre@example.com"}),
+        json!({"action": "drill", "region": PRIMARY, "duration_minutes": 30, "reason": "game day"}),
     )
     .await;
     assert_eq!(drill["outcome"], "applied", "{drill}");
@@ -673,7 +763,7 @@ async fn a_drill_stops_when_the_serving_region_fails_its_health_alarm() {
         .await;
     let changes = w.topology.evaluate_alarms(w.world).await;
     assert!(changes.iter().any(|c| c["state"] == "ALARM"), "{changes:?}");
-    let stopped = run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
+    let stopped = w.run(&mut copy, w.alarm(SECONDARY, "ALARM")).await;
     assert_eq!(stopped["outcome"], "applied", "{stopped}");
     assert!(reason(&stopped).contains("stopped"), "{stopped}");
     let state = w.state().await;
@@ -701,7 +791,7 @@ async fn alarm_events_from_another_account_region_or_the_future_change_nothing()
     let mut future = w.alarm(SECONDARY, "OK");
     future["detail"]["state"]["timestamp"] = json!("2036-01-01T00:00:00.000+0000");
     for (event, phrase) in [(foreign, "account"), (moved, "region"), (future, "future")] {
-        let out = run(&mut copy, event).await;
+        let out = w.run(&mut copy, event).await;
         assert_eq!(out["outcome"], "refused", "{out}");
         assert!(reason(&out).contains(phrase), "{phrase}: {out}");
     }
@@ -724,7 +814,9 @@ async fn an_event_lost_to_a_failed_put_events_is_sent_by_the_next_tick() {
                    "skip": 0, "count": 10, "kind": "error5xx", "status": 503}),
         )
         .await;
-    let out = run(&mut copy, manual("evacuate", SECONDARY, json!({}))).await;
+    let out = w
+        .run(&mut copy, manual("evacuate", SECONDARY, json!({})))
+        .await;
     w.world.delete("/faults").await;
     assert!(out.to_string().contains("could not emit"), "{out}");
     let owed = w.state().await.unannounced;
@@ -735,7 +827,7 @@ async fn an_event_lost_to_a_failed_put_events_is_sent_by_the_next_tick() {
     );
 
     let since = w.last_call().await;
-    let ticked = run(&mut copy, tick()).await;
+    let ticked = w.run(&mut copy, tick()).await;
     assert_eq!(ticked["outcome"], "applied", "{ticked}");
     assert!(w.state().await.unannounced.is_empty(), "{ticked}");
     let sent = w

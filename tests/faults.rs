@@ -4,7 +4,11 @@
 //! call sequence; then each call in turn is broken with each fault kind, on every
 //! attempt the SDK makes (so the function itself sees the failure). Every case must
 //! end completed, or consistent with the failure reported, and healed by the next
-//! scheduled run (and, where nothing was written, by the caller's retry).
+//! scheduled run (and, where nothing was written, by the caller's retry). The world
+//! counts each fault it injected and names the calls it hit; every case checks that
+//! its fault fired on the call it targets. Failover's matrix is in `faults/failover.rs`,
+//! the crash points in `faults/crash.rs`; every matrix closes with the suite's line in
+//! `target/reliability/faults.txt` (see docs/RELIABILITY.md).
 
 use crate::e2e::binary;
 use serde_json::{json, Value};
@@ -14,6 +18,9 @@ use std::time::Duration;
 use testkit::runtime::{FunctionProcess, Reply};
 use testkit::topology::{Spec, Topology};
 use testkit::{LocalAws, PRIMARY, SECONDARY};
+
+mod crash;
+mod failover;
 
 /// The attempt timeout the functions run with here; a timeout fault delays a call longer.
 pub const ATTEMPT_TIMEOUT_MS: u64 = 1000;
@@ -29,6 +36,9 @@ pub enum FaultKind {
     Drop,
     /// The call takes effect, the answer is lost (the SDK retries it).
     DropAfter,
+    /// The call takes effect, its answer is held, and the process is killed meanwhile
+    /// (crash points; not one of the matrix's kinds).
+    Crash,
 }
 
 impl FaultKind {
@@ -47,6 +57,7 @@ impl FaultKind {
             FaultKind::Timeout => "timeout",
             FaultKind::Drop => "drop",
             FaultKind::DropAfter => "drop-after",
+            FaultKind::Crash => "crash",
         }
     }
 
@@ -63,6 +74,11 @@ impl FaultKind {
             FaultKind::Drop => json!({"kind": "drop"}),
             // Only the first answer is lost: the retry meets the effect of the first try.
             FaultKind::DropAfter => json!({"kind": "drop", "after": true, "count": 1}),
+            // Held far longer than the test takes to kill the process; clearing the
+            // fault releases it.
+            FaultKind::Crash => {
+                json!({"kind": "latency", "latencyMs": 30000, "after": true, "count": 1})
+            }
         };
         for (k, v) in extra.as_object().unwrap() {
             spec[k] = v.clone();
@@ -128,6 +144,78 @@ pub async fn settle(world: &LocalAws, seq: u64) {
     panic!("calls since {seq} never settled");
 }
 
+/// The control plane's announcements the world holds for an account, oldest first:
+/// each event put on a bus (`Region Evacuated us-east-1`), and each announcement a
+/// notice names (its subject lists them: `[service] Drill Started us-east-1, Region
+/// Evacuated us-east-1`). Both as the world recorded them when the call took effect.
+#[derive(Debug, Default, Clone)]
+pub struct Announced {
+    pub events: Vec<String>,
+    pub notices: Vec<String>,
+}
+
+impl Announced {
+    pub async fn read(world: &LocalAws, account: &str) -> Announced {
+        let events = world
+            .get(&format!(
+                "/events/put-events?account={account}&source=controlplane.failover"
+            ))
+            .await;
+        let messages = world.get(&format!("/sns/messages?account={account}")).await;
+        let list = |v: &Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
+        Announced {
+            events: list(&events, "events")
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["detailType"].as_str().unwrap_or("?"),
+                        e["detail"]["region"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect(),
+            notices: list(&messages, "messages")
+                .iter()
+                .filter_map(|m| m["subject"].as_str())
+                .filter_map(|s| s.split_once("] ").map(|(_, items)| items.to_string()))
+                .flat_map(|items| {
+                    items
+                        .split(", ")
+                        .filter(|i| i.starts_with("Region ") || i.starts_with("Drill "))
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        }
+    }
+
+    /// What was announced after `earlier` was read.
+    pub fn since(&self, earlier: &Announced) -> Announced {
+        Announced {
+            events: self.events[earlier.events.len().min(self.events.len())..].to_vec(),
+            notices: self.notices[earlier.notices.len().min(self.notices.len())..].to_vec(),
+        }
+    }
+
+    /// What of `clean` is missing here: each announcement must have gone out, as an
+    /// event and in a notice, at least once.
+    pub fn missing(&self, clean: &Announced) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &clean.events {
+            if !self.events.contains(e) {
+                out.push(format!("event {e}"));
+            }
+        }
+        for n in &clean.notices {
+            if !self.notices.contains(n) {
+                out.push(format!("notice of {n}"));
+            }
+        }
+        out.dedup();
+        out
+    }
+}
+
 /// How many earlier calls of the same operation precede call `i`.
 pub fn occurrence(sequence: &[Call], i: usize) -> usize {
     sequence[..i].iter().filter(|c| **c == sequence[i]).count()
@@ -143,13 +231,33 @@ pub async fn private_world() -> LocalAws {
 }
 
 pub fn env_for(world: &LocalAws, topology: &Topology, config: &Value) -> Vec<(String, String)> {
-    let mut env = world.function_env(&topology.spec.account, PRIMARY);
+    env_in(world, topology, config, PRIMARY)
+}
+
+/// The environment of the copy in `region`.
+pub fn env_in(
+    world: &LocalAws,
+    topology: &Topology,
+    config: &Value,
+    region: &str,
+) -> Vec<(String, String)> {
+    let mut env = world.function_env(&topology.spec.account, region);
     env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
     env.push((
         shared::aws::ATTEMPT_TIMEOUT_ENV.into(),
         ATTEMPT_TIMEOUT_MS.to_string(),
     ));
     env
+}
+
+/// The binary the suite runs for `function`: the workspace's build, or for failover
+/// the one `FAULTS_FAILOVER_BIN` names (`make faults-broken` points it at a build
+/// without the min_active_regions rule, to show the matrix catches it).
+pub fn function_binary(function: &str) -> std::path::PathBuf {
+    match std::env::var_os("FAULTS_FAILOVER_BIN") {
+        Some(path) if function == "failover" => path.into(),
+        _ => binary(function),
+    }
 }
 
 /// `function`, the real binary, in `topology`'s account under `config`.
@@ -159,10 +267,21 @@ async fn spawn_in(
     config: &Value,
     function: &str,
 ) -> FunctionProcess {
+    spawn_copy(world, topology, config, function, PRIMARY).await
+}
+
+/// The copy of `function` in `region`.
+pub async fn spawn_copy(
+    world: &LocalAws,
+    topology: &Topology,
+    config: &Value,
+    function: &str,
+    region: &str,
+) -> FunctionProcess {
     FunctionProcess::spawn(
-        &binary(function),
+        &function_binary(function),
         function,
-        &env_for(world, topology, config),
+        &env_in(world, topology, config, region),
     )
     .await
     .unwrap_or_else(|e| panic!("{function} starts: {e}"))
@@ -203,6 +322,10 @@ pub struct Matrix {
     /// (action, call index, call, fault kind, outcome)
     pub rows: Vec<(String, usize, String, &'static str, String)>,
     pub invariants: usize,
+    /// Faults the local world reports it injected (its per-fault counters).
+    pub injected: u64,
+    /// Every invariant that did not hold, with its case.
+    pub violations: Vec<String>,
 }
 
 impl Matrix {
@@ -211,17 +334,65 @@ impl Matrix {
             .push((action.into(), i, call.to_string(), kind.name(), outcome));
     }
 
-    pub fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+    /// Checks one invariant. A broken one is recorded (and printed) and the run goes
+    /// on, so the closing line counts every violation; `finish` then fails the test.
+    pub fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> bool {
         self.invariants += 1;
-        assert!(ok, "invariant broken: {}", what());
+        if !ok {
+            let what = what();
+            eprintln!("invariant broken: {what}");
+            self.violations.push(what);
+        }
+        ok
     }
 
-    pub fn print(&self, title: &str) -> String {
+    /// Reads and clears the faults of a case in the world, adds what the world counts
+    /// as injected, and checks that the fault fired on the very call it targets: the
+    /// `skip`-th call of `call` by `account` since `seq` (the world's per-fault counters
+    /// name the calls each fault hit).
+    pub async fn fired(
+        &mut self,
+        world: &LocalAws,
+        account: &str,
+        seq: u64,
+        call: &Call,
+        skip: usize,
+        ctx: impl Fn() -> String,
+    ) {
+        let faults = world.clear_faults().await;
+        let injected: u64 = faults
+            .iter()
+            .map(|f| f["injected"].as_u64().unwrap_or(0))
+            .sum();
+        self.injected += injected;
+        let first = faults
+            .iter()
+            .filter_map(|f| f["injectedSeqs"].as_array()?.first()?.as_u64())
+            .min();
+        let targeted = world
+            .get(&format!(
+                "/calls?account={account}&service={}&operation={}&since={seq}",
+                call.service, call.operation
+            ))
+            .await["calls"]
+            .as_array()
+            .and_then(|calls| calls.get(skip)?["seq"].as_u64());
+        self.check(injected > 0 && first.is_some() && first == targeted, || {
+            format!(
+                "{}: the fault did not fire on its call (injected {injected}, first on call {first:?}, targeted call {targeted:?})",
+                ctx()
+            )
+        });
+    }
+
+    /// Prints the matrix and its closing line, adds it to the suite's totals
+    /// (`target/reliability/faults.txt`) and fails the test on any violation.
+    pub fn finish(&self, title: &str) -> String {
         let mut out = format!("== {title}: action x call x fault -> outcome\n");
         for (action, i, call, kind, outcome) in &self.rows {
             let _ = writeln!(
                 out,
-                "{action:<22} #{i:<2} {call:<48} {kind:<10} -> {outcome}"
+                "{action:<26} #{i:<2} {call:<44} {kind:<10} -> {outcome}"
             );
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -229,12 +400,18 @@ impl Matrix {
             let class = outcome.split(':').next().unwrap_or(outcome);
             *counts.entry(class).or_default() += 1;
         }
+        for v in &self.violations {
+            let _ = writeln!(out, "VIOLATED: {v}");
+        }
         let _ = writeln!(
             out,
-            "== {title}: {} cases, {} faults injected, {} invariants held; {}",
-            self.rows.len(),
-            self.rows.len(),
-            self.invariants,
+            "== {title}: {}; {}",
+            closing_line(
+                self.rows.len(),
+                self.injected,
+                self.invariants,
+                self.violations.len()
+            ),
             counts
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
@@ -242,15 +419,68 @@ impl Matrix {
                 .join(", ")
         );
         println!("{out}");
+        write_summary(&summary_name(title), &out);
+        let total = totals(title, self);
+        eprintln!("{total}");
+        assert!(
+            self.violations.is_empty(),
+            "{title}: {} invariant(s) violated:\n{}",
+            self.violations.len(),
+            self.violations.join("\n")
+        );
         out
     }
+}
+
+/// Where a summary goes: `broken-<name>` when the suite runs against the broken build
+/// (`make faults-broken`), so it never overwrites the normal run's.
+fn summary_name(name: &str) -> String {
+    if std::env::var_os("FAULTS_FAILOVER_BIN").is_some() {
+        format!("broken-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The suite's closing line, in the one form CI prints.
+pub fn closing_line(cases: usize, injected: u64, invariants: usize, violated: usize) -> String {
+    format!(
+        "faults: {cases} cases, {injected} injected (counted by the local AWS world), {invariants} invariants checked, {violated} violated"
+    )
+}
+
+/// Adds one finished matrix to this run's totals and writes the closing line over
+/// every matrix finished so far to `target/reliability/faults.txt` (the matrices run
+/// in parallel: the last to finish writes the whole run's line). Returns that line.
+fn totals(title: &str, m: &Matrix) -> String {
+    static TOTALS: std::sync::Mutex<BTreeMap<String, (usize, u64, usize, usize)>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut all = TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    all.insert(
+        title.to_string(),
+        (m.rows.len(), m.injected, m.invariants, m.violations.len()),
+    );
+    let sum = all.values().fold((0, 0, 0, 0), |a, b| {
+        (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+    });
+    let line = closing_line(sum.0, sum.1, sum.2, sum.3);
+    let parts = all
+        .iter()
+        .map(|(k, v)| format!("  {k}: {}", closing_line(v.0, v.1, v.2, v.3)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    write_summary(&summary_name("faults-by-matrix"), &format!("{parts}\n"));
+    write_summary(&summary_name("faults"), &format!("{line}\n"));
+    line
 }
 
 // ---------------------------------------------------------------------------
 // failover
 
 fn manual(action: &str, extra: Value) -> Value {
-    let mut v = json!({"action": action, "reason": "reliability suite", "requested_by": "arn:aws:sts::333333333333:assumed-role/sre/suite"});
+    let mut v = json!({"action": action, "reason": "reliability suite"});
     for (k, x) in extra.as_object().unwrap() {
         v[k] = x.clone();
     }
@@ -267,6 +497,8 @@ pub struct View {
     pub evacuated: Vec<String>,
     pub drill: Option<String>,
     pub gates_match: bool,
+    /// Announcements (events and their notice) written in the state, not yet sent.
+    pub owed: usize,
 }
 
 impl View {
@@ -277,6 +509,33 @@ impl View {
 
 pub async fn invoke_ok(f: &mut FunctionProcess, payload: Value) -> Value {
     match f.invoke(payload.clone()).await {
+        Ok(Reply::Ok(v)) => v,
+        other => panic!(
+            "{payload} -> {other:?}\n{}",
+            f.output()[f.output().len().saturating_sub(20)..].join("\n")
+        ),
+    }
+}
+
+/// Sends `payload` to failover as it arrives in AWS: a routing action through the
+/// function URL, signed by `operator` (a session of an operator role); anything else
+/// (status, ticks, other functions' payloads) by Invoke.
+pub async fn send(
+    f: &mut FunctionProcess,
+    operator: &str,
+    payload: Value,
+) -> Result<Reply, String> {
+    let action = payload["action"].as_str().unwrap_or_default();
+    if ::failover::request::ROUTING_ACTIONS.contains(&action) {
+        f.invoke_as(operator, payload).await
+    } else {
+        f.invoke(payload).await
+    }
+}
+
+/// [`send`], answered with a decision record.
+pub async fn send_ok(f: &mut FunctionProcess, operator: &str, payload: Value) -> Value {
+    match send(f, operator, payload.clone()).await {
         Ok(Reply::Ok(v)) => v,
         other => panic!(
             "{payload} -> {other:?}\n{}",
@@ -301,78 +560,8 @@ pub async fn view(f: &mut FunctionProcess) -> View {
         gates_match: regions
             .values()
             .all(|r| r["gate_matches_state"] == json!(true)),
+        owed: routing["unannounced"].as_array().map_or(0, Vec::len),
     }
-}
-
-/// Brings the world to `want` (no faults): ends drills, restores, evacuates, ticks.
-async fn arrange(f: &mut FunctionProcess, want: &str) -> View {
-    let v = view(f).await;
-    if v.drill.is_some() {
-        invoke_ok(f, manual("end_drill", json!({}))).await;
-    }
-    let v = view(f).await;
-    for region in &v.evacuated {
-        invoke_ok(
-            f,
-            manual("restore", json!({"region": region, "force": true})),
-        )
-        .await;
-    }
-    match want {
-        "active" => {}
-        "evacuated" => {
-            invoke_ok(f, manual("evacuate", json!({"region": SECONDARY}))).await;
-        }
-        "drill" => {
-            invoke_ok(
-                f,
-                manual(
-                    "drill",
-                    json!({"region": SECONDARY, "duration_minutes": 30}),
-                ),
-            )
-            .await;
-        }
-        other => panic!("unknown arrangement {other}"),
-    }
-    invoke_ok(f, tick()).await;
-    let v = view(f).await;
-    assert!(v.gates_match, "arranged {want}: {v:?}");
-    v
-}
-
-struct FailoverAction {
-    name: &'static str,
-    pre: &'static str,
-    payload: Value,
-}
-
-fn failover_actions() -> Vec<FailoverAction> {
-    vec![
-        FailoverAction {
-            name: "failover evacuate",
-            pre: "active",
-            payload: manual("evacuate", json!({"region": SECONDARY})),
-        },
-        FailoverAction {
-            name: "failover restore",
-            pre: "evacuated",
-            payload: manual("restore", json!({"region": SECONDARY})),
-        },
-        FailoverAction {
-            name: "failover drill start",
-            pre: "active",
-            payload: manual(
-                "drill",
-                json!({"region": SECONDARY, "duration_minutes": 30}),
-            ),
-        },
-        FailoverAction {
-            name: "failover drill end",
-            pre: "drill",
-            payload: manual("end_drill", json!({})),
-        },
-    ]
 }
 
 /// Did the action report its failure (decision record or function error)?
@@ -394,106 +583,6 @@ fn outcome_of(reply: &Reply) -> String {
         Reply::Error { error_type, .. } => format!("error {error_type}"),
         Reply::Ok(r) => r["outcome"].as_str().unwrap_or("?").to_string(),
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn fault_matrix_failover() {
-    let world = &private_world().await;
-    // Route 53's request quota off in this private world, and only here: the matrix
-    // replays a failover run for every call of it and every fault kind, dozens of runs
-    // a second, far above a deployment's rate (a tick a minute per copy); a quota
-    // refusal would be a fault the matrix did not inject and cannot attribute. The quota
-    // itself is exercised by strict::quotas and the racing copies in failover.rs.
-    world
-        .post(
-            "/throttling",
-            json!({"service": "route53", "enabled": false}),
-        )
-        .await;
-    let topology = Topology::create(world, Spec::new("fmf"))
-        .await
-        .expect("topology");
-    let account = topology.spec.account.clone();
-    let config = topology.config();
-    let mut f = spawn_in(world, &topology, &config, "failover").await;
-    let mut matrix = Matrix::default();
-
-    for (a, action) in failover_actions().into_iter().enumerate() {
-        // The clean run: its calls, and the state it leads to.
-        let pre = arrange(&mut f, action.pre).await;
-        let seq = last_seq(world).await;
-        let clean = invoke_ok(&mut f, action.payload.clone()).await;
-        let sequence = calls_since(world, &account, seq).await;
-        assert_eq!(clean["outcome"], "applied", "{}: {clean}", action.name);
-        let post = view(&mut f).await;
-        assert!(post.gates_match, "{}: clean run left {post:?}", action.name);
-        assert!(!post.same_state(&pre), "{}: changed nothing", action.name);
-        println!(
-            "{}: {} AWS calls: {}",
-            action.name,
-            sequence.len(),
-            call_list(&sequence)
-        );
-
-        for (i, call) in sequence.iter().enumerate() {
-            for kind in kinds_for(a, i, call) {
-                arrange(&mut f, action.pre).await;
-                let seq = last_seq(world).await;
-                world
-                    .post(
-                        "/faults",
-                        kind.spec(call, &account, occurrence(&sequence, i), ATTEMPTS),
-                    )
-                    .await;
-                let reply = f
-                    .invoke(action.payload.clone())
-                    .await
-                    .expect("the function answers");
-                world.delete("/faults").await;
-                settle(world, seq).await;
-                let ctx = || format!("{} #{i} {call} {}: {reply:?}", action.name, kind.name());
-                let after = view(&mut f).await;
-                matrix.check(after.same_state(&pre) || after.same_state(&post), || {
-                    format!("{}: state is neither before nor after: {after:?}", ctx())
-                });
-                matrix.check(after.evacuated.len() < 2, || {
-                    format!("{}: every region evacuated", ctx())
-                });
-                let done = after.same_state(&post) && after.gates_match;
-                if !done {
-                    matrix.check(reported(&reply), || {
-                        format!("{}: not done ({after:?}) and not reported", ctx())
-                    });
-                }
-                // The next scheduled run heals what is left.
-                let healed = invoke_ok(&mut f, tick()).await;
-                matrix.check(healed["outcome"] != "failed", || {
-                    format!("{}: the tick failed: {healed}", ctx())
-                });
-                let after_tick = view(&mut f).await;
-                matrix.check(after_tick.gates_match, || {
-                    format!("{}: gates disagree after the tick: {after_tick:?}", ctx())
-                });
-                let outcome = if done {
-                    format!("completed: {}", outcome_of(&reply))
-                } else if after_tick.same_state(&post) {
-                    format!("healed by tick: {}", outcome_of(&reply))
-                } else {
-                    // Nothing was written: the caller's retry (or the re-delivered event) completes it.
-                    let retry = invoke_ok(&mut f, action.payload.clone()).await;
-                    let retried = view(&mut f).await;
-                    matrix.check(retried.same_state(&post) && retried.gates_match, || {
-                        format!("{}: the retry did not complete: {retry} {retried:?}", ctx())
-                    });
-                    format!("failed, retry completes: {}", outcome_of(&reply))
-                };
-                matrix.add(action.name, i, call, kind, outcome);
-            }
-        }
-    }
-    let printed = matrix.print("failover");
-    write_summary("failover", &printed);
-    f.stop().await;
 }
 
 /// Keeps the last printed matrix under target/ for docs/RELIABILITY.md.
@@ -629,9 +718,11 @@ async fn fault_matrix_concurrency_scheduler() {
                 .invoke(evacuated_event(SECONDARY))
                 .await
                 .expect("the function answers");
-            world.delete("/faults").await;
-            settle(world, seq).await;
             let ctx = || format!("{name} #{i} {call} {}: {reply:?}", kind.name());
+            matrix
+                .fired(world, &account, seq, call, occurrence(&sequence, i), ctx)
+                .await;
+            settle(world, seq).await;
             let now = pc(world, &topology).await;
             matrix.check(matches!(&now, Some((2 | 4, s)) if s == "READY"), || {
                 format!("{}: provisioned concurrency is {now:?}", ctx())
@@ -658,9 +749,8 @@ async fn fault_matrix_concurrency_scheduler() {
             matrix.add(name, i, call, kind, outcome);
         }
     }
-    let printed = matrix.print("concurrency-scheduler");
-    write_summary("concurrency-scheduler", &printed);
     f.stop().await;
+    matrix.finish("concurrency-scheduler");
 }
 
 // ---------------------------------------------------------------------------
@@ -746,9 +836,11 @@ async fn fault_matrix_replication_monitor() {
                 )
                 .await;
             let reply = f.invoke(tick()).await.expect("the function answers");
-            world.delete("/faults").await;
-            settle(world, seq).await;
             let ctx = || format!("{name} #{i} {call} {}: {reply:?}", kind.name());
+            matrix
+                .fired(world, &account, seq, call, occurrence(&sequence, i), ctx)
+                .await;
+            settle(world, seq).await;
             let sent = alerts(world, &topology, breach).await - before;
             // An SNS Publish whose answer was lost is sent again by the SDK's retry:
             // alerts are at least once (a standard topic cannot deduplicate).
@@ -785,158 +877,8 @@ async fn fault_matrix_replication_monitor() {
             matrix.add(name, i, call, kind, outcome);
         }
     }
-    let printed = matrix.print("replication-monitor");
-    write_summary("replication-monitor", &printed);
     f.stop().await;
-}
-
-// ---------------------------------------------------------------------------
-// crash points
-
-/// Invokes `payload` and kills the process as soon as the call log shows `operation`
-/// (which the world holds without answering): the process dies between two steps.
-async fn kill_at(
-    mut f: FunctionProcess,
-    world: &LocalAws,
-    account: &str,
-    payload: Value,
-    service: &str,
-    operation: &str,
-) {
-    let seq = last_seq(world).await;
-    let watch = async {
-        loop {
-            let calls = calls_since(world, account, seq).await;
-            if calls
-                .iter()
-                .any(|c| c.service == service && c.operation == operation)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::select! {
-        reply = f.invoke(payload) => panic!("the function answered before {operation}: {reply:?}"),
-        () = watch => {}
-    }
-    f.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn crash_after_the_state_cas_before_the_gate_heals_on_the_next_tick() {
-    let world = &private_world().await;
-    let topology = Topology::create(world, Spec::new("crf"))
-        .await
-        .expect("topology");
-    let account = topology.spec.account.clone();
-    let env = env_for(world, &topology, &topology.config());
-    let bin = binary("failover");
-    let spawn = || FunctionProcess::spawn(&bin, "failover", &env);
-    // The gate update hangs (and is then dropped unapplied): the process is killed meanwhile.
-    for spec in [
-        json!({"service": "route53", "operation": "UpdateHealthCheck", "kind": "latency", "latencyMs": 20000, "count": 1}),
-        json!({"service": "route53", "operation": "UpdateHealthCheck", "kind": "drop", "count": 1}),
-    ] {
-        world.post("/faults", spec).await;
-    }
-    let f = spawn().await.unwrap();
-    kill_at(
-        f,
-        world,
-        &account,
-        manual("evacuate", json!({"region": SECONDARY})),
-        "route53",
-        "UpdateHealthCheck",
-    )
-    .await;
-    world.delete("/faults").await;
-
-    let mut g = spawn().await.unwrap();
-    let died = view(&mut g).await;
-    assert_eq!(
-        died.evacuated,
-        vec![SECONDARY.to_string()],
-        "the CAS happened"
-    );
-    assert!(!died.gates_match, "the gate was not updated: {died:?}");
-    let healed = invoke_ok(&mut g, tick()).await;
-    assert_eq!(healed["outcome"], "applied", "{healed}");
-    assert!(
-        healed["reason"]
-            .as_str()
-            .unwrap()
-            .contains("repaired gates"),
-        "{healed}"
-    );
-    let after = view(&mut g).await;
-    assert!(
-        after.gates_match && after.evacuated == died.evacuated,
-        "{after:?}"
-    );
-    let again = invoke_ok(&mut g, tick()).await;
-    assert_eq!(again["outcome"], "noop", "converged: {again}");
-    println!("crash point failover (after CAS, before gate): killed; next tick repaired the gate");
-    write_summary(
-        "crash-failover",
-        "failover killed after the state CAS, before the gate update: next tick applied (repaired gates), then noop\n",
-    );
-    g.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn crash_after_a_provisioned_concurrency_put_before_ready_converges() {
-    let (world, topology, mut config) = scheduler_world("crs").await;
-    let world = &world;
-    let account = topology.spec.account.clone();
-    config["concurrency"]["ready_timeout"] = json!("30s");
-    let env = env_for(world, &topology, &config);
-    let bin = binary("concurrency-scheduler");
-    let spawn = || FunctionProcess::spawn(&bin, "concurrency-scheduler", &env);
-    let mut f = spawn().await.unwrap();
-    let _ = f.invoke(json!({"action": "plan"})).await;
-    invoke_ok(&mut f, tick()).await;
-    assert_eq!(pc(world, &topology).await, Some((2, "READY".into())));
-    // Slow to become READY, so the process dies while the change is IN_PROGRESS.
-    world
-        .post(
-            "/lambda/provisioned-concurrency/settings",
-            json!({"readyDelaySeconds": 3}),
-        )
-        .await;
-    set_routing(world, &topology, Some(SECONDARY)).await;
-    kill_at(
-        f,
-        world,
-        &account,
-        evacuated_event(SECONDARY),
-        "lambda",
-        "PutProvisionedConcurrencyConfig",
-    )
-    .await;
-    world
-        .post(
-            "/lambda/provisioned-concurrency/settings",
-            json!({"readyDelaySeconds": 0.2}),
-        )
-        .await;
-    let mut g = spawn().await.unwrap();
-    let next = invoke_ok(&mut g, tick()).await;
-    assert_ne!(next["outcome"], "failed", "{next}");
-    assert_eq!(pc(world, &topology).await, Some((4, "READY".into())));
-    let again = invoke_ok(&mut g, tick()).await;
-    assert_eq!(again["outcome"], "noop", "converged: {again}");
-    // Back down after the region returns: the crash left nothing behind.
-    set_routing(world, &topology, None).await;
-    let down = invoke_ok(&mut g, tick()).await;
-    assert_eq!(down["outcome"], "applied", "{down}");
-    assert_eq!(pc(world, &topology).await, Some((2, "READY".into())));
-    println!("crash point scheduler (after put, before READY): killed; next reconcile converged at 4, then back to 2");
-    write_summary(
-        "crash-scheduler",
-        "scheduler killed after PutProvisionedConcurrencyConfig, before READY: next reconcile converged (4 READY), noop after, back to 2 on restore\n",
-    );
-    g.stop().await;
+    matrix.finish("replication-monitor");
 }
 
 // ---------------------------------------------------------------------------
@@ -1028,6 +970,80 @@ async fn duplicates_make_the_changes_of_one_delivery() {
     s.stop().await;
 }
 
+/// With manual failback, an evacuated region whose alarm goes OK is told to a person:
+/// once per OK state change. EventBridge delivers at least once, so the same OK event
+/// may come many times; its repeats are not news and notify nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_ok_alarm_notifies_once_per_state_change() {
+    let world = &private_world().await;
+    let topology = Topology::create(world, Spec::new("okn"))
+        .await
+        .expect("topology");
+    let config = topology.config();
+    let mut f = spawn_in(world, &topology, &config, "failover").await;
+    let evacuated = send_ok(
+        &mut f,
+        &topology.operator(),
+        manual("evacuate", json!({"region": SECONDARY})),
+    )
+    .await;
+    assert_eq!(evacuated["outcome"], "applied", "{evacuated}");
+    // The region's endpoints are healthy and CloudWatch holds its alarm OK.
+    topology.set_region_endpoints(world, SECONDARY, true).await;
+    topology.evaluate_alarms(world).await;
+    let arn = topology.alarm_arn(&format!("orders-health-{SECONDARY}-okn"));
+    let recovered = || async {
+        world
+            .get(&format!(
+                "/sns/messages?topicArn={}",
+                topology.topics[PRIMARY]
+            ))
+            .await["messages"]
+            .as_array()
+            .map_or(0, |m| {
+                m.iter()
+                    .filter(|x| {
+                        x["subject"]
+                            .as_str()
+                            .is_some_and(|s| s.contains("recovered"))
+                    })
+                    .count()
+            })
+    };
+    let ok = testkit::alarm_event(&arn, "OK");
+    for _ in 0..5 {
+        let r = invoke_ok(&mut f, ok.clone()).await;
+        assert_eq!(r["outcome"], "noop", "{r}");
+    }
+    assert_eq!(
+        recovered().await,
+        1,
+        "five deliveries of one OK change: one notice"
+    );
+    // The region fails again and recovers again: a new OK state change, told once more.
+    topology.set_region_endpoints(world, SECONDARY, false).await;
+    topology.evaluate_alarms(world).await;
+    invoke_ok(&mut f, testkit::alarm_event(&arn, "ALARM")).await;
+    topology.set_region_endpoints(world, SECONDARY, true).await;
+    topology.evaluate_alarms(world).await;
+    let later = testkit::alarm_event(&arn, "OK");
+    for _ in 0..3 {
+        invoke_ok(&mut f, later.clone()).await;
+    }
+    assert_eq!(
+        recovered().await,
+        2,
+        "a new OK state change: one more notice"
+    );
+    let v = view(&mut f).await;
+    assert_eq!(
+        v.evacuated,
+        vec![SECONDARY.to_string()],
+        "failback stays manual"
+    );
+    f.stop().await;
+}
+
 // ---------------------------------------------------------------------------
 // bad input to the binaries, and security
 
@@ -1111,14 +1127,15 @@ async fn rejected_input_makes_no_aws_call_and_manual_actions_need_a_reason() {
 
     // Manual actions that change something need a reason; the caller is recorded.
     let mut f = spawn_in(world, &topology, &config, "failover").await;
+    let by = topology.operator();
     for payload in [
-        json!({"action": "evacuate", "region": SECONDARY, "requested_by": "alice"}),
-        json!({"action": "restore", "region": SECONDARY, "requested_by": "alice"}),
-        json!({"action": "drill", "region": SECONDARY, "requested_by": "alice"}),
-        json!({"action": "end_drill", "requested_by": "alice"}),
-        json!({"action": "evacuate", "region": SECONDARY, "reason": "  ", "requested_by": "alice"}),
+        json!({"action": "evacuate", "region": SECONDARY}),
+        json!({"action": "restore", "region": SECONDARY}),
+        json!({"action": "drill", "region": SECONDARY}),
+        json!({"action": "end_drill"}),
+        json!({"action": "evacuate", "region": SECONDARY, "reason": "  "}),
     ] {
-        match f.invoke(payload.clone()).await.unwrap() {
+        match f.invoke_as(&by, payload.clone()).await.unwrap() {
             Reply::Error { error_message, .. } => {
                 assert!(
                     error_message.contains("reason"),
@@ -1128,26 +1145,28 @@ async fn rejected_input_makes_no_aws_call_and_manual_actions_need_a_reason() {
             Reply::Ok(r) => panic!("{payload} accepted without a reason: {r}"),
         }
     }
-    let by = "arn:aws:sts::333333333333:assumed-role/sre/alice";
-    let r = invoke_ok(
+    let r = send_ok(
         &mut f,
-        json!({"action": "evacuate", "region": SECONDARY, "reason": "suite", "requested_by": by, "dry_run": true}),
+        &by,
+        json!({"action": "evacuate", "region": SECONDARY, "reason": "suite", "dry_run": true}),
     )
     .await;
-    assert_eq!(r["requested_by"], by, "{r}");
-    let r = invoke_ok(
+    assert_eq!(r["requested_by"], by.as_str(), "{r}");
+    let r = send_ok(
         &mut f,
-        json!({"action": "evacuate", "region": SECONDARY, "reason": "suite", "requested_by": by}),
+        &by,
+        json!({"action": "evacuate", "region": SECONDARY, "reason": "suite"}),
     )
     .await;
     assert_eq!(
         (r["outcome"].as_str(), r["requested_by"].as_str()),
-        (Some("applied"), Some(by)),
+        (Some("applied"), Some(by.as_str())),
         "{r}"
     );
     let status = invoke_ok(&mut f, json!({"action": "status"})).await;
     assert_eq!(
-        status["state"]["routing"]["evacuated"][SECONDARY]["by"], by,
+        status["state"]["routing"]["evacuated"][SECONDARY]["by"],
+        by.as_str(),
         "{status}"
     );
     f.stop().await;
@@ -1204,7 +1223,7 @@ async fn no_secret_value_reaches_logs_or_decision_records() {
     ] {
         let mut f = spawn_in(world, &topology, &config, name).await;
         for p in payloads {
-            records.push(invoke_ok(&mut f, p).await.to_string());
+            records.push(send_ok(&mut f, &topology.operator(), p).await.to_string());
         }
         // Also a secret in a rejected payload is not echoed back.
         match f

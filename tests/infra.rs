@@ -744,28 +744,20 @@ fn infra_config_document_has_exactly_the_keys_of_the_example() {
 
 // (4) ---------------------------------------------------------------------------------------
 
+/// What each role grants is derived from the code's own calls and checked resource by
+/// resource in tests/iam.rs; here, the log writes every role has beside them.
 #[test]
-fn infra_each_role_grants_exactly_what_its_function_calls() {
+fn infra_each_role_writes_only_its_own_logs() {
     let cp = Tf::load("infra/modules/control-plane");
-    let expected: [(&str, &[&str]); 3] = [
-        ("failover", failover::IAM_ACTIONS),
-        ("replication-monitor", replication_monitor::IAM_ACTIONS),
-        ("concurrency-scheduler", concurrency_scheduler::IAM_ACTIONS),
-    ];
-    for (function, code_actions) in expected {
+    for function in FUNCTIONS {
         let doc = cp.named("data", "aws_iam_policy_document", function);
-        let mut granted = policy_actions(doc);
+        let granted = policy_actions(doc);
         for log in LOG_ACTIONS {
             assert!(
-                granted.remove(log),
+                granted.contains(log),
                 "{function}: must grant {log} on its log group"
             );
         }
-        assert_eq!(
-            granted,
-            set(code_actions),
-            "{function}: policy actions vs the crate's IAM_ACTIONS"
-        );
 
         // Log writes only on the function's own log group.
         for statement in statements(doc) {
@@ -791,13 +783,17 @@ fn infra_each_role_grants_exactly_what_its_function_calls() {
         "local.function_policies[each.key]"
     );
 
-    // failover may pass only the drill scheduler role(s), and only to EventBridge Scheduler.
+    // failover may pass only its region's drill scheduler role, and only to EventBridge Scheduler.
     let failover = cp.named("data", "aws_iam_policy_document", "failover");
     let pass = statements(failover)
         .into_iter()
         .find(|s| attr(s, "actions").map(strings).unwrap_or_default() == ["iam:PassRole"])
         .expect("PassRole statement");
-    assert_eq!(attr_str(pass, "resources"), "values(local.drill_role_arns)");
+    assert_eq!(
+        compact(&attr_str(pass, "resources")),
+        "[local.drill_role_arns[var.region]]",
+        "only this region's drill role: the code passes scheduler_role_arns[home]"
+    );
     assert!(pass.to_string_lossy().contains("iam:PassedToService"));
 
     // failover may describe only the alarms it is configured with.
@@ -1260,4 +1256,236 @@ fn infra_blocks_of_alias_only_modules_name_their_provider() {
         }
     }
     assert!(checked > 0, "no alias-only module found");
+}
+
+// (7) ---------------------------------------------------------------------------------------
+
+/// Seconds between two ticks of a `rate(N minute[s])` schedule.
+fn rate_seconds(expr: &str) -> u32 {
+    let inner = expr
+        .trim_matches('"')
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a rate expression: {expr}"));
+    let (n, unit) = inner.split_once(' ').expect("rate(N unit)");
+    let n: u32 = n.parse().expect("rate value");
+    match unit.trim_end_matches('s') {
+        "minute" => n * 60,
+        "hour" => n * 3600,
+        other => panic!("unit {other}"),
+    }
+}
+
+/// An asynchronous invocation that fails every attempt or grows too old goes somewhere
+/// visible: each function's on_failure destination is this region's SQS queue (encrypted,
+/// written by the functions' roles, alarmed on its depth), and the event age and retries fit
+/// each function's triggers: never older than one period of its own tick, which re-reads
+/// everything anyway, and failover's (ticking every minute) at Lambda's minimum of 60 s.
+#[test]
+fn infra_failed_async_invocations_reach_an_alarmed_queue() {
+    let cp = Tf::load("infra/modules/control-plane");
+    let config = cp.named(
+        "resource",
+        "aws_lambda_function_event_invoke_config",
+        "this",
+    );
+    let c = &config.body;
+    assert_eq!(attr_str(c, "for_each"), "local.functions");
+    assert_eq!(
+        attr_str(c, "maximum_event_age_in_seconds"),
+        "each.value.async_max_event_age",
+        "the event age follows each function's triggers"
+    );
+    assert_eq!(
+        attr_str(c, "maximum_retry_attempts"),
+        "each.value.async_retries"
+    );
+    let destination = sub_blocks(c, "destination_config")
+        .next()
+        .and_then(|d| sub_blocks(&d.body, "on_failure").next())
+        .expect("destination_config.on_failure");
+    assert_eq!(
+        attr_str(&destination.body, "destination"),
+        "aws_sqs_queue.dlq.arn"
+    );
+
+    let functions = cp.local("functions");
+    for f in FUNCTIONS {
+        let entry = function_entry(functions, f);
+        let age: u32 = attr_in_object(entry, "async_max_event_age")
+            .parse()
+            .unwrap_or_else(|_| panic!("{f}: async_max_event_age must be a number"));
+        let retries: u32 = attr_in_object(entry, "async_retries")
+            .parse()
+            .unwrap_or_else(|_| panic!("{f}: async_retries must be a number"));
+        let period = rate_seconds(&attr_in_object(entry, "schedule"));
+        // Lambda: 60 s to 6 h, 0 to 2 retries.
+        assert!((60..=21_600).contains(&age), "{f}: age {age}");
+        assert!(retries <= 2, "{f}: retries {retries}");
+        assert!(
+            age <= period,
+            "{f}: an event older than one tick ({period} s) is superseded by the tick; age {age}"
+        );
+        // Lambda waits about a minute before a retry: it must fit inside the age.
+        assert!(
+            retries == 0 || age >= 60 * (retries + 1),
+            "{f}: {retries} retries cannot happen within {age} s"
+        );
+    }
+    assert_eq!(
+        attr_in_object(function_entry(functions, "failover"), "async_max_event_age"),
+        "60"
+    );
+
+    let queue = cp.named("resource", "aws_sqs_queue", "dlq");
+    assert!(
+        attr(&queue.body, "sqs_managed_sse_enabled") == Some(&Expression::Bool(true))
+            || attr(&queue.body, "kms_master_key_id").is_some(),
+        "the queue is encrypted at rest"
+    );
+    assert!(
+        attr(&queue.body, "fifo_queue").is_none(),
+        "Lambda destinations take standard queues only"
+    );
+
+    // The roles may send to it (Lambda delivers with the execution role).
+    let send = cp.named("data", "aws_iam_policy_document", "async_destination");
+    let statement = statements(send)
+        .into_iter()
+        .next()
+        .expect("async_destination statement");
+    assert_eq!(
+        attr(statement, "actions").map(strings).unwrap_or_default(),
+        ["sqs:SendMessage"]
+    );
+    assert_eq!(
+        compact(&attr_str(statement, "resources")),
+        "[aws_sqs_queue.dlq.arn]"
+    );
+    let attach = cp.named("resource", "aws_iam_role_policy", "async_destination");
+    assert_eq!(attr_str(&attach.body, "for_each"), "local.functions");
+
+    // One message is enough to alert.
+    let alarms: Vec<&Block> = cp
+        .of("resource", "aws_cloudwatch_metric_alarm")
+        .filter(|a| {
+            attr(&a.body, "metric_name")
+                == Some(&Expression::String(
+                    "ApproximateNumberOfMessagesVisible".into(),
+                ))
+        })
+        .collect();
+    assert_eq!(alarms.len(), 1, "one depth alarm on the queue");
+    let alarm = &alarms[0].body;
+    assert_eq!(attr_str(alarm, "namespace"), "\"AWS/SQS\"");
+    assert_eq!(
+        compact(&attr_str(alarm, "dimensions")),
+        "{QueueName=aws_sqs_queue.dlq.name}"
+    );
+    assert_eq!(attr_str(alarm, "threshold"), "1");
+    assert_eq!(
+        attr_str(alarm, "comparison_operator"),
+        "\"GreaterThanOrEqualToThreshold\""
+    );
+    assert!(attr_str(alarm, "alarm_actions").contains("aws_sns_topic.alerts.arn"));
+}
+
+/// The `account` and `region` keys at the top of a `jsonencode({...})` event pattern.
+fn pattern_envelope(pattern: &Expression) -> (String, String) {
+    let object = match pattern {
+        Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => f.args.first(),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("an event pattern must be jsonencode({{...}}): {pattern}"));
+    (
+        compact(&attr_in_object(object, "account")),
+        compact(&attr_in_object(object, "region")),
+    )
+}
+
+/// Events from other accounts or regions than the configured ones cannot reach a function:
+/// every rule's pattern names the accounts and regions its events must come from (from the
+/// config, never open), and every permission letting a service invoke a function names the
+/// source ARN and account.
+#[test]
+fn infra_events_from_other_accounts_or_regions_cannot_reach_a_function() {
+    let cp = Tf::load("infra/modules/control-plane");
+    let triggers = match cp.local("event_triggers") {
+        Expression::Object(obj) => obj,
+        other => panic!("local.event_triggers: {other}"),
+    };
+    let expected = [
+        (
+            "ecr_image_push",
+            "[var.replication.ecr.registry_id]",
+            "[var.replication.ecr.source_region]",
+        ),
+        ("failover_events", "[local.account_id]", "var.regions"),
+        (
+            "region_health_alarms",
+            "[local.account_id]",
+            "distinct([forarninkeys(var.region_alarms):split(\":\",arn)[3]])",
+        ),
+    ];
+    assert_eq!(
+        triggers.len(),
+        expected.len(),
+        "a trigger without a decision"
+    );
+    for (key, account, region) in expected {
+        let entry = triggers
+            .iter()
+            .find(|(k, _)| k.to_string() == key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("trigger {key}"));
+        let pattern = match entry {
+            Expression::Object(obj) => obj
+                .iter()
+                .find(|(k, _)| k.to_string() == "event_pattern")
+                .map(|(_, v)| v)
+                .expect("event_pattern"),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            pattern_envelope(pattern),
+            (account.to_string(), region.to_string()),
+            "trigger {key}: the pattern's account and region"
+        );
+    }
+
+    // Every rule anywhere: account and region in its pattern.
+    let all = Tf::load("infra");
+    let mut rules = 0;
+    for rule in all.of("resource", "aws_cloudwatch_event_rule") {
+        let pattern = attr(&rule.body, "event_pattern").expect("event_pattern");
+        if attr_str(&rule.body, "event_pattern") == "each.value.event_pattern" {
+            continue; // local.event_triggers, checked above
+        }
+        rules += 1;
+        let (account, region) = pattern_envelope(pattern);
+        assert!(
+            !account.is_empty() && !region.is_empty(),
+            "rule {:?}: the pattern must name account and region: {pattern}",
+            rule.labels
+        );
+    }
+    assert!(rules >= 2, "the forwarding rules were not checked");
+
+    // Every permission for a service principal names the source ARN and account.
+    let mut permissions = 0;
+    for permission in all.of("resource", "aws_lambda_permission") {
+        let principal = attr_str(&permission.body, "principal");
+        if !principal.trim_matches('"').ends_with(".amazonaws.com") {
+            continue; // an IAM principal (an operator role): its own identity is the check
+        }
+        permissions += 1;
+        for key in ["source_arn", "source_account"] {
+            assert!(
+                attr(&permission.body, key).is_some(),
+                "aws_lambda_permission {:?} lacks {key}",
+                permission.labels
+            );
+        }
+    }
+    assert!(permissions >= 1);
 }

@@ -2,10 +2,12 @@
 
 mod bench_smoke;
 mod concurrency;
+mod dashboard;
 mod demo;
 mod e2e;
 mod failover;
 mod faults;
+mod iam;
 mod infra;
 mod replication;
 mod strict;

@@ -32,7 +32,7 @@ def state():
 
 def routing():
     name = F["state_record_name"].rstrip(".") + "."
-    out = ROUTE53.list_resource_record_sets(HostedZoneId=F["hosted_zone_id"], StartRecordName=name,
+    out = ROUTE53.list_resource_record_sets(HostedZoneId=F["state_zone_id"], StartRecordName=name,
                                             StartRecordType="TXT", MaxItems="1")
     for rrs in out["ResourceRecordSets"]:
         if rrs["Name"] == name and rrs["Type"] == "TXT":

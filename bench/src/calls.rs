@@ -86,7 +86,13 @@ pub async fn evacuation(options: &Options, world: &LocalAws, run: &str) -> Value
         // Warm first (a status read), so only the evacuation is counted.
         invoke(&mut f, json!({"action": "status"})).await;
         let seq = last_seq(world).await;
-        let out = invoke(&mut f, json!({"action": "evacuate", "region": SECONDARY, "reason": "benchmark", "requested_by": "bench"})).await;
+        // As an operator sends it: through the function URL, signed by the operator role.
+        let evacuate = json!({"action": "evacuate", "region": SECONDARY, "reason": "benchmark"});
+        let event = testkit::url::event(&evacuate, &topology.operator());
+        let answer = f.invoke_with_timeout(event, Duration::from_secs(600)).await;
+        let out = testkit::url::reply(answer.expect("the evacuation answers"))
+            .ok()
+            .unwrap_or_else(|e| panic!("the evacuation failed: {e}"));
         let (calls, _) = calls_since(world, seq, None).await;
         f.stop().await;
         rows.push(json!({"records_per_region": records, "outcome": out["outcome"], "total": total(&calls), "calls": calls}));

@@ -205,6 +205,32 @@ fn percentiles(rust: &Value, python: &Value) -> [String; 4] {
 fn print_tables(r: &Value) {
     println!("\nmachine: {}", r["machine"]);
     println!(
+        "\n== init: spawn to the first /next request (ms, what Lambda bills as Init Duration), {} starts each",
+        r["processes"][0]["init"]["rust"]["n"]
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>11} {:>11} {:>8}",
+        "function", "rust p50", "rust p90", "python p50", "python p90", "ratio"
+    );
+    for p in r["processes"].as_array().into_iter().flatten() {
+        let [r50, r90, py50, py90] = [
+            &p["init"]["rust"]["median_us"],
+            &p["init"]["rust"]["p90_us"],
+            &p["init"]["python"]["median_us"],
+            &p["init"]["python"]["p90_us"],
+        ]
+        .map(|us| {
+            us.as_f64()
+                .map(|v| format!("{:.2}", v / 1000.0))
+                .unwrap_or_else(|| "-".into())
+        });
+        println!(
+            "{:<22} {r50:>9} {r90:>9} {py50:>11} {py90:>11} {:>7}x",
+            p["function"].as_str().unwrap_or(""),
+            p["init_ratio_median"].to_string(),
+        );
+    }
+    println!(
         "\n== cold start: spawn to first response (ms), {} starts each",
         r["processes"][0]["cold_start"]["rust"]["n"]
     );

@@ -105,6 +105,7 @@ impl Peer<'_> {
     pub async fn compare(&self, function: &str) -> Value {
         let event = event(function);
         let mut cold: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut init: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         let mut cold_rss: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         let mut first: BTreeMap<&str, Value> = BTreeMap::new();
         let mut calls: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
@@ -115,6 +116,9 @@ impl Peer<'_> {
                 let mut f = self.spawn(function, runtime).await;
                 let answer = self.invoke(&mut f, event.clone(), runtime).await;
                 let elapsed = start.elapsed();
+                if let Some(took) = f.init_duration() {
+                    init.entry(runtime.label()).or_default().push(took);
+                }
                 if let Some(kib) = f.pid().and_then(peak_rss_kib) {
                     cold_rss.entry(runtime.label()).or_default().push(kib);
                 }
@@ -144,6 +148,7 @@ impl Peer<'_> {
             );
         }
         let stats = |r: &str| Stats::of(&cold[r]);
+        let init_stats = |r: &str| Stats::of(&init[r]);
         let median_rss = |r: &str| {
             let mut v = cold_rss.get(r).cloned().unwrap_or_default();
             v.sort_unstable();
@@ -158,6 +163,9 @@ impl Peer<'_> {
             "cold_start": {"rust": stats("rust").json(), "python": stats("python").json()},
             "cold_start_ratio_median": round(stats("python").median / stats("rust").median),
             "cold_start_ratio_p90": round(stats("python").p90 / stats("rust").p90),
+            "init": {"rust": init_stats("rust").json(), "python": init_stats("python").json()},
+            "init_ratio_median": round(init_stats("python").median / init_stats("rust").median),
+            "init_ratio_p90": round(init_stats("python").p90 / init_stats("rust").p90),
             "peak_rss_kib_after_first_event": {"rust": median_rss("rust"), "python": median_rss("python")},
             "warm": warm,
         })

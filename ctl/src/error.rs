@@ -19,19 +19,13 @@ pub enum SetupError {
          profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )]
     NoCredentials(String),
-    /// STS did not say who is calling, for `requested_by`.
-    #[error(
-        "could not ask STS who you are, for requested_by ({0}): pass --requested-by WHO \
-         (CTL_REQUESTED_BY), or check the credentials and AWS_ENDPOINT_URL"
-    )]
-    Identity(String),
 }
 
 impl SetupError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::NoRegion => 2,
-            Self::NoCredentials(_) | Self::Identity(_) => 1,
+            Self::NoCredentials(_) => 1,
         }
     }
 }
@@ -129,6 +123,16 @@ pub enum Failure {
         waited: Duration,
     },
     /// The function ran and failed (`X-Amz-Function-Error`).
+    #[error(
+        "{function} has no function URL in {region}, which is how routing actions reach it: \
+         is the control plane deployed there with its operator entry point?"
+    )]
+    NoUrl { function: String, region: String },
+    #[error(
+        "{function}'s function URL refused the call: {message} (ctl signs with your \
+         credentials; they need lambda:InvokeFunctionUrl and lambda:InvokeFunction on it)"
+    )]
+    UrlDenied { function: String, message: String },
     #[error("{function} failed: {error_type}: {message}")]
     Function {
         function: String,

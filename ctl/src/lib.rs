@@ -2,7 +2,9 @@
 //! functions with the manual payloads they accept (`shared::ManualAction`: failover
 //! `status`, `evacuate`, `restore`, `drill`, `end_drill`; replication-monitor `check`;
 //! concurrency-scheduler `plan`) and shows their answers, read as
-//! `shared::DecisionRecord`s: it decides nothing itself.
+//! `shared::DecisionRecord`s: it decides nothing itself. Routing actions go through
+//! failover's function URL, signed with the caller's credentials, so the record names
+//! the caller AWS authenticated; the reads are Lambda Invokes.
 
 pub mod answers;
 pub mod aws;
@@ -55,6 +57,25 @@ async fn call<S: DeserializeOwned>(
     })
 }
 
+/// A call to failover through its function URL (see `aws::url`): the routing actions, and
+/// `status` (so the one operator policy, which lets failover be invoked only through its
+/// URL, is all `ctl status` needs of it).
+async fn operate<S: DeserializeOwned>(
+    aws: &Aws,
+    options: &Options,
+    region: &str,
+    action: &ManualAction,
+) -> Result<Answer<S>, CallError> {
+    let role = Role::Failover;
+    let function = options.function_name(role, region);
+    let raw = aws.invoke_url(role, region, &function, action).await?;
+    Answer::read(raw).map_err(|why| CallError {
+        role,
+        region: region.to_string(),
+        failure: Failure::NotARecord { function, why },
+    })
+}
+
 async fn plans(
     options: &Options,
     aws: &Aws,
@@ -75,7 +96,7 @@ async fn status(options: &Options, aws: &Aws) -> i32 {
     // a dry run: observe and report, publish no metric and send no alert
     let check = ManualAction::from(Action::Check).dry_run(true);
     let (failover, replication) = tokio::join!(
-        call::<FailoverStatus>(aws, options, Role::Failover, &home, &status),
+        operate::<FailoverStatus>(aws, options, &home, &status),
         call::<ReplicationCheck>(aws, options, Role::Monitor, &home, &check),
     );
     if let Err(
@@ -148,21 +169,11 @@ async fn plan(options: &Options, aws: &Aws) -> i32 {
 }
 
 async fn action(command: &Command, options: &Options, aws: &Aws) -> i32 {
-    let requested_by = match &options.requested_by {
-        Some(who) => who.clone(),
-        None => match aws.caller_arn().await {
-            Ok(arn) => arn,
-            Err(e) => {
-                eprintln!("ctl: {e}");
-                return e.exit_code();
-            }
-        },
-    };
-    let Some(payload) = command.manual_action(&requested_by) else {
+    let Some(payload) = command.manual_action() else {
         return 2;
     };
     let home = aws.home();
-    match call::<IgnoredAny>(aws, options, Role::Failover, &home, &payload).await {
+    match operate::<IgnoredAny>(aws, options, &home, &payload).await {
         Ok(answer) => {
             if options.json {
                 println!("{:#}", answer.raw);
@@ -182,29 +193,35 @@ async fn action(command: &Command, options: &Options, aws: &Aws) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::tests::{always_throttled, mocked, throttled_twice};
+    use crate::aws::tests::{mocked, url_config, url_server};
 
     const APPLIED: &str = r#"{"function":"failover","region":"eu-central-1","action":"evacuate",
         "trigger":"manual","outcome":"applied","reason":"evacuated us-east-1: r","changes":[],
         "state":null,"started_at":"2026-01-01T10:00:00Z","duration_ms":5}"#;
+    const THROTTLED: &str = r#"{"Message":"Rate Exceeded."}"#;
 
     #[tokio::test]
     async fn a_manual_action_meeting_429s_is_retried_and_succeeds() {
-        let rule = throttled_twice(APPLIED);
+        let (url, requests) =
+            url_server(vec![(429, THROTTLED), (429, THROTTLED), (200, APPLIED)]).await;
+        let rule = url_config(url);
         let (aws, notices) = mocked(&rule);
-        let cli = cli::tests::ok("evacuate us-east-1 --reason r --requested-by alice --json");
+        let cli = cli::tests::ok("evacuate us-east-1 --reason r --json");
         assert_eq!(action(&cli.command, &cli.options, &aws).await, 0);
-        assert_eq!(rule.num_calls(), 3);
-        assert_eq!(notices.lock().unwrap().len(), 2, "one line per retry");
+        assert_eq!(requests.lock().unwrap().len(), 3);
+        let notices = notices.lock().unwrap().clone();
+        assert_eq!(notices.len(), 2, "one line per retry");
+        assert!(notices[0].contains("429 Rate Exceeded."), "{notices:?}");
     }
 
     #[tokio::test]
     async fn a_manual_action_throttled_every_time_exits_1() {
-        let rule = always_throttled();
+        let (url, requests) = url_server(vec![(429, THROTTLED)]).await;
+        let rule = url_config(url);
         let (aws, notices) = mocked(&rule);
-        let cli = cli::tests::ok("evacuate us-east-1 --reason r --requested-by alice");
+        let cli = cli::tests::ok("evacuate us-east-1 --reason r");
         assert_eq!(action(&cli.command, &cli.options, &aws).await, 1);
-        assert_eq!(rule.num_calls(), 5);
+        assert_eq!(requests.lock().unwrap().len(), 5);
         assert_eq!(notices.lock().unwrap().len(), 4);
     }
 }

@@ -485,7 +485,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         topology: &topology,
         seen: HashSet::new(),
     };
-    let env = deploy::ctl_env(world, &topology, PRIMARY);
+    let env = deploy::ctl_env(world, &topology, PRIMARY).await;
 
     for region in [PRIMARY, SECONDARY] {
         let t = Instant::now();
@@ -707,14 +707,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     run.ctl(
         "us-east-1 recovers: ctl restore",
         &env,
-        &[
-            "restore",
-            SECONDARY,
-            "--reason",
-            "endpoints recovered",
-            "--requested-by",
-            "demo",
-        ],
+        &["restore", SECONDARY, "--reason", "endpoints recovered"],
         |r| r.code == 0 && r.stdout.starts_with("applied"),
     )
     .await;
@@ -739,16 +732,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     run.ctl(
         "drill on eu-central-1: ctl drill",
         &env,
-        &[
-            "drill",
-            PRIMARY,
-            "--duration",
-            "1m",
-            "--reason",
-            "game day",
-            "--requested-by",
-            "demo",
-        ],
+        &["drill", PRIMARY, "--duration", "1m", "--reason", "game day"],
         |r| r.code == 0 && r.stdout.starts_with("applied") && r.stdout.contains("peer surge READY"),
     )
     .await;
@@ -818,8 +802,6 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             "15m",
             "--reason",
             "stop-condition drill",
-            "--requested-by",
-            "demo",
         ],
         |r| r.code == 0 && r.stdout.starts_with("applied"),
     )

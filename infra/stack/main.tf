@@ -32,12 +32,12 @@ locals {
 
   # Settings shared by both regional copies of the control plane.
   control_plane = {
-    hosted_zone_id            = var.hosted_zone_id
-    state_record_name         = module.global_routing.state_record_name
-    gate_health_check_ids     = module.global_routing.gate_health_check_ids
-    endpoint_health_check_ids = module.global_routing.endpoint_health_check_ids
-    region_alarms             = module.global_routing.region_alarms
-    allowed_accounts          = [var.shared_services_account_id, var.workload_account_id]
+    hosted_zone_id        = var.hosted_zone_id
+    state_zone_id         = module.global_routing.state_zone_id
+    state_record_name     = module.global_routing.state_record_name
+    gate_health_check_ids = module.global_routing.gate_health_check_ids
+    region_alarms         = module.global_routing.region_alarms
+    allowed_accounts      = [var.shared_services_account_id, var.workload_account_id]
     replication = {
       ecr = {
         registry_id         = module.replication.registry_id
@@ -76,6 +76,7 @@ module "global_routing" {
   service_name    = var.service_name
   hosted_zone_id  = var.hosted_zone_id
   domain_name     = var.domain_name
+  state_vpc_id    = var.state_vpc_id
   api_domain_name = var.api_domain_name
   endpoints       = var.endpoints
   tags            = local.tags
@@ -139,13 +140,14 @@ module "control_plane_eu_central_1" {
   log_retention_in_days = var.log_retention_in_days
   alert_emails          = var.alert_emails
 
-  hosted_zone_id            = local.control_plane.hosted_zone_id
-  state_record_name         = local.control_plane.state_record_name
-  gate_health_check_ids     = local.control_plane.gate_health_check_ids
-  endpoint_health_check_ids = local.control_plane.endpoint_health_check_ids
-  region_alarms             = local.control_plane.region_alarms
-  replication               = local.control_plane.replication
-  concurrency               = local.control_plane.concurrency
+  hosted_zone_id        = local.control_plane.hosted_zone_id
+  state_zone_id         = local.control_plane.state_zone_id
+  state_record_name     = local.control_plane.state_record_name
+  operator_role_arns    = var.operator_role_arns
+  gate_health_check_ids = local.control_plane.gate_health_check_ids
+  region_alarms         = local.control_plane.region_alarms
+  replication           = local.control_plane.replication
+  concurrency           = local.control_plane.concurrency
 
   ecr_event_source_rule_arns = module.replication.ecr_event_rule_arns
   tags                       = local.tags
@@ -168,13 +170,14 @@ module "control_plane_us_east_1" {
   log_retention_in_days = var.log_retention_in_days
   alert_emails          = var.alert_emails
 
-  hosted_zone_id            = local.control_plane.hosted_zone_id
-  state_record_name         = local.control_plane.state_record_name
-  gate_health_check_ids     = local.control_plane.gate_health_check_ids
-  endpoint_health_check_ids = local.control_plane.endpoint_health_check_ids
-  region_alarms             = local.control_plane.region_alarms
-  replication               = local.control_plane.replication
-  concurrency               = local.control_plane.concurrency
+  hosted_zone_id        = local.control_plane.hosted_zone_id
+  state_zone_id         = local.control_plane.state_zone_id
+  state_record_name     = local.control_plane.state_record_name
+  operator_role_arns    = var.operator_role_arns
+  gate_health_check_ids = local.control_plane.gate_health_check_ids
+  region_alarms         = local.control_plane.region_alarms
+  replication           = local.control_plane.replication
+  concurrency           = local.control_plane.concurrency
 
   ecr_event_source_rule_arns = module.replication.ecr_event_rule_arns
   tags                       = local.tags

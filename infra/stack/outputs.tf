@@ -20,8 +20,13 @@ output "gate_health_check_ids" {
 }
 
 output "state_record_name" {
-  description = "The routing-state TXT record."
+  description = "The routing-state TXT record (in the private state zone)."
   value       = module.global_routing.state_record_name
+}
+
+output "state_zone_id" {
+  description = "The control plane's private hosted zone holding the routing state."
+  value       = module.global_routing.state_zone_id
 }
 
 output "discovery_tags" {

@@ -82,6 +82,18 @@ variable "hosted_zone_id" {
   }
 }
 
+variable "state_vpc_id" {
+  description = "VPC (workload account, us-east-1) to associate the control plane's private state zone with; null creates a VPC of its own for it."
+  type        = string
+  default     = null
+}
+
+variable "operator_role_arns" {
+  description = "IAM roles whose sessions may take manual routing actions through failover's function URL (failover.operator_roles). Empty: no one may."
+  type        = list(string)
+  default     = []
+}
+
 variable "domain_name" {
   description = "The service's name routed to the ALBs (e.g. orders.example.com; dev: orders.dev.example.com)."
   type        = string

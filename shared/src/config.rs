@@ -49,8 +49,16 @@ pub struct Config {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FailoverConfig {
+    /// The service's public zone: its latency records, nothing of the control plane's.
     pub hosted_zone_id: String,
+    /// The control plane's own private zone, which holds the routing state: the state
+    /// names operators, accounts and alarms, so it is never in a zone anyone can query.
+    pub state_zone_id: String,
+    /// The routing state's TXT record, a name inside `state_zone_id`.
     pub state_record_name: String,
+    /// IAM roles whose sessions may take manual routing actions (evacuate, restore,
+    /// drill, end_drill) through the function URL; empty: no one may.
+    pub operator_roles: Vec<Arn>,
     pub gate_health_checks: BTreeMap<Region, String>,
     /// Alarm ARN -> the region it watches. The alarm itself may live elsewhere
     /// (Route 53's metrics, so these alarms, are in us-east-1).
@@ -133,6 +141,78 @@ impl FailoverConfig {
 }
 
 /// Which alarm events speak for a region: a table over both envelopes' fixtures.
+/// Where the routing state may live, and who may act on it.
+#[cfg(test)]
+mod state_and_operators {
+    use super::*;
+    use serde_json::json;
+
+    fn example() -> Value {
+        let path = format!("{}/../config/example.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn problems(edit: impl FnOnce(&mut Value)) -> String {
+        let mut v = example();
+        edit(&mut v["failover"]);
+        match Config::from_value(&v) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_state_zone_is_required_and_is_not_the_public_zone() {
+        assert_eq!(problems(|_| {}), "");
+        let missing = problems(|f| {
+            f.as_object_mut().unwrap().remove("state_zone_id");
+        });
+        assert!(
+            missing.contains("failover.state_zone_id: missing"),
+            "{missing}"
+        );
+        let public = problems(|f| f["state_zone_id"] = f["hosted_zone_id"].clone());
+        assert!(
+            public.contains("failover.state_zone_id: must not be hosted_zone_id"),
+            "{public}"
+        );
+        let prefixed = problems(|f| {
+            f["state_zone_id"] = json!(format!(
+                "/hostedzone/{}",
+                f["hosted_zone_id"].as_str().unwrap()
+            ))
+        });
+        assert!(
+            prefixed.contains("must not be hosted_zone_id"),
+            "{prefixed}"
+        );
+    }
+
+    #[test]
+    fn operator_roles_are_role_arns_of_allowed_accounts() {
+        let config = Config::from_value(&example()).unwrap();
+        assert!(!config.failover.operator_roles.is_empty());
+        let user =
+            problems(|f| f["operator_roles"] = json!(["arn:aws:iam::333333333333:user/alice"]));
+        assert!(user.contains("expected an IAM role ARN"), "{user}");
+        let elsewhere =
+            problems(|f| f["operator_roles"] = json!(["arn:aws:iam::999999999999:role/ops"]));
+        assert!(
+            elsewhere.contains("failover.operator_roles[0]"),
+            "{elsewhere}"
+        );
+        let absent = {
+            let mut v = example();
+            v["failover"]
+                .as_object_mut()
+                .unwrap()
+                .remove("operator_roles");
+            Config::from_value(&v).unwrap()
+        };
+        assert!(absent.failover.operator_roles.is_empty());
+    }
+}
+
 #[cfg(test)]
 mod watched_region_table {
     use super::*;
@@ -633,7 +713,18 @@ impl Checker<'_> {
 
 fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
     let hosted_zone_id: Option<String> = o.req("hosted_zone_id");
+    let state_zone_id: Option<String> = o.req("state_zone_id");
     let state_record_name: Option<String> = o.req("state_record_name");
+    let operator_roles: Vec<Arn> = o.or("operator_roles", Vec::new());
+    for (i, role) in operator_roles.iter().enumerate() {
+        let path = format!("failover.operator_roles[{i}]");
+        check.arn(&path, role, "iam", None);
+        if !role.resource().starts_with("role/") {
+            check.problems.push(format!(
+                "{path}: expected an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {role}"
+            ));
+        }
+    }
     let gate_health_checks: BTreeMap<Region, String> =
         o.req("gate_health_checks").unwrap_or_default();
     let alarms_by_key: BTreeMap<String, Region> = o.or("region_alarms", BTreeMap::new());
@@ -690,7 +781,18 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
         if !name.contains('.') {
             o.problem(
                 "state_record_name",
-                "must be a name inside the hosted zone, e.g. _controlplane.example.com",
+                "must be a name inside the state zone, e.g. _state.controlplane.example.com",
+            );
+        }
+    }
+    // Anyone can read a public zone's records with a DNS query; the state stays out of it.
+    if let (Some(public), Some(state)) = (&hosted_zone_id, &state_zone_id) {
+        let bare = |id: &str| id.trim_start_matches("/hostedzone/").to_string();
+        if bare(public) == bare(state) {
+            o.problem(
+                "state_zone_id",
+                "must not be hosted_zone_id: the routing state names operators and accounts, \
+                 so it lives in the control plane's private zone, not the service's public one",
             );
         }
     }
@@ -750,7 +852,9 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
 
     Some(FailoverConfig {
         hosted_zone_id: hosted_zone_id?,
+        state_zone_id: state_zone_id?,
         state_record_name: state_record_name?,
+        operator_roles,
         gate_health_checks,
         region_alarms,
         min_active_regions,

@@ -507,8 +507,8 @@ pub struct ManualRequest {
     pub action: String,
     pub dry_run: bool,
     pub reason: Option<String>,
-    /// Who asked: the caller's own claim (`requested_by`); the function adds the
-    /// invoking identity from the Lambda context when it has one.
+    /// Who asked, as the payload claims it (`requested_by`): a claim, not a verified
+    /// identity; nothing adds the invoker's identity to it.
     pub requested_by: Option<String>,
     /// Every other field of the payload.
     pub args: Map<String, Value>,

@@ -17,6 +17,7 @@ mod invocation;
 pub mod logging;
 pub mod manual;
 pub mod metrics;
+pub mod operator;
 pub mod region;
 pub mod routing;
 #[cfg(feature = "aws")]

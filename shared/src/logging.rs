@@ -6,8 +6,8 @@
 //! text line in Rust debug form.
 
 use lambda_runtime::tracing::subscriber::{
-    self, filter::EnvFilter, filter::LevelFilter, fmt::MakeWriter, layer::Context,
-    layer::SubscriberExt, registry::LookupSpan, util::SubscriberInitExt, Layer,
+    self, filter::LevelFilter, fmt::MakeWriter, layer::Context, layer::SubscriberExt,
+    registry::LookupSpan, util::SubscriberInitExt, Layer,
 };
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent, Service};
 use serde_json::Value;
@@ -36,18 +36,17 @@ tokio::task_local! {
 
 /// Installs the JSON-lines subscriber on stdout. The level comes from
 /// `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level), then `RUST_LOG`, else INFO.
+/// A level, not per-target directives: an `EnvFilter` would link a regex engine
+/// into every function for a knob Lambda's own log-level setting already covers.
 pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|l| LevelFilter::from_str(&l).ok())
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .from_env_lossy();
     // A second call (tests) keeps the first subscriber.
     let _ = subscriber::registry()
-        .with(filter)
+        .with(level)
         .with(JsonLines::new(std::io::stdout))
         .try_init();
 }

@@ -8,6 +8,36 @@ pub const NAMESPACE: &str = "ControlPlane";
 /// PutMetricData takes at most 1,000 metrics per request.
 pub const MAX_PER_CALL: usize = 1_000;
 
+/// Every metric the functions publish in [`NAMESPACE`], with its dimension names in the
+/// order they are added: the one list the alarms and the dashboard (infra/stack/dashboard.tf,
+/// checked by the infra tests) may plot. [`MetricBatch::push`] refuses anything else in debug
+/// builds, so every test that publishes checks it.
+pub const PUBLISHED: &[(&str, &[&str])] = &[
+    ("RegionActive", &["Region"]),
+    ("ActionFailed", &["Function"]),
+    ("ReplicationLagSeconds", &["Kind", "DestinationRegion"]),
+    ("ReplicationPending", &["Kind", "DestinationRegion"]),
+    ("ReplicationFailed", &["Kind", "DestinationRegion"]),
+    ("ReplicationReady", &["DestinationRegion"]),
+    ("ProvisionedConcurrencyTarget", &["FunctionName", "Region"]),
+    (
+        "ProvisionedConcurrencyAllocated",
+        &["FunctionName", "Region"],
+    ),
+];
+
+/// Whether `metric` is in [`PUBLISHED`] with exactly its dimensions.
+pub fn is_published(metric: &Metric) -> bool {
+    PUBLISHED.iter().any(|(name, dims)| {
+        *name == metric.name
+            && dims.len() == metric.dimensions.len()
+            && dims
+                .iter()
+                .zip(&metric.dimensions)
+                .all(|(d, (k, _))| d == k)
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Unit {
     Count,
@@ -55,6 +85,12 @@ pub struct MetricBatch {
 
 impl MetricBatch {
     pub fn push(&mut self, metric: Metric) {
+        debug_assert!(
+            is_published(&metric),
+            "{} {:?} is not in shared::metrics::PUBLISHED",
+            metric.name,
+            metric.dimensions
+        );
         self.metrics.push(metric);
     }
     pub fn metrics(&self) -> &[Metric] {
@@ -70,5 +106,41 @@ impl MetricBatch {
             sink.publish(namespace, chunk).await?;
         }
         Ok(self.metrics.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_catalogued_metrics_with_their_dimensions_are_published() {
+        let table = [
+            (
+                Metric::new("RegionActive", 1.0, Unit::None).dim("Region", "eu-central-1"),
+                true,
+            ),
+            (Metric::new("RegionActive", 1.0, Unit::None), false),
+            (
+                Metric::new("RegionActive", 1.0, Unit::None).dim("DestinationRegion", "x"),
+                false,
+            ),
+            (
+                Metric::new("ReplicationLagSeconds", 1.0, Unit::Seconds)
+                    .dim("Kind", "ecr")
+                    .dim("DestinationRegion", "us-east-1"),
+                true,
+            ),
+            (
+                Metric::new("ReplicationLagSeconds", 1.0, Unit::Seconds)
+                    .dim("DestinationRegion", "us-east-1")
+                    .dim("Kind", "ecr"),
+                false,
+            ),
+            (Metric::new("Unlisted", 1.0, Unit::Count), false),
+        ];
+        for (metric, expected) in table {
+            assert_eq!(is_published(&metric), expected, "{metric:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use lambda_runtime::Context;
 /// checked against it. An error here makes the function refuse to start.
 pub async fn start() -> Result<(Config, Region), lambda_runtime::Error> {
     crate::logging::init();
+    crate::aws::tls::Trust::parse(std::env::var(crate::aws::tls::TRUST_ENV).ok().as_deref())?;
     let home = home_region()?;
     let config = Config::from_env_with(|name| {
         let home = home.clone();
@@ -18,6 +19,15 @@ pub async fn start() -> Result<(Config, Region), lambda_runtime::Error> {
     .await?;
     config.check_home(&home)?;
     Ok((config, home))
+}
+
+/// How the process ends when it cannot serve: one JSON ERROR line saying why (the
+/// configuration's every problem, a region outside `regions`, the Runtime API gone), in
+/// place of Rust's `Error: …` debug print on stderr, and a failing exit status so Lambda
+/// reports the init error.
+pub fn exit(function: &str, why: &str, error: lambda_runtime::Error) -> std::process::ExitCode {
+    tracing::error!(function, error = %error, "{why}");
+    std::process::ExitCode::FAILURE
 }
 
 impl Invocation {
@@ -36,11 +46,19 @@ impl Invocation {
 macro_rules! lambda_main {
     ($function:ident) => {
         #[tokio::main(flavor = "current_thread")]
-        async fn main() -> Result<(), lambda_runtime::Error> {
-            let (config, home) = $crate::runtime::start().await?;
-            let world = $function::aws::AwsWorld::new(&config, &home).await?;
+        async fn main() -> std::process::ExitCode {
+            let refused =
+                |error| $crate::runtime::exit($function::FUNCTION, "refused to start", error);
+            let (config, home) = match $crate::runtime::start().await {
+                Ok(started) => started,
+                Err(error) => return refused(error),
+            };
+            let world = match $function::aws::AwsWorld::new(&config, &home).await {
+                Ok(world) => world,
+                Err(error) => return refused(error.into()),
+            };
             let (config, home, world) = (&config, &home, &world);
-            $crate::logging::run(
+            let served = $crate::logging::run(
                 $function::FUNCTION,
                 lambda_runtime::service_fn(
                     move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
@@ -51,7 +69,11 @@ macro_rules! lambda_main {
                     },
                 ),
             )
-            .await
+            .await;
+            match served {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(error) => $crate::runtime::exit($function::FUNCTION, "runtime stopped", error),
+            }
         }
     };
 }

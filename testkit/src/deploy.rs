@@ -5,7 +5,7 @@
 
 use crate::runtime::FunctionProcess;
 use crate::topology::{Topology, REGIONS};
-use crate::LocalAws;
+use crate::{LocalAws, SECONDARY};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -69,6 +69,9 @@ impl Deployment {
                         &url,
                     )
                     .await;
+                if function == "failover" {
+                    operator_entry(world, topology, region).await?;
+                }
                 processes.insert((function.to_string(), region.to_string()), process);
             }
         }
@@ -219,12 +222,77 @@ impl CtlRun {
 }
 
 /// The environment an operator of this world would have: the SDK's standard
-/// variables (endpoint, credentials of the workload account, region) and the
-/// service name the functions were deployed with.
-pub fn ctl_env(world: &LocalAws, topology: &Topology, region: &str) -> Vec<(String, String)> {
+/// variables (endpoint, a session of the operator role, region) and the service name
+/// the functions were deployed with.
+pub async fn ctl_env(world: &LocalAws, topology: &Topology, region: &str) -> Vec<(String, String)> {
     let mut env = world.function_env(&topology.spec.account, region);
     env.push(("CTL_SERVICE".into(), topology.service_name()));
+    // ctl acts as a session of the operator role, as an operator's profile would.
+    let (key, secret, token) = operator_session(world, topology)
+        .await
+        .unwrap_or_else(|e| panic!("the operator role cannot be assumed: {e}"));
+    env.retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
+    env.push(("AWS_ACCESS_KEY_ID".into(), key));
+    env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
+    env.push(("AWS_SESSION_TOKEN".into(), token));
     env
+}
+
+/// Credentials of a session of the world's operator role ([`Topology::operator`]): the
+/// role is created in IAM and assumed through STS, so the local world knows the session
+/// and names it as the caller of a signed request.
+pub async fn operator_session(
+    world: &LocalAws,
+    topology: &Topology,
+) -> Result<(String, String, String), String> {
+    let account = &topology.spec.account;
+    let role = world
+        .post(
+            "/iam/roles",
+            json!({"account": account, "name": format!("operator-{}", topology.spec.suffix)}),
+        )
+        .await;
+    let role_arn = role["arn"].as_str().ok_or("no role ARN")?.to_string();
+    if role_arn != topology.operator_role() {
+        return Err(format!(
+            "created {role_arn}, expected {}",
+            topology.operator_role()
+        ));
+    }
+    let sts = aws_sdk_sts::Client::new(&world.sdk_config(account, SECONDARY));
+    let out = sts
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("sre")
+        .send()
+        .await
+        .map_err(|e| format!("AssumeRole: {e:?}"))?;
+    let c = out
+        .credentials()
+        .ok_or("AssumeRole returned no credentials")?;
+    Ok((
+        c.access_key_id().to_string(),
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    ))
+}
+
+/// failover's operator entry point in `region`: its function URL with `AWS_IAM` auth, as
+/// Terraform configures it (infra/modules/control-plane/operator_entry.tf).
+pub async fn operator_entry(
+    world: &LocalAws,
+    topology: &Topology,
+    region: &str,
+) -> Result<String, String> {
+    let lambda = aws_sdk_lambda::Client::new(&world.sdk_config(&topology.spec.account, region));
+    let out = lambda
+        .create_function_url_config()
+        .function_name(topology.function_name("failover", region))
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .map_err(|e| format!("CreateFunctionUrlConfig: {e:?}"))?;
+    Ok(out.function_url().to_string())
 }
 
 /// Runs the built `ctl` binary with exactly `env` (nothing of this process's own

@@ -4,9 +4,12 @@
 //! runs the real `bootstrap` binaries. Used by the tests, the demo and the benchmarks.
 
 pub mod deploy;
+pub mod http;
 pub mod localaws;
 pub mod runtime;
+pub mod signed;
 pub mod topology;
+pub mod url;
 
 pub use localaws::LocalAws;
 

@@ -118,8 +118,8 @@ impl LocalAws {
     /// the access key id, which is how the local world tells accounts apart.
     pub fn sdk_config(&self, account: &str, region: &str) -> aws_config::SdkConfig {
         let credentials = aws_sdk_route53::config::Credentials::new(
-            format!("LK{account}XX"),
-            "local-secret",
+            access_key(account),
+            SECRET_KEY,
             None,
             None,
             "localaws",
@@ -146,8 +146,8 @@ impl LocalAws {
         vec![
             ("AWS_ENDPOINT_URL".into(), self.url.clone()),
             ("AWS_REGION".into(), region.into()),
-            ("AWS_ACCESS_KEY_ID".into(), format!("LK{account}XX")),
-            ("AWS_SECRET_ACCESS_KEY".into(), "local-secret".into()),
+            ("AWS_ACCESS_KEY_ID".into(), access_key(account)),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
         ]
     }
 
@@ -175,6 +175,15 @@ impl LocalAws {
     }
     pub async fn delete(&self, path: &str) -> Value {
         self.admin("DELETE", path, None).await
+    }
+
+    /// Clears every injected fault and returns each with the world's counters for it:
+    /// `matched`, `injected` and `injectedSeqs` (the call-log `seq` of every call it hit).
+    pub async fn clear_faults(&self) -> Vec<Value> {
+        match self.delete("/faults").await.get_mut("faults") {
+            Some(Value::Array(faults)) => std::mem::take(faults),
+            _ => Vec::new(),
+        }
     }
 
     /// An admin call that must succeed.
@@ -244,6 +253,15 @@ impl LocalAws {
         };
         Ok((status, value))
     }
+}
+
+/// The secret of every access key the harness uses (the local world verifies SigV4
+/// signatures with it where AWS would: function URLs).
+pub const SECRET_KEY: &str = "local-secret";
+
+/// The access key id of `account`: the local world tells accounts apart by it.
+pub fn access_key(account: &str) -> String {
+    format!("LK{account}XX")
 }
 
 /// `value` quoted for `sh` (single quotes, embedded ones escaped).

@@ -1,7 +1,9 @@
 //! A Lambda Runtime API emulator: runs a real `bootstrap` binary as a child
-//! process and feeds it events over the Runtime API on loopback, the way Lambda
-//! does. Replies go out in one write with TCP_NODELAY, so no event waits on Nagle.
+//! process and feeds it events over the Runtime API on loopback (hyper, see
+//! [`crate::http`]), the way Lambda does.
 
+use crate::http::{self, Body, Received};
+use hyper::{Method, Response};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,8 +11,8 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 /// What an invocation returned.
@@ -49,11 +51,15 @@ struct Shared {
     output: Mutex<Vec<String>>,
     /// Set when the process's stdout closes (it exited).
     exited: std::sync::atomic::AtomicBool,
+    /// When the process first asked for an event (`GET …/invocation/next`): the end of
+    /// its init, what Lambda bills as Init Duration.
+    first_next: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// One function process under the emulator.
 pub struct FunctionProcess {
     child: tokio::process::Child,
+    spawned_at: std::time::Instant,
     invoker: Invoker,
     invoke_url: Option<String>,
     pub name: String,
@@ -87,12 +93,14 @@ impl FunctionProcess {
             "arn:aws:lambda:{}:{account}:function:{name}",
             env_value(env, "AWS_REGION").unwrap_or("eu-central-1")
         );
-        tokio::spawn(serve(
-            listener,
-            Arc::new(tokio::sync::Mutex::new(rx)),
-            shared.clone(),
-            arn,
-        ));
+        let runtime = Runtime {
+            queue: Arc::new(tokio::sync::Mutex::new(rx)),
+            shared: shared.clone(),
+            arn: Arc::new(arn),
+        };
+        tokio::spawn(http::serve(listener, move |request| {
+            runtime.clone().answer(request)
+        }));
 
         let mut command = tokio::process::Command::new(binary);
         command
@@ -108,6 +116,7 @@ impl FunctionProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let spawned_at = std::time::Instant::now();
         let mut child = command
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
@@ -138,6 +147,7 @@ impl FunctionProcess {
         }
         Ok(Self {
             child,
+            spawned_at,
             invoker: Invoker {
                 queue,
                 shared,
@@ -166,12 +176,9 @@ impl FunctionProcess {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         let invoker = self.invoker.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                stream.set_nodelay(true).ok();
-                tokio::spawn(serve_invoke(stream, invoker.clone()));
-            }
-        });
+        tokio::spawn(http::serve(listener, move |request| {
+            invoke_endpoint(request, invoker.clone())
+        }));
         self.invoke_url = Some(url.clone());
         Ok(url)
     }
@@ -194,6 +201,21 @@ impl FunctionProcess {
     pub async fn invoke(&mut self, payload: Value) -> Result<Reply, String> {
         self.invoke_with_timeout(payload, Duration::from_secs(60))
             .await
+    }
+
+    /// Sends `payload` through the function's URL as `caller` (the event Lambda builds for
+    /// an `AWS_IAM` function URL, [`crate::url::event`]): the record it answered with, or
+    /// its error.
+    pub async fn invoke_as(&mut self, caller: &str, payload: Value) -> Result<Reply, String> {
+        let answer = self.invoke(crate::url::event(&payload, caller)).await?;
+        Ok(crate::url::reply(answer))
+    }
+
+    /// Spawn to the first `GET …/invocation/next`: the process's init (Lambda's Init
+    /// Duration); `None` until it has asked for an event.
+    pub fn init_duration(&self) -> Option<Duration> {
+        let first_next = self.invoker.shared.first_next.get()?;
+        Some(first_next.saturating_duration_since(self.spawned_at))
     }
 
     /// Everything the process wrote to stdout and stderr so far.
@@ -278,80 +300,46 @@ impl Invoker {
     }
 }
 
-/// One request to the HTTP invoke endpoint (the local AWS world closes each connection).
-async fn serve_invoke(stream: TcpStream, invoker: Invoker) {
-    let mut reader = BufReader::new(stream);
-    let Some((request_line, body)) = read_request(&mut reader).await else {
-        return;
-    };
-    let response = if !request_line.starts_with("POST ") {
-        http(
+/// One request to the HTTP invoke endpoint: the payload POSTed, the function's answer.
+async fn invoke_endpoint(request: Received, invoker: Invoker) -> Response<Body> {
+    let unhandled = || vec![("x-amz-function-error", "Unhandled".to_string())];
+    if request.method != Method::POST {
+        return http::respond(
             405,
-            "",
-            &json!({"errorMessage": "POST the payload"}).to_string(),
-        )
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Err(e) => http(
-                200,
-                "X-Amz-Function-Error: Unhandled\r\n",
-                &json!({"errorType": "InvalidRequestContentException", "errorMessage": format!("payload is not JSON: {e}")}).to_string(),
-            ),
-            Ok(payload) => match invoker
-                .invoke(payload, Duration::from_secs(900), || {
-                    // No child handle here: an exit is seen through the closed stdout.
-                    let gone = invoker.shared.exited.load(Ordering::SeqCst);
-                    gone.then(|| "exited".to_string())
-                })
-                .await
-            {
-                Ok(Reply::Ok(value)) => http(200, "", &value.to_string()),
-                Ok(Reply::Error {
-                    error_type,
-                    error_message,
-                }) => http(
-                    200,
-                    "X-Amz-Function-Error: Unhandled\r\n",
-                    &json!({"errorType": error_type, "errorMessage": error_message}).to_string(),
-                ),
-                Err(e) => http(
-                    502,
-                    "X-Amz-Function-Error: Unhandled\r\n",
-                    &json!({"errorType": "Runtime.ExitError", "errorMessage": e}).to_string(),
-                ),
-            },
+            &[],
+            json!({"errorMessage": "POST the payload"}).to_string(),
+        );
+    }
+    let payload = match serde_json::from_slice::<Value>(&request.body) {
+        Ok(payload) => payload,
+        Err(e) => {
+            let error = json!({"errorType": "InvalidRequestContentException", "errorMessage": format!("payload is not JSON: {e}")});
+            return http::respond(200, &unhandled(), error.to_string());
         }
     };
-    let _ = reader.get_mut().write_all(response.as_bytes()).await;
-    let _ = reader.get_mut().shutdown().await;
-}
-
-/// Reads one HTTP/1.1 request: its request line and its body (by Content-Length).
-/// None when the peer closed the connection.
-async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-        return None;
+    let answer = invoker
+        .invoke(payload, Duration::from_secs(900), || {
+            // No child handle here: an exit is seen through the closed stdout.
+            let gone = invoker.shared.exited.load(Ordering::SeqCst);
+            gone.then(|| "exited".to_string())
+        })
+        .await;
+    match answer {
+        Ok(Reply::Ok(value)) => http::respond(200, &[], value.to_string()),
+        Ok(Reply::Error {
+            error_type,
+            error_message,
+        }) => http::respond(
+            200,
+            &unhandled(),
+            json!({"errorType": error_type, "errorMessage": error_message}).to_string(),
+        ),
+        Err(e) => http::respond(
+            502,
+            &unhandled(),
+            json!({"errorType": "Runtime.ExitError", "errorMessage": e}).to_string(),
+        ),
     }
-    let mut content_length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).await.unwrap_or(0) == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; content_length];
-    reader.read_exact(&mut body).await.ok()?;
-    Some((request_line, body))
 }
 
 /// The first run of 12 digits in `key_id` (how the local world names the account).
@@ -366,59 +354,52 @@ fn env_value<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
     env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-async fn serve(
-    listener: TcpListener,
+/// The Runtime API one function process talks to.
+#[derive(Clone)]
+struct Runtime {
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     shared: Arc<Shared>,
-    arn: String,
-) {
-    while let Ok((stream, _)) = listener.accept().await {
-        stream.set_nodelay(true).ok();
-        tokio::spawn(connection(
-            stream,
-            queue.clone(),
-            shared.clone(),
-            arn.clone(),
-        ));
-    }
+    arn: Arc<String>,
 }
 
-/// Serves one keep-alive connection from the runtime client.
-async fn connection(
-    stream: TcpStream,
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
-    shared: Arc<Shared>,
-    arn: String,
-) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let Some((request_line, body)) = read_request(&mut reader).await else {
-            return;
-        };
-        let mut parts = request_line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let response = match (method, path) {
+impl Runtime {
+    async fn answer(self, request: Received) -> Response<Body> {
+        const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
+        let accepted = || http::respond(202, &[], json!({"status": "OK"}).to_string());
+        let path = request.path.as_str();
+        match (request.method.as_str(), path) {
             ("GET", "/2018-06-01/runtime/invocation/next") => {
-                let next = queue.lock().await.recv().await;
-                let Some(pending) = next else { return };
-                let body = pending.payload.to_string();
+                let _ = self.shared.first_next.set(std::time::Instant::now());
+                let next = self.queue.lock().await.recv().await;
+                let Some(pending) = next else {
+                    return http::respond(
+                        500,
+                        &[],
+                        json!({"errorMessage": "the emulator stopped"}).to_string(),
+                    );
+                };
                 let deadline = chrono::Utc::now().timestamp_millis() + 300_000;
-                let headers = format!(
-                    "Lambda-Runtime-Aws-Request-Id: {}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\n\
-                     Lambda-Runtime-Invoked-Function-Arn: {arn}\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\n",
-                    pending.id
-                );
-                shared
+                let headers = [
+                    ("lambda-runtime-aws-request-id", pending.id.clone()),
+                    ("lambda-runtime-deadline-ms", deadline.to_string()),
+                    ("lambda-runtime-invoked-function-arn", self.arn.to_string()),
+                    (
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000000;Sampled=0".to_string(),
+                    ),
+                ];
+                let body = pending.payload.to_string();
+                self.shared
                     .in_flight
                     .lock()
                     .unwrap()
                     .insert(pending.id, pending.reply);
-                http(200, &headers, &body)
+                http::respond(200, &headers, body)
             }
-            ("POST", p) if p.starts_with("/2018-06-01/runtime/invocation/") => {
-                let rest = &p["/2018-06-01/runtime/invocation/".len()..];
+            ("POST", p) if p.starts_with(INVOCATION) => {
+                let rest = &p[INVOCATION.len()..];
                 let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let value: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
                 let reply = if kind == "response" {
                     Reply::Ok(value)
                 } else {
@@ -427,47 +408,25 @@ async fn connection(
                         error_message: value["errorMessage"].as_str().unwrap_or("").to_string(),
                     }
                 };
-                if let Some(tx) = shared.in_flight.lock().unwrap().remove(id) {
+                if let Some(tx) = self.shared.in_flight.lock().unwrap().remove(id) {
                     let _ = tx.send(reply);
                 }
-                http(202, "", &json!({"status": "OK"}).to_string())
+                accepted()
             }
             ("POST", "/2018-06-01/runtime/init/error") => {
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                *shared.init_error.lock().unwrap() = Some(format!(
+                let value: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                *self.shared.init_error.lock().unwrap() = Some(format!(
                     "{}: {}",
                     value["errorType"].as_str().unwrap_or("Unknown"),
                     value["errorMessage"].as_str().unwrap_or("")
                 ));
-                http(202, "", &json!({"status": "OK"}).to_string())
+                accepted()
             }
-            _ => http(
+            (method, _) => http::respond(
                 404,
-                "",
-                &json!({"errorMessage": format!("no route {method} {path}")}).to_string(),
+                &[],
+                json!({"errorMessage": format!("no route {method} {path}")}).to_string(),
             ),
-        };
-        if reader
-            .get_mut()
-            .write_all(response.as_bytes())
-            .await
-            .is_err()
-        {
-            return;
         }
     }
-}
-
-fn http(status: u16, extra_headers: &str, body: &str) -> String {
-    let reason = match status {
-        200 => "OK",
-        202 => "Accepted",
-        405 => "Method Not Allowed",
-        502 => "Bad Gateway",
-        _ => "Not Found",
-    };
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
-        body.len()
-    )
 }

@@ -1,6 +1,6 @@
-//! Creates the seed's world in the local AWS: a hosted zone with latency records
-//! for both regions, endpoint health checks, the per-region gate checks, the
-//! routing-state record, alert topics, ECR repositories (replication between the
+//! Creates the seed's world in the local AWS: a public hosted zone with latency records
+//! for both regions, endpoint health checks, the per-region gate checks, the control
+//! plane's private zone (in a VPC of its own) with the routing-state record, alert topics, ECR repositories (replication between the
 //! regions is switched on by `replicate_ecr`, for the worlds that need it),
 //! replicated secrets, workload functions with alias `live`, and the region
 //! health alarms, across the shared-services and workload accounts. Every name
@@ -55,8 +55,14 @@ pub fn workload_account(suffix: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub spec: Spec,
+    /// The zone of the routing state: the control plane's private hosted zone
+    /// (`failover.state_zone_id`), associated with its own VPC.
     pub zone_id: String,
+    /// The service's public hosted zone: its latency records and nothing of the
+    /// control plane's (`failover.hosted_zone_id`).
+    pub public_zone_id: String,
     pub domain: String,
+    /// The routing state's TXT record, in the private zone.
     pub state_record: String,
     /// Per region: the endpoint health checks (ALB, API Gateway) and their FQDNs.
     pub endpoints: BTreeMap<String, Vec<(String, String)>>,
@@ -83,10 +89,12 @@ impl Topology {
             ))
             .send()
             .await?;
-        let zone_id = zone
+        let public_zone_id = zone
             .hosted_zone()
             .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
             .ok_or("no zone id")?;
+        let state_zone = format!("controlplane.{domain}");
+        let zone_id = private_zone(world, &r53, &spec.account, &state_zone, s).await?;
 
         let mut endpoints = BTreeMap::new();
         let mut gates = BTreeMap::new();
@@ -151,27 +159,9 @@ impl Topology {
             endpoints.insert(region.to_string(), children);
             gates.insert(region.to_string(), gate);
         }
-        let state_record = format!("_controlplane.{domain}");
-        changes.push(
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(
-                    ResourceRecordSet::builder()
-                        .name(&state_record)
-                        .r#type(RrType::Txt)
-                        .ttl(60)
-                        .resource_records(
-                            ResourceRecord::builder()
-                                .value("\"controlplane state placeholder\"")
-                                .build()?,
-                        )
-                        .build()?,
-                )
-                .build()?,
-        );
         for chunk in changes.chunks(500) {
             r53.change_resource_record_sets()
-                .hosted_zone_id(&zone_id)
+                .hosted_zone_id(&public_zone_id)
                 .change_batch(
                     ChangeBatch::builder()
                         .set_changes(Some(chunk.to_vec()))
@@ -180,6 +170,31 @@ impl Topology {
                 .send()
                 .await?;
         }
+        let state_record = format!("_state.{state_zone}");
+        let state_changes = [Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name(&state_record)
+                    .r#type(RrType::Txt)
+                    .ttl(60)
+                    .resource_records(
+                        ResourceRecord::builder()
+                            .value("\"controlplane state placeholder\"")
+                            .build()?,
+                    )
+                    .build()?,
+            )
+            .build()?];
+        r53.change_resource_record_sets()
+            .hosted_zone_id(&zone_id)
+            .change_batch(
+                ChangeBatch::builder()
+                    .set_changes(Some(state_changes.to_vec()))
+                    .build()?,
+            )
+            .send()
+            .await?;
 
         let mut topics = BTreeMap::new();
         let mut alarms = BTreeMap::new();
@@ -240,6 +255,7 @@ impl Topology {
         Ok(Self {
             spec,
             zone_id,
+            public_zone_id,
             domain,
             state_record,
             endpoints,
@@ -247,6 +263,43 @@ impl Topology {
             topics,
             alarms,
         })
+    }
+
+    /// Every record of the public zone, as `name type value` lines: what anyone can
+    /// read with a DNS query.
+    pub async fn public_records(&self, world: &LocalAws) -> Vec<String> {
+        let r53 = aws_sdk_route53::Client::new(&world.sdk_config(&self.spec.account, SECONDARY));
+        let mut lines = Vec::new();
+        let mut next: Option<(String, RrType)> = None;
+        loop {
+            let page = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(&self.public_zone_id)
+                .set_start_record_name(next.as_ref().map(|(name, _)| name.clone()))
+                .set_start_record_type(next.as_ref().map(|(_, t)| t.clone()))
+                .send()
+                .await
+                .expect("public zone readable");
+            for set in page.resource_record_sets() {
+                for record in set.resource_records() {
+                    lines.push(format!(
+                        "{} {} {}",
+                        set.name(),
+                        set.r#type(),
+                        record.value()
+                    ));
+                }
+            }
+            match (
+                page.is_truncated(),
+                page.next_record_name(),
+                page.next_record_type(),
+            ) {
+                (true, Some(name), Some(t)) => next = Some((name.to_string(), t.clone())),
+                _ => break,
+            }
+        }
+        lines
     }
 
     /// Marks every endpoint of a region up or down (the data plane's view).
@@ -288,6 +341,23 @@ impl Topology {
         out["changes"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The operator role of this world (`failover.operator_roles`).
+    pub fn operator_role(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:role/operator-{}",
+            self.spec.account, self.spec.suffix
+        )
+    }
+
+    /// A session of the operator role: the caller whose routing actions failover takes
+    /// through its function URL.
+    pub fn operator(&self) -> String {
+        format!(
+            "arn:aws:sts::{}:assumed-role/operator-{}/sre",
+            self.spec.account, self.spec.suffix
+        )
+    }
+
     /// `service_name` in this world's configuration.
     pub fn service_name(&self) -> String {
         format!("orders-{}", self.spec.suffix)
@@ -305,7 +375,7 @@ impl Topology {
         let answer = world
             .get(&format!(
                 "/route53/resolve?zone={}&name=api.{}&type=CNAME&region={PRIMARY}",
-                self.zone_id, self.domain
+                self.public_zone_id, self.domain
             ))
             .await;
         let mut regions: Vec<String> = answer["candidates"]
@@ -387,7 +457,9 @@ impl Topology {
             "allowed_accounts": [SHARED_SERVICES, account],
             "alerts_topic_arns": by_region(&|r| self.topics[r].clone()),
             "failover": {
-                "hosted_zone_id": self.zone_id,
+                "hosted_zone_id": self.public_zone_id,
+                "state_zone_id": self.zone_id,
+                "operator_roles": [self.operator_role()],
                 "state_record_name": self.state_record,
                 "gate_health_checks": by_region(&|r| self.gates[r].clone()),
                 "region_alarms": self
@@ -627,4 +699,62 @@ pub async fn push_image(world: &LocalAws, repo: &str, tag: &str) -> Result<Strin
         .and_then(|i| i.image_digest())
         .map(str::to_string)
         .ok_or_else(|| "PutImage answered no digest".to_string())
+}
+
+/// The control plane's private hosted zone `name`, associated with a VPC of its own in
+/// us-east-1, as Terraform creates it: records in it answer only inside that VPC.
+/// <https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zones-private.html>
+async fn private_zone(
+    world: &LocalAws,
+    r53: &aws_sdk_route53::Client,
+    account: &str,
+    name: &str,
+    suffix: &str,
+) -> Result<String, BoxError> {
+    let access_key = crate::localaws::access_key(account);
+    let body = "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.42.0.0%2F24";
+    let (status, answer) = crate::signed::post(
+        &format!("{}/", world.url),
+        "application/x-www-form-urlencoded; charset=utf-8",
+        body.as_bytes(),
+        &crate::signed::Signer {
+            service: "ec2",
+            region: SECONDARY,
+            access_key: &access_key,
+            secret_key: crate::localaws::SECRET_KEY,
+        },
+    )
+    .await?;
+    let answer = String::from_utf8_lossy(&answer);
+    let vpc_id = answer
+        .split("<vpcId>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .filter(|_| status == 200)
+        .ok_or_else(|| format!("CreateVpc answered {status}: {answer}"))?;
+    let zone = r53
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(format!(
+            "state-{suffix}-{}",
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ))
+        .vpc(
+            aws_sdk_route53::types::Vpc::builder()
+                .vpc_id(vpc_id)
+                .vpc_region(aws_sdk_route53::types::VpcRegion::from(SECONDARY))
+                .build(),
+        )
+        .hosted_zone_config(
+            aws_sdk_route53::types::HostedZoneConfig::builder()
+                .private_zone(true)
+                .comment("control-plane routing state")
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(zone
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .ok_or("no zone id")?)
 }

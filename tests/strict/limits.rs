@@ -319,7 +319,12 @@ async fn cloudwatch_put_metric_data_limits() {
     let cw = CloudWatch::new(&world().await.sdk_config(&acct, PRIMARY));
     let namespace = format!("Limits-{acct}");
     let many: Vec<Metric> = (0..1001)
-        .map(|i| Metric::new("Lag", f64::from(i), Unit::Seconds).dim("Item", format!("item-{i}")))
+        .map(|i| {
+            // A metric the functions publish (`MetricBatch` takes no other), 1,001 series of it.
+            Metric::new("ReplicationLagSeconds", f64::from(i), Unit::Seconds)
+                .dim("Kind", "ecr")
+                .dim("DestinationRegion", format!("item-{i}"))
+        })
         .collect();
 
     let err = cw.publish(&namespace, &many).await.unwrap_err();
@@ -340,10 +345,10 @@ async fn cloudwatch_put_metric_data_limits() {
         .client()
         .list_metrics()
         .namespace(&namespace)
-        .metric_name("Lag")
+        .metric_name("ReplicationLagSeconds")
         .dimensions(
             aws_sdk_cloudwatch::types::DimensionFilter::builder()
-                .name("Item")
+                .name("DestinationRegion")
                 .value("item-1000")
                 .build(),
         )

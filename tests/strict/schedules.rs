@@ -9,7 +9,6 @@ use shared::aws::lambda::{Lambda, PcStatus, ProvisionedConcurrency};
 use shared::aws::scheduler::DrillSchedules;
 use std::time::{Duration, Instant};
 use testkit::{LocalAws, PRIMARY};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -40,46 +39,16 @@ async fn function_stand_in() -> (
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/invoke", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut raw = Vec::new();
-                let mut buf = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = socket.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    raw.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&raw).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break body[..length].to_string();
-                    }
-                };
-                let payload = serde_json::from_str(&body).unwrap_or(Value::String(body));
-                let _ = tx.send((chrono::Utc::now(), payload));
-                let answer = r#"{"outcome":"applied"}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
+    tokio::spawn(testkit::http::serve(listener, move |request| {
+        let tx = tx.clone();
+        async move {
+            let payload = serde_json::from_slice(&request.body).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&request.body).to_string())
             });
+            let _ = tx.send((chrono::Utc::now(), payload));
+            testkit::http::respond(200, &[], r#"{"outcome":"applied"}"#)
         }
-    });
+    }));
     (url, rx)
 }
 

@@ -165,15 +165,3 @@ pub(super) fn invoke_failure(
         },
     }
 }
-
-/// The same for STS GetCallerIdentity: one line, without the "what to do".
-pub(super) fn sts_failure(cause: Cause, endpoint: &str) -> String {
-    match cause {
-        Cause::Unreachable(why) => format!("could not reach STS ({why} at {endpoint})"),
-        Cause::TimedOut(why) => format!("STS did not answer in time ({why} at {endpoint})"),
-        Cause::Unreadable(why) => format!("STS's answer could not be read ({why})"),
-        Cause::Request(why) => format!("the request could not be made ({why})"),
-        Cause::Service { code, message } if code.is_empty() => message,
-        Cause::Service { code, message } => format!("{code}: {message}"),
-    }
-}

@@ -1,4 +1,5 @@
-//! Lambda Invoke (and STS GetCallerIdentity) with errors an operator can act on.
+//! Lambda Invoke, and failover's function URL for routing actions (`url`), with errors an
+//! operator can act on.
 //! Endpoints, credentials and the region come from the SDK's standard chain
 //! (`AWS_ENDPOINT_URL`, `AWS_PROFILE`, `AWS_REGION`, …): nothing here knows where it runs.
 //!
@@ -12,6 +13,7 @@
 mod classify;
 #[cfg(test)]
 pub(crate) mod tests;
+mod url;
 
 use crate::backoff::{jitter, Backoff};
 use crate::error::{one_line, CallError, Failure, Role, SetupError};
@@ -177,20 +179,5 @@ impl Aws {
             }));
         }
         Ok(value)
-    }
-
-    /// The caller's ARN, recorded as `requested_by` (Lambda does not pass it on).
-    pub async fn caller_arn(&self) -> Result<String, SetupError> {
-        let sts = aws_sdk_sts::Client::new(&self.sdk);
-        match sts.get_caller_identity().send().await {
-            Ok(out) => Ok(out.arn().unwrap_or("unknown").to_string()),
-            Err(err) => {
-                let endpoint = self.endpoint(&self.home(), "sts");
-                Err(SetupError::Identity(classify::sts_failure(
-                    classify::cause(&err),
-                    &endpoint,
-                )))
-            }
-        }
     }
 }

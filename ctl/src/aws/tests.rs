@@ -19,6 +19,9 @@ impl Aws {
         let sdk = SdkConfig::builder()
             .region(aws_config::Region::new(home.to_string()))
             .behavior_version(BehaviorVersion::v2026_01_12())
+            .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+                aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+            ))
             .build();
         Self {
             sdk,
@@ -233,13 +236,175 @@ async fn an_unreachable_endpoint_is_one_line_naming_it() {
         )
     );
     assert!(lines.lock().unwrap().is_empty(), "not a throttle");
-    let who = aws.caller_arn().await.expect_err("unreachable");
-    let text = who.to_string();
+}
+
+// ------------------------------------------------------------------ function URL
+
+/// A function URL stand-in on a loopback port: answers each request with the next of
+/// `answers` (the last repeats) and keeps the requests it got (head and body).
+pub(crate) async fn url_server(answers: Vec<(u16, &'static str)>) -> (String, Lines) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let requests: Lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // the head, then as much body as Content-Length says
+            loop {
+                let read = stream.read(&mut buf).await.unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..read]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break;
+                    }
+                }
+            }
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&got).to_string());
+            let (status, body) = answers[n.min(answers.len() - 1)];
+            n += 1;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, requests)
+}
+
+/// `GetFunctionUrlConfig` answering `url`.
+pub(crate) fn url_config(url: String) -> Rule {
+    mock!(aws_sdk_lambda::Client::get_function_url_config).then_output(move || {
+        aws_sdk_lambda::operation::get_function_url_config::GetFunctionUrlConfigOutput::builder()
+            .function_url(url.clone())
+            .function_arn(format!(
+                "arn:aws:lambda:eu-central-1:333333333333:function:{FUNCTION}"
+            ))
+            .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
+            .creation_time("2026-01-01T00:00:00.000+0000")
+            .last_modified_time("2026-01-01T00:00:00.000+0000")
+            .build()
+            .unwrap()
+    })
+}
+
+fn evacuate() -> ManualAction {
+    ManualAction::from(Action::Evacuate {
+        region: shared::Region::parse("us-east-1").unwrap(),
+        force: true,
+    })
+    .reason("API errors")
+}
+
+#[tokio::test]
+async fn a_routing_action_is_a_sigv4_signed_post_to_the_function_url() {
+    let (url, requests) = url_server(vec![(200, r#"{"outcome":"applied"}"#)]).await;
+    let rule = url_config(url);
+    let (aws, _) = mocked(&rule);
+    let answer = aws
+        .invoke_url(Role::Failover, "eu-central-1", FUNCTION, &evacuate())
+        .await
+        .expect("answered");
+    assert_eq!(answer, serde_json::json!({"outcome": "applied"}));
+    let requests = requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
+    let lower = request.to_ascii_lowercase();
+    // signed for Lambda in the function's region, with the caller's key
     assert!(
-        text.contains(&format!(
-            "could not reach STS (connection refused at {endpoint})"
-        )) && text.contains("--requested-by")
-            && !text.contains('\n'),
-        "{text}"
+        lower.contains("authorization: aws4-hmac-sha256 credential=akidtest/")
+            && lower.contains("/eu-central-1/lambda/aws4_request"),
+        "{request}"
+    );
+    assert!(lower.contains("x-amz-date: "), "{request}");
+    // the body is the manual action; who asked is not in it
+    let body = request.split_once("\r\n\r\n").unwrap().1;
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body, evacuate().to_payload());
+    assert!(body.get("requested_by").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn url_answers_become_one_line_errors() {
+    let cases: [(u16, &'static str, &str); 4] = [
+        (
+            403,
+            r#"{"Message":"The request signature we calculated does not match"}"#,
+            "refused the call: The request signature we calculated does not match (ctl signs with your credentials; they need lambda:InvokeFunctionUrl and lambda:InvokeFunction on it)",
+        ),
+        (
+            400,
+            r#"{"errorType":"NonRetryable","errorMessage":"rejected event: no"}"#,
+            "failed: NonRetryable: rejected event: no",
+        ),
+        (
+            502,
+            r#"{"Message":"Internal Server Error"}"#,
+            "failed: Unhandled: Internal Server Error (502 from",
+        ),
+        (404, r#"{"Message":"Not Found"}"#, "404 from"),
+    ];
+    for (status, body, needle) in cases {
+        let (url, _) = url_server(vec![(status, body)]).await;
+        let rule = url_config(url);
+        let (aws, lines) = mocked(&rule);
+        let err = aws
+            .invoke_url(Role::Failover, "eu-central-1", FUNCTION, &evacuate())
+            .await
+            .expect_err("an error");
+        let text = err.to_string();
+        assert!(text.contains(needle), "{status}: {text}");
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(lines.lock().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_function_without_its_url_says_so() {
+    let rule = mock!(aws_sdk_lambda::Client::get_function_url_config)
+        .sequence()
+        .http_response(|| {
+            let mut response = HttpResponse::new(
+                404.try_into().expect("status"),
+                SdkBody::from(
+                    r#"{"Type":"User","Message":"The resource you requested does not exist."}"#,
+                ),
+            );
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", "ResourceNotFoundException");
+            response
+        })
+        .repeatedly()
+        .build();
+    let (aws, _) = mocked(&rule);
+    let err = aws
+        .invoke_url(Role::Failover, "eu-central-1", FUNCTION, &evacuate())
+        .await
+        .expect_err("no URL");
+    assert!(matches!(err.failure, Failure::NoUrl { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{FUNCTION} has no function URL in eu-central-1")),
+        "{err}"
     );
 }

@@ -125,10 +125,6 @@ pub struct Options {
     #[arg(long, global = true, env = "CTL_SCHEDULER_FUNCTION", hide_env_values = true,
           value_name = "NAME", default_value = "{service}-concurrency-scheduler-{region}", value_parser = non_empty)]
     pub scheduler_function: String,
-    /// recorded as requested_by [unset: your ARN, from STS]
-    #[arg(long, global = true, env = "CTL_REQUESTED_BY", hide_env_values = true,
-          value_name = "WHO", value_parser = non_empty)]
-    pub requested_by: Option<String>,
 }
 
 /// `--regions`: at least one.
@@ -151,7 +147,8 @@ impl Options {
 
 impl Command {
     /// The failover action a routing command asks for (`None`: status and plan).
-    pub fn manual_action(&self, requested_by: &str) -> Option<ManualAction> {
+    /// Who asked is not part of it: failover records the caller that signed the request.
+    pub fn manual_action(&self) -> Option<ManualAction> {
         let (action, change) = match self {
             Self::Status | Self::Plan => return None,
             Self::Evacuate(r) => (
@@ -180,7 +177,6 @@ impl Command {
         Some(
             ManualAction::from(action)
                 .reason(change.reason.clone())
-                .requested_by(requested_by)
                 .dry_run(change.dry_run),
         )
     }

@@ -29,8 +29,8 @@ fn region(name: &str) -> Region {
     Region::parse(name).unwrap()
 }
 
-fn payload(line: &str, by: &str) -> serde_json::Value {
-    ok(line).command.manual_action(by).unwrap().to_payload()
+fn payload(line: &str) -> serde_json::Value {
+    ok(line).command.manual_action().unwrap().to_payload()
 }
 
 #[test]
@@ -90,26 +90,30 @@ fn reasons_with_spaces_stay_whole() {
 #[test]
 fn payloads_are_the_manual_actions_failover_accepts() {
     assert_eq!(
-        payload("evacuate us-east-1 --reason r --force", "alice"),
-        json!({"action": "evacuate", "region": "us-east-1", "force": true, "reason": "r", "requested_by": "alice"})
+        payload("evacuate us-east-1 --reason r --force"),
+        json!({"action": "evacuate", "region": "us-east-1", "force": true, "reason": "r"})
     );
     assert_eq!(
-        payload("restore us-east-1 --reason r --dry-run", "alice"),
-        json!({"action": "restore", "region": "us-east-1", "force": false, "reason": "r", "requested_by": "alice", "dry_run": true})
+        payload("restore us-east-1 --reason r --dry-run"),
+        json!({"action": "restore", "region": "us-east-1", "force": false, "reason": "r", "dry_run": true})
     );
     assert_eq!(
-        payload("drill eu-central-1 --duration 15m --reason g", "bob"),
-        json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 15, "reason": "g", "requested_by": "bob"})
+        payload("drill eu-central-1 --duration 15m --reason g"),
+        json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 15, "reason": "g"})
     );
     assert_eq!(
-        payload("drill eu-central-1 --reason g", "bob"),
-        json!({"action": "drill", "region": "eu-central-1", "reason": "g", "requested_by": "bob"})
+        payload("drill eu-central-1 --reason g"),
+        json!({"action": "drill", "region": "eu-central-1", "reason": "g"})
     );
     assert_eq!(
-        payload("end-drill --reason done", "bob"),
-        json!({"action": "end_drill", "reason": "done", "requested_by": "bob"})
+        payload("end-drill --reason done"),
+        json!({"action": "end_drill", "reason": "done"})
     );
-    assert!(ok("status").command.manual_action("bob").is_none());
+    // who asked is never in the payload: failover records the caller that signed it,
+    // and there is no option to claim another
+    assert!(ok("status").command.manual_action().is_none());
+    let claimed = err("evacuate us-east-1 --reason r --requested-by alice");
+    assert!(claimed.contains("--requested-by"), "{claimed}");
 }
 
 #[test]
@@ -213,7 +217,6 @@ fn names_follow_flags_then_environment_then_terraform() {
         ("CTL_REGION", "us-east-1"),
         ("CTL_REGIONS", "us-east-1, us-west-2"),
         ("CTL_FAILOVER_FUNCTION", "fo-{region}"),
-        ("CTL_REQUESTED_BY", "alice"),
         ("CTL_MONITOR_FUNCTION", " "),
     ];
     let o = parse_with("status", &env).unwrap().options;
@@ -224,7 +227,6 @@ fn names_follow_flags_then_environment_then_terraform() {
         Regions(vec![region("us-east-1"), region("us-west-2")])
     );
     assert_eq!(o.function_name(Role::Failover, "us-west-2"), "fo-us-west-2");
-    assert_eq!(o.requested_by.as_deref(), Some("alice"));
     // a blank variable counts as unset
     assert_eq!(
         o.function_name(Role::Monitor, "us-east-1"),

@@ -45,7 +45,7 @@ impl AwsWorld {
             metric_data: MetricData::new(&sdk),
             route53: Route53::new(
                 &sdk,
-                &config.failover.hosted_zone_id,
+                &config.failover.state_zone_id,
                 &config.failover.state_record_name,
             ),
             ssm: Ssm::new(&sdk),

@@ -5,27 +5,40 @@
 //! to the account's headroom. Applies only differences, follows each change to
 //! READY, falls back on FAILED, retries 409s later in the run, and paces every
 //! Lambda control-plane call under the account's quota.
-//!
-//! Where things are: `request` reads the event; `run` is the one flow every command
-//! takes; `observe` reads what is there now; `decide` (pure, with its case tables)
-//! plans every level and the shared headroom; `apply` puts the differences and
-//! records what they taught in `state` (the SSM document); `report` sends the
-//! metrics and the alert and sums up the record; `pace` is the rate limiter every
-//! Lambda call goes through; `ports` is the one trait over AWS, `aws` its real
-//! adapters, `fake` an in-memory one (tests and benchmarks).
 
-pub mod apply;
-pub mod aws;
+/// The event read into a `Command`.
+pub mod request;
+
+/// The one flow every command takes.
+pub mod run;
+
+/// What is there now: configs, account headroom, routing, utilisation.
+pub mod observe;
+
+/// Pure: every level and the shared headroom planned, with their case tables.
 pub mod decide;
+
+/// The differences put and followed to READY.
+pub mod apply;
+
+/// The SSM document of what the runs learned (failed levels, 409s).
+pub mod state;
+
+/// The metrics, the alert and the record's summary.
+pub mod report;
+
+/// The rate limiter every Lambda control-plane call goes through.
+pub mod pace;
+
+/// `World`: every AWS call the scheduler makes, one trait.
+pub mod ports;
+
+/// `World` on the AWS SDK.
+pub mod aws;
+
+/// `World` in memory, for unit tests and benchmarks.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
-pub mod observe;
-pub mod pace;
-pub mod ports;
-pub mod report;
-pub mod request;
-pub mod run;
-pub mod state;
 
 pub use ports::{Invocation, World};
 use request::Command;
@@ -34,21 +47,6 @@ use shared::events::Event;
 use shared::{Config, DecisionRecord, Region, Result};
 
 pub const FUNCTION: &str = "concurrency-scheduler";
-
-/// Exactly the IAM actions this function calls (cross-checked against Terraform).
-pub const IAM_ACTIONS: &[&str] = &[
-    "lambda:GetProvisionedConcurrencyConfig",
-    "lambda:PutProvisionedConcurrencyConfig",
-    "lambda:GetAccountSettings",
-    "lambda:GetAlias",
-    "tag:GetResources",
-    "route53:ListResourceRecordSets",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:PutMetricData",
-    "sns:Publish",
-    "ssm:GetParameter",
-    "ssm:PutParameter",
-];
 
 /// The Lambda handler: one event in, one decision record out. Schedules and
 /// overrides are evaluated at `world.now()`.

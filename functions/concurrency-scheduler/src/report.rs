@@ -20,8 +20,9 @@ pub struct Tally {
     pub throttled: u64,
 }
 
-/// One PutMetricData: each alias's target level (what it keeps when it got none) and
-/// the run's failures.
+/// One PutMetricData: each alias's target level (what it keeps when it got none), what
+/// Lambda had allocated to it when the run read it (the dashboard's "actual": Lambda
+/// publishes no metric of the allocation), and the run's failures.
 pub async fn metrics(
     rows: &[Row],
     failures: usize,
@@ -39,6 +40,16 @@ pub async fn metrics(
             Metric::new(
                 "ProvisionedConcurrencyTarget",
                 f64::from(level),
+                Unit::Count,
+            )
+            .dim("FunctionName", row.function.clone())
+            .dim("Region", row.region.clone()),
+        );
+        let allocated = row.config.as_ref().map_or(0, |c| c.allocated);
+        batch.push(
+            Metric::new(
+                "ProvisionedConcurrencyAllocated",
+                f64::from(allocated),
                 Unit::Count,
             )
             .dim("FunctionName", row.function.clone())

@@ -60,7 +60,7 @@ impl AwsWorld {
             alarms,
             route53: Route53::new(
                 &r53_sdk,
-                &config.failover.hosted_zone_id,
+                &config.failover.state_zone_id,
                 &config.failover.state_record_name,
             ),
             config: config.clone(),

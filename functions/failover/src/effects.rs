@@ -117,7 +117,8 @@ pub async fn send_owed(
 }
 
 /// Nothing to change. An evacuated region's alarm went OK but failback is manual:
-/// tell a person.
+/// tell a person, once per OK state change (a repeated or late delivery of one already
+/// handled is not news).
 pub async fn noop(
     request: &Request,
     state: &RoutingState,
@@ -126,8 +127,13 @@ pub async fn noop(
     world: &impl World,
     record: &mut DecisionRecord,
 ) {
-    if let Request::Recovered { region, .. } = request {
-        if state.is_evacuated(region) && !config.failover.failback.automatic {
+    if let Request::Recovered {
+        region,
+        observed_at,
+    } = request
+    {
+        let repeat = observed_at.is_some_and(|at| state.is_stale_alarm(region, at));
+        if state.is_evacuated(region) && !config.failover.failback.automatic && !repeat {
             if let Err(e) = world
                 .notify(
                     &format!("[{}] {region} recovered", config.service_name),

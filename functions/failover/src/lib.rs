@@ -1,28 +1,44 @@
 //! The failover function: evacuates a failing region from DNS, brings it back,
 //! and runs drills that end themselves. The desired routing state lives in a
 //! Route 53 TXT record changed by compare-and-swap; gates are reconciled to it.
-//!
-//! Where things are: `request` reads the event; `decide` (pure, with its case tables)
-//! decides; `cas` is the compare-and-swap loop; `effects` brings gates, events and
-//! notices to the state; one file per action (`alarm`, `tick`, `drill`, `status`);
-//! `ports` is the one trait over AWS, `aws` its real adapters.
 
-pub mod alarm;
-pub mod aws;
-pub mod cas;
+/// The event read into a `Command`: the one place input is parsed.
+pub mod request;
+
+/// Pure decisions, with their case tables beside them.
 pub mod decide;
-pub mod drill;
+
+/// The compare-and-swap loop over the routing-state record.
+pub mod cas;
+
+/// Gates, events and notices brought to the state.
 pub mod effects;
+
+/// An alarm's state change.
+pub mod alarm;
+
+/// The minute tick: alarms read at their level, owed announcements sent.
+pub mod tick;
+
+/// Drills: prepare, start, end, stop.
+pub mod drill;
+
+/// `status`: the state and the gates as they are.
+pub mod status;
+
+/// `World`: every AWS call failover makes, one trait.
+pub mod ports;
+
+/// `World` on the AWS SDK.
+pub mod aws;
+
+/// `World` in memory, for unit tests and benchmarks.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
-pub mod ports;
-pub mod request;
-pub mod status;
-pub mod tick;
 
 use decide::Request;
 pub use ports::{Invocation, World};
-use request::Command;
+use request::{Command, Entry};
 use serde_json::Value;
 use shared::events::Event;
 use shared::metrics::{Metric, MetricBatch, Unit};
@@ -30,24 +46,9 @@ use shared::{Config, DecisionRecord, Error, Outcome, Region, Result};
 
 pub const FUNCTION: &str = "failover";
 
-/// Exactly the IAM actions this function calls; Terraform grants these and no more.
-pub const IAM_ACTIONS: &[&str] = &[
-    "route53:GetHealthCheck",
-    "route53:UpdateHealthCheck",
-    "route53:ListResourceRecordSets",
-    "route53:ChangeResourceRecordSets",
-    "cloudwatch:PutMetricData",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:DescribeAlarms",
-    "sns:Publish",
-    "events:PutEvents",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-    "iam:PassRole",
-    "lambda:GetProvisionedConcurrencyConfig",
-    "ssm:GetParameter",
-];
-
+/// One invocation. A function URL request (the operators' entry point) is answered as
+/// an HTTP response: the decision record, or the error with status 400 (the input) or
+/// 500; anything else (EventBridge, Scheduler, alarm actions, a direct Invoke) as before.
 pub async fn handle(
     payload: Value,
     invocation: &Invocation,
@@ -55,8 +56,46 @@ pub async fn handle(
     home: &Region,
     world: &impl World,
 ) -> Result<Value> {
+    let Some(url) = shared::operator::UrlRequest::recognise(&payload) else {
+        return handle_event(payload, Entry::Invoke, invocation, config, home, world).await;
+    };
+    let (caller, result) = match url {
+        Ok(url) => {
+            let entry = Entry::Url {
+                caller: &url.caller_arn,
+            };
+            let result =
+                handle_event(url.body.clone(), entry, invocation, config, home, world).await;
+            (Some(url.caller_arn.clone()), result)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    if let Err(e) = &result {
+        // The invocation itself succeeds (the caller gets the HTTP answer): its record is
+        // logged here, as the runtime logs a failed invocation's, with who sent it.
+        let outcome = if e.is_retryable() {
+            Outcome::Failed
+        } else {
+            Outcome::Refused
+        };
+        let mut record = DecisionRecord::new(FUNCTION, home.as_str(), "unknown", "function URL")
+            .outcome(outcome, e.to_string());
+        record.requested_by = caller;
+        record.finish();
+    }
+    Ok(shared::operator::url_response(&result))
+}
+
+async fn handle_event(
+    payload: Value,
+    entry: Entry<'_>,
+    invocation: &Invocation,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+) -> Result<Value> {
     let event = Event::parse(&payload)?;
-    let command = request::read(event, config, world.now())?;
+    let command = request::read(event, entry, config, world.now())?;
     let event_driven = command.is_event_driven();
     let record = dispatch(command, invocation, config, home, world).await;
     let record = record.finish();

@@ -1,5 +1,7 @@
 //! Reads an event into a [`Command`]: every input problem is found here, before AWS
-//! is touched.
+//! is touched. Manual routing actions come only through the function URL, whose
+//! `AWS_IAM` auth names the caller ([`shared::operator`]); the caller must be a session
+//! of a role in `failover.operator_roles`, and is what the records say asked.
 
 use crate::decide::{Actor, Request};
 use chrono::{DateTime, Utc};
@@ -47,9 +49,34 @@ impl Command {
     }
 }
 
-pub fn read(event: Event, config: &Config, now: DateTime<Utc>) -> Result<Command> {
+/// How the event arrived: by the function URL, with the caller Lambda authenticated, or
+/// by a direct Invoke (EventBridge, Scheduler, an alarm action, `aws lambda invoke`),
+/// which tells the function nothing about who sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    Url { caller: &'a str },
+    Invoke,
+}
+
+/// The manual actions that change routing: only an operator, through the function URL.
+pub const ROUTING_ACTIONS: &[&str] = &["evacuate", "restore", "drill", "end_drill"];
+
+pub fn read(
+    event: Event,
+    entry: Entry<'_>,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Command> {
+    if let Entry::Url { .. } = entry {
+        if !matches!(event, Event::Manual(_)) {
+            return Err(Error::invalid_event(format!(
+                "failover's function URL takes manual actions only, not {} events",
+                event.kind()
+            )));
+        }
+    }
     match event {
-        Event::Manual(m) => manual(&m, config),
+        Event::Manual(m) => manual(&m, entry, config),
         Event::Alarm(alarm) => {
             let trigger = format!("alarm {} {:?}", alarm.alarm_name, alarm.state);
             match config.failover.watched_region(&alarm, now) {
@@ -94,19 +121,60 @@ pub fn alarm_actor(alarm_name: &str, reason: &str) -> Actor {
     }
 }
 
-fn manual_actor(m: &ManualRequest, force: bool) -> Result<Actor> {
+fn manual_actor(m: &ManualRequest, by: &str, force: bool) -> Result<Actor> {
     Ok(Actor {
-        by: m
-            .requested_by
-            .clone()
-            .unwrap_or_else(|| "unknown caller (no requested_by)".into()),
+        by: truncate_stored(by, REQUESTED_BY_MAX),
         reason: m.require_reason()?.to_string(),
         automatic: false,
         force,
     })
 }
 
-fn manual(m: &ManualRequest, config: &Config) -> Result<Command> {
+/// Who may take a routing action: the caller the function URL authenticated, when it is
+/// a session of an operator role. `Err` for a direct Invoke (nothing known of the
+/// caller); `Ok(Err(refusal))` for an authenticated caller who is not an operator.
+fn operator(
+    m: &ManualRequest,
+    entry: Entry<'_>,
+    config: &Config,
+) -> Result<std::result::Result<String, Command>> {
+    let Entry::Url { caller } = entry else {
+        return Err(Error::invalid_event(format!(
+            "failover: manual {} needs the operator entry point (the function URL, AWS_IAM auth, as \
+             `ctl` calls it), which names the caller; a direct Invoke does not, so nothing was done",
+            m.action
+        )));
+    };
+    if shared::operator::operator_role(caller, &config.failover.operator_roles).is_some() {
+        return Ok(Ok(caller.to_string()));
+    }
+    Ok(Err(Command::Refuse {
+        action: m.action.clone(),
+        trigger: format!("manual {} by {caller}", m.action),
+        reason: format!(
+            "{caller} may not {}: manual routing actions need a session of a role in \
+             failover.operator_roles; nothing done",
+            m.action
+        ),
+    }))
+}
+
+fn manual(m: &ManualRequest, entry: Entry<'_>, config: &Config) -> Result<Command> {
+    // Who asked is the caller Lambda authenticated, never a payload field.
+    if m.requested_by.is_some() {
+        return Err(Error::invalid_event(
+            "failover: `requested_by` is not accepted; the records name the caller the function \
+             URL authenticated",
+        ));
+    }
+    let by = if ROUTING_ACTIONS.contains(&m.action.as_str()) {
+        match operator(m, entry, config)? {
+            Ok(by) => by,
+            Err(refusal) => return Ok(refusal),
+        }
+    } else {
+        String::new()
+    };
     // An unknown region is a refusal with a record, not a malformed event.
     let region_arg = |m: &ManualRequest| -> Result<std::result::Result<Region, String>> {
         let name = m.str_arg("region")?;
@@ -124,7 +192,7 @@ fn manual(m: &ManualRequest, config: &Config) -> Result<Command> {
         "evacuate" | "restore" => {
             m.deny_unknown_args(&["region", "force"])?;
             let force = m.bool_arg("force")?;
-            let actor = manual_actor(m, force)?;
+            let actor = manual_actor(m, &by, force)?;
             let trigger = format!("manual {} by {}", m.action, actor.by);
             let region = match region_arg(m)? {
                 Ok(r) => r,
@@ -157,7 +225,7 @@ fn manual(m: &ManualRequest, config: &Config) -> Result<Command> {
         }
         "drill" => {
             m.deny_unknown_args(&["region", "duration_minutes"])?;
-            let actor = manual_actor(m, false)?;
+            let actor = manual_actor(m, &by, false)?;
             let minutes = m.u64_arg("duration_minutes")?;
             let duration = minutes.map_or(
                 config.failover.drill.default_duration,
@@ -188,7 +256,7 @@ fn manual(m: &ManualRequest, config: &Config) -> Result<Command> {
         }
         "end_drill" => {
             m.deny_unknown_args(&["drill_id"])?;
-            let actor = manual_actor(m, false)?;
+            let actor = manual_actor(m, &by, false)?;
             let drill_id = m.opt_str_arg("drill_id")?.map(str::to_string);
             Ok(Command::Change {
                 trigger: format!("manual end_drill by {}", actor.by),

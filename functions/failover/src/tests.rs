@@ -96,6 +96,91 @@ pub(crate) fn refused(d: &Decision, needle: &str) {
     }
 }
 
+// ------------------------------------------------------------------ entry points
+
+/// An operator: a session of the example configuration's operator role.
+pub(crate) const OPERATOR: &str = "arn:aws:sts::333333333333:assumed-role/orders-operator/alice";
+
+/// `payload` as failover's function URL delivers it (payload format 2.0), signed by
+/// `caller`.
+pub(crate) fn url_event(payload: &Value, caller: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "abc.lambda-url.eu-central-1.on.aws"},
+        "requestContext": {
+            "accountId": "333333333333",
+            "apiId": "abc",
+            "authorizer": {"iam": {
+                "accessKey": "ASIAEXAMPLE",
+                "accountId": "333333333333",
+                "callerId": "AROAEXAMPLE:alice",
+                "userArn": caller,
+                "userId": "AROAEXAMPLE:alice",
+            }},
+            "domainName": "abc.lambda-url.eu-central-1.on.aws",
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "ctl"},
+            "requestId": "r",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "27/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_780_800_000_u64,
+        },
+        "body": payload.to_string(),
+        "isBase64Encoded": false,
+    })
+}
+
+/// A function URL request from `caller`: the decision record it answered with (200),
+/// or the error its body names (400: NonRetryable, 500: Retryable).
+pub(crate) async fn through_url(
+    caller: &str,
+    payload: Value,
+    inv: &Invocation,
+    c: &Config,
+    home: &Region,
+    world: &impl crate::World,
+) -> shared::Result<Value> {
+    let answer = handle(url_event(&payload, caller), inv, c, home, world)
+        .await
+        .expect("a function URL request is always answered");
+    assert_eq!(
+        answer["headers"]["content-type"], "application/json",
+        "{answer}"
+    );
+    let body: Value = serde_json::from_str(answer["body"].as_str().expect("body")).unwrap();
+    let message = || {
+        body["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    match answer["statusCode"].as_u64() {
+        Some(200) => Ok(body),
+        Some(400) => Err(shared::Error::invalid_event(message())),
+        _ => Err(shared::Error::Unfinished(message())),
+    }
+}
+
+/// Each input as it reaches failover in AWS: an operator's routing action through the
+/// function URL (as [`OPERATOR`]); alarms, schedules and `status` by Invoke.
+pub(crate) async fn arrive(
+    payload: Value,
+    inv: &Invocation,
+    c: &Config,
+    home: &Region,
+    world: &impl crate::World,
+) -> shared::Result<Value> {
+    let action = payload["action"].as_str().unwrap_or_default();
+    if crate::request::ROUTING_ACTIONS.contains(&action) {
+        through_url(OPERATOR, payload, inv, c, home, world).await
+    } else {
+        handle(payload, inv, c, home, world).await
+    }
+}
+
 // ------------------------------------------------------------------ handler
 
 pub(crate) fn alarm_event(region: &str, state: &str) -> Value {

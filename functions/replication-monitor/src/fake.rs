@@ -166,6 +166,17 @@ impl FakeWorld {
         }
     }
 
+    /// The value of a metric of the last batch published, by name alone (for the
+    /// undimensioned ones such as `ActionFailed`).
+    pub fn last_metric(&self, name: &str) -> Option<f64> {
+        let published = self.published.lock().unwrap();
+        published
+            .last()?
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
+    }
+
     /// A metric of the last batch published, by name, destination and kind.
     pub fn metric(&self, name: &str, kind: Option<&str>, region: &str) -> Option<f64> {
         let published = self.published.lock().unwrap();

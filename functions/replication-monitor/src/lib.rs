@@ -13,23 +13,34 @@
 //! (`imagePushedAt`), so a missed or late PUSH event (ECR events are best effort)
 //! loses nothing and no pending list has to survive cold starts, grow without bound
 //! in a 4 KB SSM parameter, or be updated by concurrent pushes without a lock.
-//!
-//! Where things are: `request` reads the event; `sweep` runs it; `observe` reads the
-//! three kinds (one file each); `decide` (pure, with its case tables) turns
-//! observations into verdicts, alerts and metrics; `alerts` loads and saves the alert
-//! state and sends the alerts; `ports` is the one trait over AWS, `aws` its real
-//! adapters, `fake` its in-memory stand-in.
 
-pub mod alerts;
-pub mod aws;
+/// The event read into a `Command`.
+pub mod request;
+
+/// The one flow every trigger runs.
+pub mod sweep;
+
+/// Reads the three kinds, one file each.
+pub mod observe;
+
+/// Bounded concurrency over the reads.
+pub mod join;
+
+/// Pure: observations to verdicts, alerts and metrics, with their case tables.
 pub mod decide;
+
+/// The alert state loaded and saved, the alerts sent.
+pub mod alerts;
+
+/// `World`: every AWS call the monitor makes, one trait.
+pub mod ports;
+
+/// `World` on the AWS SDK.
+pub mod aws;
+
+/// `World` in memory, for unit tests and benchmarks.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
-pub mod join;
-pub mod observe;
-pub mod ports;
-pub mod request;
-pub mod sweep;
 
 use chrono::{DateTime, Utc};
 pub use ports::{Invocation, World};
@@ -38,19 +49,6 @@ use serde_json::Value;
 use shared::{Config, DecisionRecord, Event, Outcome, Region, Result};
 
 pub const FUNCTION: &str = "replication-monitor";
-
-/// Exactly the IAM actions this function calls (cross-checked against Terraform).
-pub const IAM_ACTIONS: &[&str] = &[
-    "ecr:DescribeImages",
-    "ecr:DescribeImageReplicationStatus",
-    "sts:AssumeRole",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:PutMetricData",
-    "secretsmanager:DescribeSecret",
-    "sns:Publish",
-    "ssm:GetParameter",
-    "ssm:PutParameter",
-];
 
 pub const ACTIONS: &[&str] = &["check"];
 

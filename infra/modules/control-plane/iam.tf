@@ -2,29 +2,48 @@
 # IAM: one least-privilege role per function, plus the roles EventBridge uses.
 #
 # The three `data "aws_iam_policy_document" "<function>"` documents below grant exactly the
-# actions each function's code calls (tests/infra.rs cross-checks them against the crates).
+# actions each function's code calls: tests/iam.rs derives them from the SDK call sites in the
+# code and checks each statement's actions and resources; tests/infra.rs checks the crates' lists.
 # Resources are scoped to ARNs wherever the Service Authorization Reference lists a resource
 # type for the action; "*" is used only where it lists none, and says so.
 ################################################################################
 
 locals {
-  route53_gate_arns     = [for id in values(var.gate_health_check_ids) : "arn:${local.partition}:route53:::healthcheck/${id}"]
-  route53_readable_arns = distinct(concat(local.route53_gate_arns, [for id in var.endpoint_health_check_ids : "arn:${local.partition}:route53:::healthcheck/${id}"]))
-  hosted_zone_arn       = "arn:${local.partition}:route53:::hostedzone/${var.hosted_zone_id}"
-  ssm_parameter_arns    = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${local.ssm_parameter_prefix}/*"]
-  drill_schedule_arns   = [for r in var.regions : "arn:${local.partition}:scheduler:${r}:${local.account_id}:schedule/${local.drill_schedule_group}/*"]
-  ecr_repository_arns = [
-    for repo in var.replication.ecr.repositories :
-    "arn:${local.partition}:ecr:${var.replication.ecr.source_region}:${var.replication.ecr.registry_id}:repository/${repo}"
+  # Each ARN below is what the code touches, read from the same config key the code reads
+  # (docs/RELIABILITY.md, "Security", lists every grant with its call; tests/iam.rs derives the
+  # actions from the SDK call sites and checks these resources statement by statement).
+  route53_gate_arns = [for id in values(var.gate_health_check_ids) : "arn:${local.partition}:route53:::healthcheck/${id}"]
+  # The routing state's zone (failover.state_zone_id): the control plane's private zone, never
+  # the service's public one.
+  state_zone_arn = "arn:${local.partition}:route53:::hostedzone/${var.state_zone_id}"
+  # The one parameter each stateful function reads and writes, in its own region.
+  alert_state_parameter_arn       = "arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${local.alert_state_parameter}"
+  concurrency_state_parameter_arn = "arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${local.concurrency_state_parameter}"
+  # Drill-end schedules: created in this region's drill group only, named controlplane-end-<drill id>
+  # (shared::aws::scheduler::DrillSchedules::name).
+  drill_schedule_arn = "arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/${local.drill_schedule_group}/controlplane-end-*"
+  # Secrets Manager is read in the source region: its DescribeSecret reports every replica.
+  # (ECR is read with the shared-services role's credentials: the replication module grants it.)
+  secret_arns = [
+    for id in var.replication.secrets.secret_ids :
+    "arn:${local.partition}:secretsmanager:${var.replication.secrets.source_region}:${local.account_id}:secret:${id}-??????"
   ]
-  # Secrets keep their name in every replica region; Secrets Manager appends 6 random characters.
-  secret_arns = flatten([
-    for r in var.regions : [
-      for id in var.replication.secrets.secret_ids : "arn:${local.partition}:secretsmanager:${r}:${local.account_id}:secret:${id}-??????"
+  # Provisioned concurrency lives on alias `concurrency.alias` of the managed functions
+  # (concurrency.targets). The scheduler sets it in its own region only; failover reads the
+  # peer's, so it may read every region a target runs in. An alias ARN names that alias alone:
+  # no other alias or version of the function
+  # (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html).
+  managed_alias_arns_here = [
+    for t in var.concurrency.targets :
+    "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${t.function}:${var.concurrency.alias}"
+    if contains(t.regions, var.region)
+  ]
+  managed_alias_arns_everywhere = flatten([
+    for t in var.concurrency.targets : [
+      for r in t.regions : "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${t.function}:${var.concurrency.alias}"
     ]
   ])
-  tagged_function_arns = [for r in var.regions : "arn:${local.partition}:lambda:${r}:${local.account_id}:function:*"]
-  log_stream_arns      = { for k, name in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${name}:*" }
+  log_stream_arns = { for k, name in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${name}:*" }
 }
 
 ################################################################################
@@ -63,7 +82,9 @@ resource "aws_iam_role_policy" "function" {
 
 # Lambda itself (not the function code) uses the execution role to deliver failed
 # asynchronous invocations to the on_failure destination, so this sits apart from the
-# per-function documents that mirror the code's calls.
+# per-function documents that mirror the code's calls: the execution role needs
+# sqs:SendMessage on the destination queue
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
 data "aws_iam_policy_document" "async_destination" {
   statement {
     sid       = "OnFailureDestination"
@@ -82,9 +103,14 @@ resource "aws_iam_role_policy" "async_destination" {
 
 data "aws_iam_policy_document" "failover" {
   statement {
+    # Gate status (Route53::status) and threshold changes (Route53::set_threshold): the gate
+    # health checks only. UpdateHealthCheck has no condition key that limits which fields a
+    # call may change (Service Authorization Reference, Amazon Route 53:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html),
+    # so the health-check ARNs are the whole of its scope.
     sid       = "ReadGates"
     actions   = ["route53:GetHealthCheck"]
-    resources = local.route53_readable_arns
+    resources = local.route53_gate_arns
   }
 
   statement {
@@ -96,13 +122,13 @@ data "aws_iam_policy_document" "failover" {
   statement {
     sid       = "ReadRoutingState"
     actions   = ["route53:ListResourceRecordSets"]
-    resources = [local.hosted_zone_arn]
+    resources = [local.state_zone_arn]
   }
 
   statement {
     sid       = "CompareAndSwapRoutingState"
     actions   = ["route53:ChangeResourceRecordSets"]
-    resources = [local.hosted_zone_arn]
+    resources = [local.state_zone_arn]
 
     condition {
       test     = "ForAllValues:StringEquals"
@@ -118,7 +144,8 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
-    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
     sid       = "PublishMetrics"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
@@ -131,7 +158,8 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
-    # GetMetricData has no resource type and no condition key: "*" is the only option.
+    # GetMetricData has no resource type and no condition key: "*" is the only option
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
     # Failover reads ReplicationReady and Route 53's HealthCheckStatus (us-east-1) with it.
     sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricData"]
@@ -146,9 +174,10 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
+    # This region's topic only: the code publishes to alerts_topic_arns[home].
     sid       = "Alert"
     actions   = ["sns:Publish"]
-    resources = values(local.alerts_topic_arns)
+    resources = [local.alerts_topic_arns[var.region]]
   }
 
   statement {
@@ -160,13 +189,16 @@ data "aws_iam_policy_document" "failover" {
   statement {
     sid       = "DrillEndSchedules"
     actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
-    resources = local.drill_schedule_arns
+    resources = [local.drill_schedule_arn]
   }
 
   statement {
+    # CreateSchedule names the role Scheduler runs the target as, which needs iam:PassRole
+    # on that role (https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role):
+    # this region's drill role (failover.drill.scheduler_role_arns[home]) only.
     sid       = "PassDrillSchedulerRole"
     actions   = ["iam:PassRole"]
-    resources = values(local.drill_role_arns)
+    resources = [local.drill_role_arns[var.region]]
 
     condition {
       test     = "StringEquals"
@@ -176,25 +208,14 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
-    # Readiness of the peer before a drill: is its surge in place?
+    # Readiness of the peer before a drill: is its surge in place on alias `live`?
     sid       = "ReadProvisionedConcurrency"
     actions   = ["lambda:GetProvisionedConcurrencyConfig"]
-    resources = local.tagged_function_arns
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.concurrency_seed.discovery_tag_key}"
-      values   = [local.concurrency_seed.discovery_tag_value]
-    }
+    resources = local.managed_alias_arns_everywhere
   }
 
   statement {
-    sid       = "ReadConfigParameter"
-    actions   = ["ssm:GetParameter"]
-    resources = local.ssm_parameter_arns
-  }
-
-  statement {
+    # Written by the Lambda service for the function, not by its code.
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = [local.log_stream_arns["failover"]]
@@ -202,28 +223,25 @@ data "aws_iam_policy_document" "failover" {
 }
 
 data "aws_iam_policy_document" "replication-monitor" {
+  # ECR is read through the shared-services role (replication.ecr.role, always set here):
+  # ecr:* is granted to that role (replication module), not to this one.
   statement {
-    sid       = "ReadEcrReplication"
-    actions   = ["ecr:DescribeImages", "ecr:DescribeImageReplicationStatus"]
-    resources = local.ecr_repository_arns
-  }
-
-  statement {
-    # The repositories live in shared-services: the code reads them through this role.
     sid       = "AssumeSharedServicesEcrRead"
     actions   = ["sts:AssumeRole"]
     resources = [var.replication.ecr.role_arn]
   }
 
   statement {
-    # GetMetricData has no resource type and no condition key: "*" is the only option.
+    # GetMetricData has no resource type and no condition key: "*" is the only option
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
     sid       = "ReadS3ReplicationMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
   }
 
   statement {
-    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
     sid       = "PublishMetrics"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
@@ -244,13 +262,14 @@ data "aws_iam_policy_document" "replication-monitor" {
   statement {
     sid       = "Alert"
     actions   = ["sns:Publish"]
-    resources = values(local.alerts_topic_arns)
+    resources = [local.alerts_topic_arns[var.region]]
   }
 
   statement {
+    # Its own alert-state parameter (replication.alert_state_parameter), nothing else.
     sid       = "AlertState"
     actions   = ["ssm:GetParameter", "ssm:PutParameter"]
-    resources = local.ssm_parameter_arns
+    resources = [local.alert_state_parameter_arn]
   }
 
   statement {
@@ -262,32 +281,27 @@ data "aws_iam_policy_document" "replication-monitor" {
 
 data "aws_iam_policy_document" "concurrency-scheduler" {
   statement {
-    # Functions discovered by tag (tag:GetResources) or named in `concurrency.targets`
-    # carry the discovery tag (workload-concurrency module): ABAC on that tag.
+    # Alias `live` of the managed functions (concurrency.targets) in this region only.
     sid = "ManageProvisionedConcurrency"
     actions = [
       "lambda:GetProvisionedConcurrencyConfig",
       "lambda:PutProvisionedConcurrencyConfig",
       "lambda:GetAlias",
     ]
-    resources = local.tagged_function_arns
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.concurrency_seed.discovery_tag_key}"
-      values   = [local.concurrency_seed.discovery_tag_value]
-    }
+    resources = local.managed_alias_arns_here
   }
 
   statement {
-    # GetAccountSettings (headroom) has no resource type: "*" is the only option.
+    # GetAccountSettings (headroom) has no resource type: "*" is the only option
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html).
     sid       = "AccountHeadroom"
     actions   = ["lambda:GetAccountSettings"]
     resources = ["*"]
   }
 
   statement {
-    # The Resource Groups Tagging API has no resource types: "*" is the only option.
+    # The Resource Groups Tagging API has no resource types: "*" is the only option
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsresourcegroupstaggingapi.html).
     sid       = "DiscoverTargets"
     actions   = ["tag:GetResources"]
     resources = ["*"]
@@ -296,18 +310,20 @@ data "aws_iam_policy_document" "concurrency-scheduler" {
   statement {
     sid       = "ReadRoutingState"
     actions   = ["route53:ListResourceRecordSets"]
-    resources = [local.hosted_zone_arn]
+    resources = [local.state_zone_arn]
   }
 
   statement {
-    # GetMetricData (utilisation) has no resource type and no condition key.
+    # GetMetricData (utilisation) has no resource type and no condition key
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
     sid       = "ReadUtilization"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
   }
 
   statement {
-    # PutMetricData has no resource type: "*" narrowed by the namespace condition key.
+    # PutMetricData has no resource type: "*" narrowed by the namespace condition key
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
     sid       = "PublishMetrics"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
@@ -322,13 +338,14 @@ data "aws_iam_policy_document" "concurrency-scheduler" {
   statement {
     sid       = "Alert"
     actions   = ["sns:Publish"]
-    resources = values(local.alerts_topic_arns)
+    resources = [local.alerts_topic_arns[var.region]]
   }
 
   statement {
+    # Its own state parameter (concurrency.state_parameter), nothing else.
     sid       = "SchedulerState"
     actions   = ["ssm:GetParameter", "ssm:PutParameter"]
-    resources = local.ssm_parameter_arns
+    resources = [local.concurrency_state_parameter_arn]
   }
 
   statement {

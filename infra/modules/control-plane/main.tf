@@ -25,6 +25,9 @@ locals {
   drill_role_arns      = { for r in var.regions : r => "arn:${local.partition}:iam::${local.account_id}:role/${local.prefix}-scheduler-${r}" }
   default_bus_arns     = { for r in var.regions : r => "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}" }
   ssm_parameter_prefix = "/controlplane/${var.service_name}"
+  # The state documents replication-monitor and concurrency-scheduler keep (each its own).
+  alert_state_parameter       = "${local.ssm_parameter_prefix}/replication-alert-state"
+  concurrency_state_parameter = "${local.ssm_parameter_prefix}/concurrency-state"
   # Scheduler group names are regional, so the drill group has the same name in every region:
   # the config carries a single `failover.drill.schedule_group`.
   drill_schedule_group = "${local.prefix}-drills"
@@ -50,6 +53,11 @@ locals {
       reserved_concurrency = 5
       timeout              = var.timeout_seconds.failover
       schedule             = "rate(1 minute)"
+      # Asynchronous invocations (tick, alarm events, drill-end schedules): level-triggered,
+      # the next tick a minute later re-reads everything, so an event older than a minute
+      # is stale and a retry is the next tick.
+      async_max_event_age = 60
+      async_retries       = 0
     }
     replication-monitor = {
       name                 = local.function_names["replication-monitor"]
@@ -57,6 +65,10 @@ locals {
       reserved_concurrency = var.replication_monitor_reserved_concurrency
       timeout              = var.timeout_seconds.replication_monitor
       schedule             = "rate(5 minutes)"
+      # Sweeps every 5 minutes and ECR push events: the next sweep covers a push event
+      # older than one period; one retry fits inside it.
+      async_max_event_age = 300
+      async_retries       = 1
     }
     concurrency-scheduler = {
       name                 = local.function_names["concurrency-scheduler"]
@@ -64,6 +76,10 @@ locals {
       reserved_concurrency = 1 # one copy at a time per region
       timeout              = var.timeout_seconds.concurrency_scheduler
       schedule             = "rate(5 minutes)"
+      # Ticks every 5 minutes and failover's events (surge): the tick re-reads the routing
+      # state, so an event older than one period is superseded; one retry fits inside it.
+      async_max_event_age = 300
+      async_retries       = 1
     }
   }
 
@@ -99,7 +115,9 @@ locals {
     metrics_namespace = local.metrics_namespace
     failover = {
       hosted_zone_id                     = var.hosted_zone_id
+      state_zone_id                      = var.state_zone_id
       state_record_name                  = var.state_record_name
+      operator_roles                     = var.operator_role_arns
       gate_health_checks                 = var.gate_health_check_ids
       region_alarms                      = var.region_alarms
       min_active_regions                 = var.failover.min_active_regions
@@ -123,7 +141,7 @@ locals {
     }
     replication = {
       window                = var.replication.window
-      alert_state_parameter = "${local.ssm_parameter_prefix}/replication-alert-state"
+      alert_state_parameter = local.alert_state_parameter
       ecr = {
         registry_id         = var.replication.ecr.registry_id
         source_region       = var.replication.ecr.source_region
@@ -184,21 +202,11 @@ locals {
       requests_per_second = var.concurrency.requests_per_second
       max_in_flight       = var.concurrency.max_in_flight
       ready_timeout       = var.concurrency.ready_timeout
-      state_parameter     = "${local.ssm_parameter_prefix}/concurrency-state"
+      state_parameter     = local.concurrency_state_parameter
     }
   }
 
   config_json = jsonencode(local.config)
-
-  # Workload functions the scheduler (and failover, for readiness) may touch, in every region.
-  target_function_arns = flatten([
-    for t in var.concurrency.targets : [
-      for r in t.regions : [
-        "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${t.function}",
-        "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${t.function}:*",
-      ]
-    ]
-  ])
 }
 
 ################################################################################
@@ -317,12 +325,20 @@ resource "aws_lambda_function" "this" {
   }
 }
 
+# Every trigger invokes asynchronously (Scheduler, EventBridge rules). Lambda retries a failed
+# asynchronous invocation up to maximum_retry_attempts times (0-2) and keeps it queued up to
+# maximum_event_age_in_seconds (60 s to 6 h); an event that fails every attempt or grows too old
+# goes to the on_failure destination, this region's SQS queue, with the request, the response
+# and the reason
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-eventinvokeconfig.html).
+# The age and the retries follow each function's triggers (local.functions).
 resource "aws_lambda_function_event_invoke_config" "this" {
   for_each = local.functions
 
   function_name                = aws_lambda_function.this[each.key].function_name
-  maximum_retry_attempts       = var.maximum_retry_attempts
-  maximum_event_age_in_seconds = 3600
+  maximum_retry_attempts       = each.value.async_retries
+  maximum_event_age_in_seconds = each.value.async_max_event_age
 
   destination_config {
     on_failure {
@@ -386,6 +402,10 @@ resource "aws_scheduler_schedule" "tick" {
 locals {
   # One entry per trigger: its rule, the function it invokes (target and permission) and
   # how long EventBridge retries before the DLQ. Keyed by the trigger's former resource name.
+  # Every pattern names the account and the region an event must come from: a pattern matches
+  # the envelope's `account` and `region` exactly, and fields it omits match anything
+  # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html), so an
+  # event put on this bus from elsewhere never reaches a function.
   event_triggers = {
     # ECR pushes happen in shared-services (eu-central-1); the rule there (the replication
     # module's `aws_cloudwatch_event_rule.ecr_push`) forwards them to this bus, which the bus
@@ -399,6 +419,7 @@ locals {
         source        = ["aws.ecr"]
         "detail-type" = ["ECR Image Action"]
         account       = [var.replication.ecr.registry_id]
+        region        = [var.replication.ecr.source_region]
         detail = {
           "action-type"     = ["PUSH"]
           result            = ["SUCCESS"]
@@ -418,6 +439,7 @@ locals {
         source        = ["controlplane.failover"]
         "detail-type" = ["Region Evacuated", "Region Restored", "Drill Started", "Drill Ended"]
         account       = [local.account_id]
+        region        = var.regions
       })
       maximum_event_age_in_seconds = 900
     }
@@ -433,6 +455,7 @@ locals {
         source        = ["aws.cloudwatch"]
         "detail-type" = ["CloudWatch Alarm State Change"]
         account       = [local.account_id]
+        region        = distinct([for arn in keys(var.region_alarms) : split(":", arn)[3]])
         resources     = keys(var.region_alarms)
       })
       maximum_event_age_in_seconds = 600
@@ -637,6 +660,27 @@ resource "aws_cloudwatch_metric_alarm" "replication_lag" {
   evaluation_periods  = 1
   threshold           = var.replication_lag_alarm_threshold_seconds
   comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  tags                = var.tags
+}
+
+# Anything in the queue is an event that reached no function: a failed asynchronous invocation
+# (on_failure destination) or an event EventBridge could not deliver (target DLQ). One is enough
+# to alert. SQS publishes ApproximateNumberOfMessagesVisible every minute
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  alarm_name          = "${local.prefix}-dlq-depth-${var.region}"
+  alarm_description   = "Events that reached no control-plane function in ${var.region} wait in ${aws_sqs_queue.dlq.name}: read them, fix the cause, then purge or redrive."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
   ok_actions          = [aws_sns_topic.alerts.arn]

@@ -47,3 +47,20 @@ output "kms_key_arn" {
   description = "Customer-managed key encrypting this region's logs and alerts topic."
   value       = aws_kms_key.this.arn
 }
+
+output "alarm_arns" {
+  description = "Every alarm this copy owns (its metrics, its functions, its queue), for the dashboard's alarm widget."
+  value = concat(
+    [for a in aws_cloudwatch_metric_alarm.region_active : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.replication_ready : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.replication_lag : a.arn],
+    [aws_cloudwatch_metric_alarm.dlq_depth.arn],
+    [for a in aws_cloudwatch_metric_alarm.action_failed : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.lambda : a.arn],
+  )
+}
+
+output "dlq_name" {
+  description = "The queue where this region's undeliverable events and failed asynchronous invocations end."
+  value       = aws_sqs_queue.dlq.name
+}

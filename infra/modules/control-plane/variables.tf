@@ -140,17 +140,6 @@ variable "application_log_level" {
   }
 }
 
-variable "maximum_retry_attempts" {
-  description = "Retries Lambda makes for a failed asynchronous invocation before sending it to the DLQ."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.maximum_retry_attempts >= 0 && var.maximum_retry_attempts <= 2
-    error_message = "maximum_retry_attempts must be 0, 1 or 2."
-  }
-}
-
 variable "enable_schedules" {
   description = "Create the EventBridge Scheduler schedules (failover every minute, the others every 5 minutes). Disable to deploy the functions dormant."
   type        = bool
@@ -188,7 +177,7 @@ variable "replication_lag_alarm_threshold_seconds" {
 ################################################################################
 
 variable "hosted_zone_id" {
-  description = "Route 53 hosted zone holding the latency records and the routing-state TXT record."
+  description = "The service's public Route 53 hosted zone (its latency records). The routing state is not in it: see state_zone_id."
   type        = string
 
   validation {
@@ -197,13 +186,34 @@ variable "hosted_zone_id" {
   }
 }
 
+variable "state_zone_id" {
+  description = "The control plane's private hosted zone holding the routing-state TXT record (global-routing output state_zone_id). Must not be hosted_zone_id."
+  type        = string
+
+  validation {
+    condition     = can(regex("^Z[A-Z0-9]{4,32}$", var.state_zone_id))
+    error_message = "state_zone_id must be a Route 53 zone ID (Z...)."
+  }
+}
+
 variable "state_record_name" {
-  description = "Name of the routing-state TXT record (e.g. _controlplane.orders.example.com), from the global-routing module."
+  description = "Name of the routing-state TXT record in the state zone (e.g. _state.controlplane.orders.example.com), from the global-routing module."
   type        = string
 
   validation {
     condition     = can(regex("\\.", var.state_record_name))
-    error_message = "state_record_name must be a name inside the hosted zone."
+    error_message = "state_record_name must be a name inside the state zone."
+  }
+}
+
+variable "operator_role_arns" {
+  description = "IAM roles (arn:aws:iam::ACCOUNT:role/[PATH/]NAME) whose sessions may take manual routing actions (evacuate, restore, drill, end_drill) through failover's function URL (failover.operator_roles). Empty: no one may."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "operator_role_arns must be IAM role ARNs (arn:aws:iam::ACCOUNT:role/NAME)."
   }
 }
 
@@ -215,12 +225,6 @@ variable "gate_health_check_ids" {
     condition     = length(var.gate_health_check_ids) >= 2
     error_message = "gate_health_check_ids needs one entry per region."
   }
-}
-
-variable "endpoint_health_check_ids" {
-  description = "IDs of the endpoint (ALB, API Gateway) health checks failover may read (readiness of a peer)."
-  type        = list(string)
-  default     = []
 }
 
 variable "region_alarms" {
@@ -363,6 +367,13 @@ variable "concurrency" {
     ready_timeout       = optional(string, "2m")
   })
   default = {}
+
+  # The provisioned-concurrency grants name alias `alias` of these functions, per region
+  # (iam.tf): a function only discovered by tag is refused by IAM.
+  validation {
+    condition     = length(var.concurrency.targets) > 0 && alltrue([for t in var.concurrency.targets : length(t.regions) > 0])
+    error_message = "concurrency.targets must name the managed functions and their regions (the IAM grants are scoped to their aliases)."
+  }
 
   validation {
     condition     = var.concurrency.min <= var.concurrency.max

@@ -1,7 +1,7 @@
 ################################################################################
 # global-routing: latency-based records per region, gated by a CALCULATED health
-# check whose children are the region's endpoint checks, the routing-state TXT
-# record, and the health alarms. Route 53 is global; its health-check metrics live
+# check whose children are the region's endpoint checks, the control plane's private
+# zone with the routing-state TXT record, and the health alarms. Route 53 is global; its health-check metrics live
 # in us-east-1, so this module takes the workload account's us-east-1 provider.
 ################################################################################
 
@@ -9,7 +9,9 @@ data "aws_region" "current" {}
 
 locals {
   regions           = sort(keys(var.endpoints))
-  state_record_name = coalesce(var.state_record_name, "_controlplane.${var.domain_name}")
+  state_zone_name   = coalesce(var.state_zone_name, "controlplane.${var.domain_name}")
+  state_record_name = coalesce(var.state_record_name, "_state.${local.state_zone_name}")
+  state_vpc_id      = var.state_vpc_id != null ? var.state_vpc_id : aws_vpc.state[0].id
 
   # The initial routing state, in the format shared::routing::RoutingState::to_txt writes
   # (JSON, quotes escaped inside the TXT string): no region evacuated, epoch 0.
@@ -116,10 +118,59 @@ resource "aws_route53_record" "api" {
   }
 }
 
+################################################################################
+# The routing state: a private hosted zone of the control plane's own
+################################################################################
+
+# The routing state names operators, accounts, alarms and drill windows: it is not for
+# the public zone, whose records anyone can read with a DNS query. A private hosted zone
+# answers DNS only inside the VPCs associated with it, while its records are read and
+# changed through the same Route 53 API (ListResourceRecordSets,
+# ChangeResourceRecordSets) the functions already call.
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zones-private.html
+# A private zone must be associated with at least one VPC of the same account, whose
+# enableDnsSupport and enableDnsHostnames are true:
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zone-private-creating.html
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zone-private-considerations.html
+# Without a VPC given (state_vpc_id), the zone gets one of its own: no subnets, no
+# gateways, nothing running in it, and no charge for a VPC as such.
+resource "aws_vpc" "state" {
+  #checkov:skip=CKV2_AWS_11: the VPC has no subnets and no network interfaces; it exists only to hold the private zone, so there is no traffic to log.
+  count = var.state_vpc_id == null ? 1 : 0
+
+  cidr_block           = var.state_vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+
+  tags = merge(var.tags, { Name = "${var.service_name}-controlplane-state" })
+}
+
+# The VPC's default security group, with every rule removed.
+resource "aws_default_security_group" "state" {
+  count = var.state_vpc_id == null ? 1 : 0
+
+  vpc_id = aws_vpc.state[0].id
+  tags   = merge(var.tags, { Name = "${var.service_name}-controlplane-state-default" })
+}
+
+resource "aws_route53_zone" "state" {
+  #checkov:skip=CKV2_AWS_39: query logging of private zones goes through Route 53 Resolver in the associated VPC; nothing resolves in this VPC, and the functions read the record through the Route 53 API (logged by CloudTrail).
+  #checkov:skip=CKV2_AWS_38: DNSSEC signing applies to public zones only.
+  name    = local.state_zone_name
+  comment = "${var.service_name} control plane: routing state, readable by the control plane only"
+
+  vpc {
+    vpc_id     = local.state_vpc_id
+    vpc_region = data.aws_region.current.name
+  }
+
+  tags = var.tags
+}
+
 # The desired routing state. Created once with "nothing evacuated"; from then on the
 # failover function owns it (compare-and-swap ChangeBatches), so Terraform ignores it.
 resource "aws_route53_record" "routing_state" {
-  zone_id = var.hosted_zone_id
+  zone_id = aws_route53_zone.state.zone_id
   name    = local.state_record_name
   type    = "TXT"
   ttl     = var.record_ttl

@@ -23,7 +23,30 @@ output "state_record_name" {
   value       = aws_route53_record.routing_state.name
 }
 
+output "state_zone_id" {
+  description = "The control plane's private hosted zone holding the routing state (failover.state_zone_id)."
+  value       = aws_route53_zone.state.zone_id
+}
+
+output "state_vpc_id" {
+  description = "The VPC the private state zone is associated with."
+  value       = local.state_vpc_id
+}
+
 output "hosted_zone_id" {
-  description = "Hosted zone holding the records."
+  description = "The service's public hosted zone: its latency records only."
   value       = var.hosted_zone_id
+}
+
+output "endpoint_health_check_ids_by_name" {
+  description = "\"<region>-alb\" / \"<region>-api\" => endpoint health check (the dashboard plots each)."
+  value       = { for name, hc in aws_route53_health_check.endpoint : name => hc.id }
+}
+
+output "health_alarm_arns" {
+  description = "Every alarm of this module: one per endpoint check, one region-health alarm per region."
+  value = concat(
+    [for a in aws_cloudwatch_metric_alarm.endpoint : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.region_health : a.arn],
+  )
 }

@@ -89,13 +89,46 @@ variable "health_check" {
 }
 
 variable "state_record_name" {
-  description = "Name of the routing-state TXT record the failover function owns. Defaults to _controlplane.<domain_name>."
+  description = "Name of the routing-state TXT record the failover function owns, inside the state zone. Defaults to _state.<state zone name>."
   type        = string
   default     = null
 
   validation {
     condition     = var.state_record_name == null || can(regex("\\.", var.state_record_name))
-    error_message = "state_record_name must be a name inside the hosted zone."
+    error_message = "state_record_name must be a name inside the state zone."
+  }
+}
+
+variable "state_zone_name" {
+  description = "Name of the control plane's private hosted zone holding the routing state. Defaults to controlplane.<domain_name>; it answers only inside its VPC."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_zone_name == null || can(regex("^([a-z0-9-]+\\.)+[a-z0-9-]+$", var.state_zone_name))
+    error_message = "state_zone_name must be a lowercase DNS name without a trailing dot."
+  }
+}
+
+variable "state_vpc_id" {
+  description = "VPC (in the workload account, this module's region) to associate the private state zone with. Null creates a VPC of the control plane's own for it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.state_vpc_id))
+    error_message = "state_vpc_id must be a VPC ID (vpc-...)."
+  }
+}
+
+variable "state_vpc_cidr" {
+  description = "CIDR block of the VPC created for the private state zone when state_vpc_id is null (it has no subnets)."
+  type        = string
+  default     = "10.255.255.0/28"
+
+  validation {
+    condition     = can(cidrhost(var.state_vpc_cidr, 0)) && tonumber(split("/", var.state_vpc_cidr)[1]) >= 16 && tonumber(split("/", var.state_vpc_cidr)[1]) <= 28
+    error_message = "state_vpc_cidr must be an IPv4 CIDR block from /16 to /28 (VPC sizes)."
   }
 }
 

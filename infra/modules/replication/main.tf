@@ -174,18 +174,18 @@ resource "aws_iam_role" "ecr_read" {
 data "aws_iam_policy_document" "ecr_read" {
   provider = aws.shared_primary
 
+  # Exactly what replication-monitor calls with this role's credentials
+  # (shared::aws::ecr::Ecr: DescribeImages, DescribeImageReplicationStatus), in the registry's
+  # region, where both are asked: the status call reports every destination region.
   statement {
     sid = "ReadReplicationStatus"
     actions = [
       "ecr:DescribeImages",
       "ecr:DescribeImageReplicationStatus",
-      "ecr:ListImages",
     ]
-    resources = flatten([
-      for region in [var.primary_region, var.secondary_region] : [
-        for repo in var.repositories : "arn:${local.partition}:ecr:${region}:${local.shared_account_id}:repository/${repo}"
-      ]
-    ])
+    resources = [
+      for repo in var.repositories : "arn:${local.partition}:ecr:${var.primary_region}:${local.shared_account_id}:repository/${repo}"
+    ]
   }
 }
 
@@ -211,6 +211,8 @@ resource "aws_cloudwatch_event_rule" "ecr_push" {
   event_pattern = jsonencode({
     source        = ["aws.ecr"]
     "detail-type" = ["ECR Image Action"]
+    account       = [local.shared_account_id]
+    region        = [var.primary_region]
     detail = {
       "action-type"     = ["PUSH"]
       result            = ["SUCCESS"]

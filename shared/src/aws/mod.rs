@@ -13,6 +13,7 @@ pub mod secrets;
 pub mod sns;
 pub mod ssm;
 pub mod tagging;
+pub mod tls;
 
 use crate::error::{AwsErrorKind, Error};
 use crate::region::Region;
@@ -61,7 +62,11 @@ pub async fn sdk_config(region: &Region) -> SdkConfig {
 }
 
 async fn load_sdk_config(region: &Region) -> SdkConfig {
+    // `start` has refused a bad value already; the default stands for anything else.
+    let trust = tls::Trust::parse(std::env::var(tls::TRUST_ENV).ok().as_deref())
+        .unwrap_or(tls::Trust::AwsRoots);
     aws_config::defaults(behavior_version())
+        .http_client(tls::https_client(trust))
         .region(aws_config::Region::new(region.as_str().to_string()))
         .timeout_config(
             TimeoutConfig::builder()

@@ -54,9 +54,9 @@ class Admin:
         self.route("GET", "/faults", lambda req: {
             "faults": app.faults.list(),
             "injectedByKind": dict(app.faults.injected_by_kind)})
-        self.route("DELETE", "/faults", lambda req: {"cleared": app.faults.clear()})
+        self.route("DELETE", "/faults", lambda req: self._cleared(app.faults.clear()))
         self.route("DELETE", "/faults/(?P<fid>[^/]+)",
-                   lambda req, fid: {"cleared": app.faults.clear(fid)})
+                   lambda req, fid: self._cleared(app.faults.clear(fid)))
         # throttling
         self.route("GET", "/throttling", lambda req: app.throttler.status())
         self.route("POST", "/throttling", self._set_throttling)
@@ -98,6 +98,11 @@ class Admin:
 
     def _list_routes(self, req: Request) -> dict[str, Any]:
         return {"routes": [f"{m} {p.pattern[1:-3]}" for m, p, _ in self.routes]}
+
+    @staticmethod
+    def _cleared(removed: list[dict[str, Any]]) -> dict[str, Any]:
+        # How many were removed, and each with its counters (matched, injected, on which calls).
+        return {"cleared": len(removed), "faults": removed}
 
     def _add_fault(self, req: Request) -> tuple[int, dict[str, Any]]:
         try:

@@ -169,7 +169,12 @@ class LocalAws:
             return dark
         op = call.operation
         drop_after = False
-        for fault in self.faults.pick(call.service, op, call.account, call.region):
+        hold_after = None
+        for fault in self.faults.pick(call.service, op, call.account, call.region,
+                                      entry["seq"]):
+            if fault.kind == "latency" and fault.after:
+                hold_after = fault
+                continue
             if fault.kind == "latency":
                 time.sleep(fault.latency_ms / 1000.0)
                 continue
@@ -190,6 +195,12 @@ class LocalAws:
             self._serve(call, op)
             entry["outcome"] = "fault:drop-after"
             self._drop(call)
+        if hold_after is not None:
+            resp = self._serve(call, op)
+            # The effect is in place (the call log says so); the answer waits.
+            entry["outcome"] = "fault:latency-after"
+            hold_after.released.wait(hold_after.latency_ms / 1000.0)
+            return resp
         return self._serve(call, op)
 
     def _serve(self, call: AwsCall, op: str | None) -> Response:

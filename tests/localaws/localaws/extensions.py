@@ -10,6 +10,7 @@ def register_all(app) -> None:
         ecr_replication,
         events_ext,
         lambda_invoke,
+        lambda_urls,
         lambda_pc,
         limits,
         outage,
@@ -22,7 +23,7 @@ def register_all(app) -> None:
         timescale,
     )
 
-    for module in (lambda_pc, lambda_invoke, route53_ext, cloudwatch_cbor, cloudwatch_ext,
+    for module in (lambda_pc, lambda_invoke, lambda_urls, route53_ext, cloudwatch_cbor, cloudwatch_ext,
                    ecr_replication, secrets_ext, events_ext, sns_ext):
         module.register(app)
     route53_health.register(app)  # after route53_ext: puts its UpdateHealthCheck hook first

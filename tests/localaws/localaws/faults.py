@@ -28,11 +28,17 @@ class Fault:
     region: str | None = None
     # Matching calls to let through before the fault applies (fault "the Nth call").
     skip: int = 0
-    # drop only: let the call take effect, then close the socket (the answer is lost).
+    # drop: let the call take effect, then close the socket (the answer is lost);
+    # latency: let the call take effect, then hold the answer for latencyMs or until the
+    # fault is cleared (a caller killed meanwhile dies just after the call's effect).
     after: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     matched: int = 0
     injected: int = 0
+    # The call-log sequence numbers of the calls this fault was injected on: which
+    # calls it hit, not only how many.
+    injected_seqs: list[int] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +48,7 @@ class Fault:
             "message": self.message, "account": self.account, "region": self.region,
             "skip": self.skip, "after": self.after,
             "matched": self.matched, "injected": self.injected,
+            "injectedSeqs": list(self.injected_seqs),
             "exhausted": self.count is not None and self.count <= 0,
         }
 
@@ -79,8 +86,8 @@ class FaultInjector:
         )
         if fault.skip < 0:
             raise ValueError("skip must be >= 0")
-        if fault.after and kind != "drop":
-            raise ValueError("after is only for drop faults")
+        if fault.after and kind not in ("drop", "latency"):
+            raise ValueError("after is only for drop and latency faults")
         if kind == "latency" and fault.latency_ms <= 0:
             raise ValueError("latencyMs > 0 is required for latency faults")
         if "seed" in spec:
@@ -93,18 +100,23 @@ class FaultInjector:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def clear(self, fault_id: str | None = None) -> int:
+    def clear(self, fault_id: str | None = None) -> list[dict[str, Any]]:
+        """Removes the fault (or all of them) and returns what was removed, with its
+        counters, so a test reads what a fault did and clears it in one step."""
         with self._lock:
-            before = len(self._faults)
             if fault_id:
+                removed = [f for f in self._faults if f.id == fault_id]
                 self._faults = [f for f in self._faults if f.id != fault_id]
             else:
+                removed = self._faults
                 self._faults = []
                 self.injected_by_kind.clear()
-            return before - len(self._faults)
+        for f in removed:
+            f.released.set()  # answers held by a latency fault go out now
+        return [f.to_dict() for f in removed]
 
     def pick(self, service: str | None, operation: str | None, account: str,
-             region: str) -> list[Fault]:
+             region: str, seq: int | None = None) -> list[Fault]:
         """Faults to apply to this call (latency ones first, then at most one terminal)."""
         chosen: list[Fault] = []
         terminal = None
@@ -131,6 +143,8 @@ class FaultInjector:
                 if f.count is not None:
                     f.count -= 1
                 f.injected += 1
+                if seq is not None:
+                    f.injected_seqs.append(seq)
                 self.injected_by_kind[f.kind] += 1
                 if f.kind == "latency":
                     chosen.insert(0, f)

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -137,3 +138,52 @@ def test_drop_after_applies_the_call_and_loses_the_answer(aws, adm):
                                           "after": True})
     assert status == 400
     adm("DELETE", "/faults")
+
+
+def test_clearing_faults_returns_what_each_did_and_on_which_calls(aws, adm):
+    # The per-fault counters name the calls a fault hit (their call-log seq), so a test can
+    # check that a fault fired on the very call it targets, not merely somewhere.
+    sns = aws("sns")
+    adm("POST", "/faults", {"service": "sns", "operation": "ListTopics", "kind": "throttle",
+                            "skip": 1, "count": 1})
+    adm("POST", "/faults", {"service": "sns", "operation": "CreateTopic", "kind": "throttle",
+                            "count": 1})
+    sns.list_topics()
+    with pytest.raises(ClientError):
+        sns.list_topics()
+    sns.list_topics()
+    calls = adm("GET", "/calls?service=sns&operation=ListTopics")[1]["calls"][-3:]
+    status, out = adm("DELETE", "/faults")
+    assert status == 200 and out["cleared"] == 2
+    hit, unused = out["faults"]
+    assert (hit["matched"], hit["injected"]) == (2, 1)
+    assert hit["injectedSeqs"] == [calls[1]["seq"]]
+    assert calls[1]["outcome"] == "fault:throttle"
+    assert (unused["injected"], unused["injectedSeqs"]) == (0, [])
+    assert adm("GET", "/faults")[1]["faults"] == []
+    assert adm("DELETE", "/faults")[1] == {"cleared": 0, "faults": []}
+
+
+def test_latency_after_applies_the_call_then_holds_the_answer_until_cleared(aws, adm):
+    sns = aws("sns")
+    adm("POST", "/faults", {"service": "sns", "operation": "CreateTopic", "kind": "latency",
+                            "latencyMs": 30000, "after": True, "count": 1})
+    answered = []
+    t = threading.Thread(target=lambda: answered.append(sns.create_topic(Name="held-answer")))
+    t0 = time.time()
+    t.start()
+    # The effect lands first, and the call log says so, while the caller still waits.
+    for _ in range(100):
+        calls = adm("GET", "/calls?service=sns&operation=CreateTopic")[1]["calls"]
+        if calls and calls[-1]["outcome"] == "fault:latency-after":
+            break
+        time.sleep(0.05)
+    assert calls[-1]["outcome"] == "fault:latency-after"
+    assert any(x["TopicArn"].endswith(":held-answer")
+               for x in sns.list_topics()["Topics"])
+    assert answered == []
+    # Clearing the fault releases the held answer at once.
+    out = adm("DELETE", "/faults")[1]
+    assert out["faults"][0]["injectedSeqs"] == [calls[-1]["seq"]]
+    t.join(timeout=10)
+    assert answered and time.time() - t0 < 10

@@ -54,6 +54,19 @@ async fn schedule_tick_sets_the_window_level_then_nothing_changes() {
                 .contains(&("FunctionName", "orders-api".to_string()))
             && m.dimensions
                 .contains(&("Region", "eu-central-1".to_string()))));
+    // What Lambda had allocated when the run read it: orders-api's 2, billing's nothing.
+    let allocated = |function: &str| {
+        batches[0]
+            .iter()
+            .find(|m| {
+                m.name == "ProvisionedConcurrencyAllocated"
+                    && m.dimensions
+                        .contains(&("FunctionName", function.to_string()))
+            })
+            .map(|m| m.value)
+    };
+    assert_eq!(allocated("orders-api"), Some(2.0));
+    assert_eq!(allocated("billing"), Some(0.0));
     assert!(batches[0]
         .iter()
         .any(|m| m.name == "ActionFailed" && m.value == 0.0));

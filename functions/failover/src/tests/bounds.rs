@@ -5,8 +5,8 @@ use super::*;
 #[tokio::test]
 async fn a_drill_stores_its_reason_once() {
     let (c, world) = (config(), FakeWorld::default());
-    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day: fail über to us-east-1", "requested_by": "alice"});
-    let out = handle(drill, &drill_invocation(), &c, &eu(), &world)
+    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day: fail über to us-east-1"});
+    let out = arrive(drill, &drill_invocation(), &c, &eu(), &world)
         .await
         .unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
@@ -25,31 +25,32 @@ async fn a_drill_stores_its_reason_once() {
 #[tokio::test]
 async fn texts_over_their_bounds_are_refused_before_anything_is_done() {
     let (c, world) = (config(), FakeWorld::default());
-    let evacuate = |reason: String, by: String| json!({"action": "evacuate", "region": "us-east-1", "reason": reason, "requested_by": by, "force": true});
+    let evacuate = |reason: String| json!({"action": "evacuate", "region": "us-east-1", "reason": reason, "force": true});
     let cases = [
         (
-            evacuate("r".repeat(5000), "alice".into()),
+            evacuate("r".repeat(5000)),
             "`reason` is too long: 5000 characters; the limit is 500 characters as stored",
         ),
         (
-            evacuate("é".repeat(300), "alice".into()),
+            evacuate("é".repeat(300)),
             "`reason` is too long: 300 characters, which take 2100 in the routing-state record",
         ),
+        // Who asked is the authenticated caller, never the payload's claim.
         (
-            evacuate("ok".into(), "a".repeat(201)),
-            "`requested_by` is too long: 201 characters; the limit is 200 characters as stored",
+            json!({"action": "evacuate", "region": "us-east-1", "reason": "ok", "force": true, "requested_by": "alice"}),
+            "`requested_by` is not accepted; the records name the caller the function URL authenticated",
         ),
         (
-            json!({"action": "drill", "region": "eu-central-1", "reason": "🚨".repeat(40), "requested_by": "alice"}),
+            json!({"action": "drill", "region": "eu-central-1", "reason": "🚨".repeat(40)}),
             "`reason` is too long: 40 characters, which take 560",
         ),
         (
-            json!({"action": "evacuate", "region": "us-east-1", "reason": "r".repeat(501), "requested_by": "alice", "dry_run": true}),
+            json!({"action": "evacuate", "region": "us-east-1", "reason": "r".repeat(501), "dry_run": true}),
             "`reason` is too long: 501 characters",
         ),
     ];
     for (payload, needle) in cases {
-        let err = handle(payload.clone(), &drill_invocation(), &c, &eu(), &world)
+        let err = arrive(payload.clone(), &drill_invocation(), &c, &eu(), &world)
             .await
             .expect_err("refused");
         assert_eq!(err.error_type(), "NonRetryable", "{err}");
@@ -76,7 +77,7 @@ async fn an_alarms_long_text_is_cut_to_fit_and_still_evacuates() {
     event["detail"]["alarmName"] = json!(name);
     event["resources"] = json!([arn]);
     event["detail"]["state"]["reason"] = json!(format!("Threshold Crossed: {}", "\"é".repeat(500)));
-    let out = handle(event, &Invocation::default(), &c, &eu(), &world)
+    let out = arrive(event, &Invocation::default(), &c, &eu(), &world)
         .await
         .unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
@@ -119,10 +120,13 @@ fn near_the_limit(limit: usize, longest: usize) -> impl Strategy<Value = String>
     ]
 }
 
-/// The actor a manual payload is planned with, if it is accepted.
-fn planned_actor(payload: Value, c: &Config) -> Option<Actor> {
+/// The actor a manual payload is planned with, if it is accepted, sent through the
+/// function URL by a session of the operator role named `session`.
+fn planned_actor(payload: Value, session: &str, c: &Config) -> Option<Actor> {
     let event = shared::events::Event::parse(&payload).ok()?;
-    match crate::request::read(event, c, t0()).ok()? {
+    let caller = format!("arn:aws:sts::333333333333:assumed-role/orders-operator/{session}");
+    let entry = crate::request::Entry::Url { caller: &caller };
+    match crate::request::read(event, entry, c, t0()).ok()? {
         crate::request::Command::Drill { actor, .. } => Some(actor),
         crate::request::Command::Change {
             request: Request::Evacuate { actor, .. },
@@ -145,8 +149,8 @@ proptest! {
         by in near_the_limit(shared::routing::REQUESTED_BY_MAX, 120),
     ) {
         let c = config();
-        let drill = planned_actor(json!({"action": "drill", "region": "eu-central-1", "reason": drill_reason, "requested_by": drill_by}), &c);
-        let manual = planned_actor(json!({"action": "evacuate", "region": "us-east-1", "force": true, "reason": reason, "requested_by": by}), &c);
+        let drill = planned_actor(json!({"action": "drill", "region": "eu-central-1", "reason": drill_reason}), &drill_by, &c);
+        let manual = planned_actor(json!({"action": "evacuate", "region": "us-east-1", "force": true, "reason": reason}), &by, &c);
         let (Some(drill), Some(person)) = (drill, manual) else { return Ok(()) };
         let mut start = RoutingState { epoch: u64::MAX - 10, ..Default::default() };
         for region in [eu(), us()] {

@@ -156,7 +156,7 @@ proptest! {
 async fn late_and_repeated_alarm_events_change_nothing_and_notify_once() {
     let (c, world) = (config(), FakeWorld::default());
     let (inv, home) = (Invocation::default(), eu());
-    let run = |event: Value| handle(event, &inv, &c, &home, &world);
+    let run = |event: Value| arrive(event, &inv, &c, &home, &world);
     let alarm_us = alarm_event_at("us-east-1", "ALARM", -30);
     assert_eq!(run(alarm_us.clone()).await.unwrap()["outcome"], "applied");
     assert_eq!(
@@ -204,14 +204,14 @@ async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record
     let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     *world.throttle.lock().unwrap() = 1;
-    let err = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+    let err = arrive(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Retryable", "{err}");
     assert!(err.to_string().contains("Rate exceeded"), "{err}");
     assert!(!world.state().is_evacuated(&us()));
     // Lambda's retry delivers the same event again: not stale, since nothing was recorded.
-    let retried = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+    let retried = arrive(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
         .await
         .unwrap();
     assert_eq!(retried["outcome"], "applied", "{retried}");
@@ -219,7 +219,7 @@ async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record
     *world.throttle.lock().unwrap() = 1;
     let restore =
         json!({"action": "restore", "region": "us-east-1", "reason": "fixed", "force": true});
-    let manual = handle(restore, &inv, &c, &eu(), &world).await.unwrap();
+    let manual = arrive(restore, &inv, &c, &eu(), &world).await.unwrap();
     assert_eq!(
         manual["outcome"], "failed",
         "a person gets the record: {manual}"
@@ -230,7 +230,7 @@ async fn a_failed_alarm_driven_change_is_a_retryable_error_a_manual_one_a_record
 async fn a_write_whose_answer_timed_out_is_recognised_and_finished() {
     let (c, world) = (config(), FakeWorld::default());
     *world.land_then_time_out.lock().unwrap() = 1;
-    let out = handle(
+    let out = arrive(
         alarm_event("us-east-1", "ALARM"),
         &Invocation::default(),
         &c,
@@ -317,8 +317,8 @@ async fn a_drill_waits_for_the_surge_only_while_its_run_has_time_left() {
         function_arn: "arn:aws:lambda:eu-central-1:333333333333:function:failover".into(),
         deadline: Some(t0() + Chrono::seconds(20)),
     };
-    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day", "requested_by": "alice"});
-    let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+    let drill = json!({"action": "drill", "region": "eu-central-1", "reason": "game day"});
+    let out = arrive(drill, &inv, &c, &eu(), &world).await.unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
     assert!(
         out["timeline"].to_string().contains("waiting up to 5s"),

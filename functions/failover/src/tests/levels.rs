@@ -15,14 +15,14 @@ async fn the_tick_evacuates_once_the_rules_allow_a_region_whose_alarm_stays_in_a
         ..Default::default()
     });
     world.set_alarm("us-east-1", AlarmState::Alarm, t0());
-    let out = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+    let out = arrive(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
         .await
         .unwrap();
     assert_eq!(out["outcome"], "refused", "{out}");
     assert!(out["reason"].as_str().unwrap().contains("dwell"), "{out}");
     assert_eq!(world.notices.lock().unwrap().len(), 1);
     for minute in 1..8 {
-        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
+        let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
             .await
             .unwrap();
         assert_ne!(out["outcome"], "applied", "minute {minute}: {out}");
@@ -33,7 +33,7 @@ async fn the_tick_evacuates_once_the_rules_allow_a_region_whose_alarm_stays_in_a
         1,
         "no repeated notice during the dwell"
     );
-    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(8)))
+    let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(8)))
         .await
         .unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
@@ -71,7 +71,7 @@ async fn a_lasting_refusal_is_told_once_then_hourly() {
     let mut told = Vec::new();
     for minute in 1..=125 {
         let before = world.notices.lock().unwrap().len();
-        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
+        let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(minute)))
             .await
             .unwrap();
         assert!(!world.state().is_evacuated(&us()), "{out}");
@@ -90,16 +90,16 @@ async fn a_drill_stops_when_a_serving_region_alarms() {
         let (c, world) = (config(), FakeWorld::default());
         let inv = drill_invocation();
         let drill = json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 60,
-                           "reason": "game day", "requested_by": "alice"});
-        let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+                           "reason": "game day"});
+        let out = arrive(drill, &inv, &c, &eu(), &world).await.unwrap();
         assert_eq!(out["outcome"], "applied", "{out}");
         assert!(world.state().is_evacuated(&eu()));
         world.set_alarm("us-east-1", AlarmState::Alarm, minutes(5));
         world.at(minutes(5));
         let out = if by_tick {
-            handle(tick_event(), &inv, &c, &eu(), &world).await.unwrap()
+            arrive(tick_event(), &inv, &c, &eu(), &world).await.unwrap()
         } else {
-            handle(
+            arrive(
                 alarm_event_at("us-east-1", "ALARM", 5),
                 &inv,
                 &c,
@@ -149,7 +149,7 @@ async fn alarm_events_from_elsewhere_or_the_future_change_nothing() {
         (other_region, "region"),
         (future, "future"),
     ] {
-        let out = handle(event, &inv, &c, &eu(), &world).await.unwrap();
+        let out = arrive(event, &inv, &c, &eu(), &world).await.unwrap();
         assert_eq!(out["outcome"], "refused", "{out}");
         assert!(
             out["reason"].as_str().unwrap().contains(phrase),
@@ -158,7 +158,7 @@ async fn alarm_events_from_elsewhere_or_the_future_change_nothing() {
     }
     assert!(world.record.lock().unwrap().is_none(), "nothing written");
     // A real alarm afterwards is not "stale" behind a forged future OK.
-    let out = handle(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
+    let out = arrive(alarm_event("us-east-1", "ALARM"), &inv, &c, &eu(), &world)
         .await
         .unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
@@ -171,7 +171,7 @@ async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
     let (c, world) = (config(), FakeWorld::default());
     world.set_alarm("us-east-1", AlarmState::Ok, minutes(2));
     world.at(minutes(3));
-    let out = handle(
+    let out = arrive(
         alarm_event("us-east-1", "ALARM"),
         &Invocation::default(),
         &c,
@@ -185,7 +185,7 @@ async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
     assert!(out.to_string().contains("deciding on that"), "{out}");
     // A read older than the event (CloudWatch not yet showing the change) does not undo it.
     world.set_alarm("us-east-1", AlarmState::InsufficientData, minutes(-60));
-    let out = handle(
+    let out = arrive(
         alarm_event_at("us-east-1", "ALARM", 3),
         &Invocation::default(),
         &c,
@@ -200,7 +200,7 @@ async fn an_old_alarm_event_is_decided_on_the_alarm_as_it_is_now() {
     let (c, world) = (config(), FakeWorld::default());
     world.at(minutes(3));
     *world.alarms_down.lock().unwrap() = true;
-    let out = handle(
+    let out = arrive(
         alarm_event_at("us-east-1", "ALARM", 3),
         &Invocation::default(),
         &c,
@@ -218,9 +218,8 @@ async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
     let (c, world) = (config(), FakeWorld::default());
     let inv = Invocation::default();
     *world.fail_emits.lock().unwrap() = 1;
-    let evacuate = json!({"action": "evacuate", "region": "us-east-1", "reason": "bad deploy",
-                          "requested_by": "alice"});
-    let out = handle(evacuate, &inv, &c, &eu(), &world).await.unwrap();
+    let evacuate = json!({"action": "evacuate", "region": "us-east-1", "reason": "bad deploy"});
+    let out = arrive(evacuate, &inv, &c, &eu(), &world).await.unwrap();
     assert!(world.state().is_evacuated(&us()), "{out}");
     assert!(world.emitted.lock().unwrap().is_empty());
     let owed = world.state().unannounced;
@@ -229,7 +228,7 @@ async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
         (owed[0].kind, owed[0].epoch),
         (ControlPlaneKind::RegionEvacuated, world.state().epoch)
     );
-    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
+    let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
         .await
         .unwrap();
     assert_eq!(out["outcome"], "applied", "{out}");
@@ -238,7 +237,7 @@ async fn an_announcement_that_failed_is_sent_by_the_next_tick() {
         vec![(ControlPlaneKind::RegionEvacuated, "us-east-1".to_string())]
     );
     assert!(world.state().unannounced.is_empty());
-    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
+    let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
         .await
         .unwrap();
     assert_eq!(out["outcome"], "noop", "sent once: {out}");
@@ -263,8 +262,8 @@ async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
             ..drill_invocation()
         };
         let drill = json!({"action": "drill", "region": "eu-central-1", "duration_minutes": 60,
-                           "reason": "game day", "requested_by": "alice"});
-        let out = handle(drill, &inv, &c, &eu(), &world).await.unwrap();
+                           "reason": "game day"});
+        let out = arrive(drill, &inv, &c, &eu(), &world).await.unwrap();
         assert_eq!(out["outcome"], "applied", "{out}");
         assert!(
             out["reason"].as_str().unwrap().contains("preparing"),
@@ -276,7 +275,7 @@ async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
             1,
             "the end is scheduled at once"
         );
-        let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
+        let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
             .await
             .unwrap();
         assert_eq!(out["outcome"], "noop", "surge not READY yet: {out}");
@@ -286,7 +285,7 @@ async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
                 .lock()
                 .unwrap()
                 .insert(us(), vec![("orders-api:live".into(), 4, "READY".into())]);
-            let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
+            let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(2)))
                 .await
                 .unwrap();
             assert_eq!(out["outcome"], "applied", "{out}");
@@ -297,7 +296,7 @@ async fn a_drill_evacuates_on_a_later_run_once_the_surge_is_ready() {
                 shared::routing::DrillPhase::Active
             );
         } else {
-            let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(3)))
+            let out = arrive(tick_event(), &inv, &c, &eu(), world.at(minutes(3)))
                 .await
                 .unwrap();
             assert_eq!(out["outcome"], "applied", "{out}");

@@ -113,17 +113,7 @@ async fn one_unreadable_repository_or_secret_does_not_hide_the_others() {
         Some(0.0),
         "unknown publishes 0"
     );
-    let action_failed = fake
-        .published
-        .lock()
-        .unwrap()
-        .last()
-        .unwrap()
-        .iter()
-        .find(|m| m.name == "ActionFailed")
-        .unwrap()
-        .value;
-    assert_eq!(action_failed, 1.0);
+    assert_eq!(fake.last_metric("ActionFailed"), Some(1.0));
     assert!(
         fake.sent.lock().unwrap().is_empty(),
         "unknown is not a crossing"
@@ -140,13 +130,7 @@ async fn one_unreadable_repository_or_secret_does_not_hide_the_others() {
 #[tokio::test]
 async fn secret_in_progress_ages_from_first_sight_across_runs() {
     let fake = healthy();
-    fake.secrets
-        .lock()
-        .unwrap()
-        .get_mut("orders/db-credentials")
-        .unwrap()
-        .replicas[0]
-        .state = ReplicaState::InProgress;
+    fake.set_secret("orders/db-credentials", ReplicaState::InProgress);
     run(&fake, tick(), at(0)).await.unwrap();
     assert_eq!(
         fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"),
@@ -162,13 +146,7 @@ async fn secret_in_progress_ages_from_first_sight_across_runs() {
         1,
         "over the 10m secrets threshold"
     );
-    fake.secrets
-        .lock()
-        .unwrap()
-        .get_mut("orders/db-credentials")
-        .unwrap()
-        .replicas[0]
-        .state = ReplicaState::InSync;
+    fake.set_secret("orders/db-credentials", ReplicaState::InSync);
     run(&fake, tick(), at(800)).await.unwrap();
     assert_eq!(
         fake.metric("ReplicationLagSeconds", Some("secrets"), "us-east-1"),
