@@ -65,12 +65,14 @@ test: setup lint ## every test layer: unit, property, adapter, local AWS integra
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
 
+# Its tests run with --workspace: the same feature resolution as `make test`, so that build is
+# reused, not redone.
 audit: $(CHECKOV_VENV)/bin/checkov $(DENY) ## security: checkov (every skip explained), cargo-deny licenses/bans/sources, grants derived from the code, no secret in logs, nothing in public DNS
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 	@if grep -rn 'checkov:skip=' infra --include='*.tf' | grep -vE 'checkov:skip=[A-Z0-9_]+:[[:space:]]*[^[:space:]].{9,}'; then echo "checkov skips above give no reason"; exit 1; fi
 	$(DENY) --offline check licenses bans sources
 	@if [ -n "$(AUDIT_ADVISORIES)" ]; then $(DENY) check advisories; else echo "cargo deny check advisories: skipped (needs the RustSec database; AUDIT_ADVISORIES=1 runs it)"; fi
-	$(CARGO) test --locked -p tests --test tests -- iam:: infra::
+	$(CARGO) test --locked --workspace --test tests -- iam:: infra::
 
 demo: setup ## run the control plane against the local AWS world through a full scenario
 	$(CARGO) build --workspace --bins --locked
