@@ -1,6 +1,7 @@
-//! The harness's HTTP servers (the Runtime API emulator, the invoke endpoints the local
-//! world forwards Lambda `Invoke` to, the tests' stand-ins): hyper's HTTP/1.1 server on
-//! loopback, one task per connection, TCP_NODELAY so no answer waits on Nagle.
+//! The harness's HTTP on loopback, hyper's HTTP/1.1 both ways, TCP_NODELAY so nothing
+//! waits on Nagle: its servers (the Runtime API emulator, the invoke endpoints the local
+//! world forwards Lambda `Invoke` to, the tests' stand-ins) and its one-request client
+//! ([`send`]: the local world's admin API, signed function-URL calls).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -8,7 +9,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// A response body: the whole of it at once.
 pub type Body = Full<Bytes>;
@@ -65,4 +66,29 @@ where
                 .await;
         });
     }
+}
+
+/// Sends `request` on a connection of its own to `host_port`: the answer's status and body.
+pub async fn send(host_port: &str, request: Request<Body>) -> Result<(u16, Bytes), String> {
+    let stream = TcpStream::connect(host_port)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).ok();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Drives the connection; it ends when the peer closes it.
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
 }

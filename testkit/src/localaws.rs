@@ -1,13 +1,11 @@
 //! Client for the local AWS world (`tests/localaws`): attach to a running one at
 //! `LOCALAWS_URL` (default http://127.0.0.1:4566) or start one on a free port.
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
 /// The environment variable the local world reads its time scale from.
@@ -218,30 +216,7 @@ impl LocalAws {
                 body.map(|b| b.to_string()).unwrap_or_default(),
             )))
             .map_err(|e| e.to_string())?;
-        let call = async {
-            let stream = TcpStream::connect(&self.host_port)
-                .await
-                .map_err(|e| e.to_string())?;
-            stream.set_nodelay(true).ok();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            // Drives the connection; it ends when the world closes it.
-            tokio::spawn(connection);
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
+        let call = crate::http::send(&self.host_port, request);
         let (status, body) = tokio::time::timeout(Duration::from_secs(30), call)
             .await
             .map_err(|_| "admin call timed out".to_string())??;

@@ -5,11 +5,9 @@
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use std::time::{Duration, SystemTime};
-use tokio::net::TcpStream;
 
 /// What to sign: the service and region of the credential scope, and as whom.
 pub struct Signer<'a> {
@@ -44,30 +42,11 @@ pub async fn post(
     let path = format!("/{}", rest.split_once('/').map_or("", |(_, p)| p));
     *request.uri_mut() = path.parse().map_err(|e| format!("{path}: {e}"))?;
 
-    let call = async {
-        let stream = TcpStream::connect(host_port)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, body.to_vec()))
-    };
-    tokio::time::timeout(Duration::from_secs(60), call)
+    let call = crate::http::send(host_port, request);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), call)
         .await
-        .map_err(|_| format!("{url}: no answer in 60 s"))?
+        .map_err(|_| format!("{url}: no answer in 60 s"))??;
+    Ok((status, body.to_vec()))
 }
 
 /// Adds SigV4's `Authorization` and `X-Amz-Date` headers to `request`.
