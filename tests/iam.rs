@@ -860,6 +860,7 @@ fn service_prefix(krate: &str) -> &'static str {
         "aws_sdk_ecr" => "ecr",
         "aws_sdk_scheduler" => "scheduler",
         "aws_sdk_sts" => "sts",
+        "aws_sdk_dynamodb" => "dynamodb",
         other => panic!("no IAM service prefix known for {other}: add it here"),
     }
 }
@@ -1106,6 +1107,14 @@ fn expected_resources(function: &str, action: &str) -> (&'static str, &'static s
             "local.managed_alias_arns_here",
             "Lambda::new(home_sdk) get/put/alias: alias `live` of concurrency.targets in this region",
         ),
+        ("failover", "dynamodb:GetItem" | "dynamodb:PutItem") => (
+            "[local.local_store_table_arn]",
+            "LocalStore::new(home_sdk, failover.data_plane.table): read and conditional write of this region's table",
+        ),
+        ("concurrency-scheduler", "dynamodb:GetItem") => (
+            "[local.local_store_table_arn]",
+            "LocalStore::new(home_sdk, failover.data_plane.table): read of this region's table",
+        ),
         ("concurrency-scheduler", "lambda:GetAccountSettings") => (STAR, "no resource type"),
         ("concurrency-scheduler", "tag:GetResources") => (STAR, "no resource type"),
         ("concurrency-scheduler", "ssm:GetParameter" | "ssm:PutParameter") => (
@@ -1254,6 +1263,7 @@ fn iam_each_role_grants_exactly_the_derived_calls_resource_by_resource() {
         ("drill_schedule_arn", ":scheduler:${var.region}:${local.account_id}:schedule/${local.drill_schedule_group}/controlplane-end-*"),
         ("secret_arns", ":secretsmanager:${var.replication.secrets.source_region}:"),
         ("state_zone_arn", ":route53:::hostedzone/${var.state_zone_id}"),
+        ("local_store_table_arn", ":dynamodb:${var.region}:${local.account_id}:table/${var.data_plane.table}"),
     ] {
         let value = text(name);
         assert!(value.contains(needle), "local.{name} must contain {needle}: {value}");
@@ -1263,6 +1273,7 @@ fn iam_each_role_grants_exactly_the_derived_calls_resource_by_resource() {
     for key in [
         "alert_state_parameter=local.alert_state_parameter",
         "state_parameter=local.concurrency_state_parameter",
+        "table=var.data_plane.table",
     ] {
         assert!(config.contains(key), "local.config lacks {key}");
     }

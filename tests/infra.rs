@@ -27,11 +27,13 @@ const NO_RESOURCE_LEVEL: [&str; 4] = [
 
 /// Config maps keyed by data (regions, alarm ARNs): their keys are values, not schema
 /// (`BTreeMap`s in shared/src/config.rs).
-const DATA_KEYED_MAPS: [&str; 4] = [
+const DATA_KEYED_MAPS: [&str; 6] = [
     "alerts_topic_arns",
     "failover.gate_health_checks",
     "failover.region_alarms",
     "failover.drill.scheduler_role_arns",
+    "failover.data_plane.observers",
+    "failover.data_plane.probes",
 ];
 
 fn tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -591,7 +593,8 @@ fn infra_every_function_has_its_triggers() {
     for needle in [
         "controlplane.failover",
         "CloudWatchAlarmStateChange",
-        "resources=keys(var.region_alarms)",
+        // the Route 53 region-health alarms; the probe alarms stay where they live
+        "resources=var.forwarded_alarm_arns",
         "region=[var.region]",
     ] {
         assert!(
@@ -1488,4 +1491,463 @@ fn infra_events_from_other_accounts_or_regions_cannot_reach_a_function() {
         }
     }
     assert!(permissions >= 1);
+}
+
+// (8) The data-plane path (issue #16) -------------------------------------------------------
+
+/// The string literal of an attribute, without its quotes.
+fn literal(body: &Body, key: &str) -> String {
+    match attr(body, key) {
+        Some(Expression::String(s)) => s.clone(),
+        other => panic!("{key} must be a string literal, got {other:?}"),
+    }
+}
+
+/// The default of `variable "<name>"`, as written.
+fn var_default(tf: &Tf, name: &str) -> String {
+    let variable = tf
+        .of("variable", name)
+        .next()
+        .unwrap_or_else(|| panic!("variable {name}"));
+    attr_str(&variable.body, "default")
+}
+
+/// Every region's gate has a third child: a CLOUDWATCH_METRIC health check following the
+/// data-plane-gate alarm in the region's observer (not in the gated region, not in us-east-1
+/// by construction), keeping its last status when CloudWatch has no data, and the gate's
+/// threshold is all of its children (evacuating stays children + 1, owned by failover).
+#[test]
+fn infra_every_gate_has_a_data_plane_child_following_the_observer_alarm() {
+    let routing = Tf::load("infra/modules/global-routing");
+    let check = routing.named("resource", "aws_route53_health_check", "data_plane_gate");
+    let c = &check.body;
+    assert_eq!(attr_str(c, "for_each"), "var.data_plane_gate_alarms");
+    assert_eq!(literal(c, "type"), "CLOUDWATCH_METRIC");
+    assert_eq!(
+        attr_str(c, "cloudwatch_alarm_name"),
+        "each.value.alarm_name"
+    );
+    assert_eq!(
+        attr_str(c, "cloudwatch_alarm_region"),
+        "each.value.alarm_region"
+    );
+    assert_eq!(
+        literal(c, "insufficient_data_health_status"),
+        "LastKnownStatus",
+        "a dark observer must neither open nor close the region"
+    );
+    assert!(
+        compact(&attr_str(c, "tags"))
+            .contains("Name=\"${var.service_name}-data-plane-gate-${each.key}\""),
+        "{}",
+        attr_str(c, "tags")
+    );
+    // The alarm lives in the observer, never in the gated region.
+    let variable = routing
+        .of("variable", "data_plane_gate_alarms")
+        .next()
+        .expect("variable data_plane_gate_alarms");
+    assert!(
+        attr(&variable.body, "default").is_none(),
+        "every gate needs its data-plane child"
+    );
+    let validation = compact(&variable.body.to_string_lossy());
+    assert!(
+        validation.contains("a.alarm_region!=r"),
+        "data_plane_gate_alarms must refuse an alarm in the gated region: {validation}"
+    );
+
+    let gate = routing.named("resource", "aws_route53_health_check", "gate");
+    let children = match attr(&gate.body, "child_healthchecks") {
+        Some(Expression::Array(items)) => items
+            .iter()
+            .map(|i| compact(&i.to_string()))
+            .collect::<Vec<_>>(),
+        other => panic!("child_healthchecks must be a list: {other:?}"),
+    };
+    assert_eq!(
+        children,
+        [
+            "aws_route53_health_check.endpoint[\"${each.key}-alb\"].id",
+            "aws_route53_health_check.endpoint[\"${each.key}-api\"].id",
+            "aws_route53_health_check.data_plane_gate[each.key].id",
+        ],
+        "the gate's children: alb, api, data-plane"
+    );
+    assert_eq!(
+        attr_str(&gate.body, "child_health_threshold"),
+        children.len().to_string(),
+        "the gate is healthy only while all of its children are"
+    );
+    assert!(ignores(gate, "child_health_threshold"), "failover owns it");
+    let output = routing
+        .of("output", "data_plane_gate_health_check_ids")
+        .next()
+        .expect("output data_plane_gate_health_check_ids");
+    assert!(attr_str(&output.body, "value").contains("aws_route53_health_check.data_plane_gate"));
+
+    // The stack hands global-routing the alarms of both data-plane copies, and each copy
+    // names its own region as the alarm's region: the observer's.
+    let dp = Tf::load("infra/modules/data-plane");
+    let out = dp
+        .of("output", "data_plane_gate_alarms")
+        .next()
+        .expect("output data_plane_gate_alarms");
+    let value = compact(&attr_str(&out.body, "value"));
+    assert!(
+        value.contains("alarm_name=a.alarm_name") && value.contains("alarm_region=var.region"),
+        "{value}"
+    );
+    let root = Tf::load("infra/stack");
+    let global = root
+        .of("module", "global_routing")
+        .next()
+        .expect("module global_routing");
+    let alarms = compact(&attr_str(&global.body, "data_plane_gate_alarms"));
+    for region in ["eu_central_1", "us_east_1"] {
+        assert!(
+            alarms.contains(&format!(
+                "module.data_plane_{region}.data_plane_gate_alarms"
+            )),
+            "global_routing.data_plane_gate_alarms lacks data_plane_{region}'s: {alarms}"
+        );
+    }
+    // Each region is observed by the other.
+    let observers = compact(&root.local("observers").to_string());
+    for pair in [
+        "(local.primary.region)=local.secondary.region",
+        "(local.secondary.region)=local.primary.region",
+    ] {
+        assert!(
+            observers.contains(pair),
+            "local.observers lacks {pair}: {observers}"
+        );
+    }
+}
+
+/// The data-plane module once per region, with that region's workload provider, observing
+/// the regions whose observer it is.
+fn data_plane_instances(root: &Tf) -> Vec<(&'static str, &Block)> {
+    [
+        (
+            "eu_central_1",
+            "aws.workload_eu_central_1",
+            "local.primary.region",
+        ),
+        (
+            "us_east_1",
+            "aws.workload_us_east_1",
+            "local.secondary.region",
+        ),
+    ]
+    .into_iter()
+    .map(|(suffix, provider, region)| {
+        let module = root
+            .of("module", &format!("data_plane_{suffix}"))
+            .next()
+            .unwrap_or_else(|| panic!("module data_plane_{suffix}"));
+        let b = &module.body;
+        assert_eq!(
+            attr(b, "source"),
+            Some(&Expression::String("../modules/data-plane".into()))
+        );
+        assert_eq!(
+            attr_in_object(attr(b, "providers").expect("providers"), "aws"),
+            provider,
+            "data_plane_{suffix}: its region's workload provider"
+        );
+        assert_eq!(attr_str(b, "region"), region);
+        assert_eq!(
+            compact(&attr_str(b, "observed_regions")),
+            format!("[forr,oinlocal.observers:rifo=={region}]"),
+            "data_plane_{suffix} observes the regions whose observer it is"
+        );
+        (suffix, module)
+    })
+    .collect()
+}
+
+/// For each region R it observes, the observer has the probe alarm and the data-plane-gate
+/// alarm of spec.md: EndpointProbeHealthy{Region=R} Minimum 60 s, 3 of 3 < 1, missing data
+/// "missing"; DataPlaneGateClosed{Region=R} Maximum 60 s, 1 of 1 >= 1, missing data "ignore";
+/// in the functions' namespace, with no alarm actions (failover hears them on its bus).
+#[test]
+fn infra_every_observer_has_the_probe_and_data_plane_gate_alarms() {
+    let root = Tf::load("infra/stack");
+    assert_eq!(data_plane_instances(&root).len(), 2);
+
+    let dp = Tf::load("infra/modules/data-plane");
+    let names = |local: &str| compact(&dp.local(local).to_string());
+    assert_eq!(
+        names("probe_alarm_names"),
+        "{forrinvar.observed_regions:r=>\"${var.service_name}-probe-${r}\"}"
+    );
+    assert_eq!(
+        names("gate_alarm_names"),
+        "{forrinvar.observed_regions:r=>\"${var.service_name}-data-plane-gate-${r}\"}"
+    );
+    assert_eq!(var_default(&dp, "metrics_namespace"), "\"ControlPlane\"");
+    let cp = Tf::load("infra/modules/control-plane");
+    assert_eq!(
+        attr_in_object(cp.local("config"), "metrics_namespace"),
+        "local.metrics_namespace"
+    );
+    assert_eq!(
+        compact(&cp.local("metrics_namespace").to_string()),
+        "\"ControlPlane\"",
+        "the alarms watch the namespace the functions publish in"
+    );
+
+    let evaluation = var_default(&dp, "probe_evaluation_periods");
+    for (name, local, metric, stat, periods, operator, missing) in [
+        (
+            "probe",
+            "local.probe_alarm_names",
+            "EndpointProbeHealthy",
+            "Minimum",
+            evaluation.as_str(),
+            "LessThanThreshold",
+            "missing",
+        ),
+        (
+            "data_plane_gate",
+            "local.gate_alarm_names",
+            "DataPlaneGateClosed",
+            "Maximum",
+            "1",
+            "GreaterThanOrEqualToThreshold",
+            "ignore",
+        ),
+    ] {
+        let alarm = dp.named("resource", "aws_cloudwatch_metric_alarm", name);
+        let a = &alarm.body;
+        assert_eq!(attr_str(a, "for_each"), local, "{name}");
+        assert_eq!(attr_str(a, "alarm_name"), "each.value", "{name}");
+        assert_eq!(attr_str(a, "namespace"), "var.metrics_namespace", "{name}");
+        assert_eq!(literal(a, "metric_name"), metric, "{name}");
+        assert_eq!(
+            compact(&attr_str(a, "dimensions")),
+            "{Region=each.key}",
+            "{name}: about the observed region"
+        );
+        assert_eq!(literal(a, "statistic"), stat, "{name}");
+        assert_eq!(attr_str(a, "period"), "60", "{name}");
+        let evaluation_periods = attr_str(a, "evaluation_periods");
+        let datapoints = attr_str(a, "datapoints_to_alarm");
+        let resolve = |v: &str| {
+            if v == "var.probe_evaluation_periods" {
+                evaluation.clone()
+            } else {
+                v.to_string()
+            }
+        };
+        assert_eq!(
+            resolve(&evaluation_periods),
+            periods,
+            "{name}: evaluation_periods"
+        );
+        assert_eq!(
+            resolve(&datapoints),
+            periods,
+            "{name}: datapoints_to_alarm (N of N)"
+        );
+        assert_eq!(attr_str(a, "threshold"), "1", "{name}");
+        assert_eq!(literal(a, "comparison_operator"), operator, "{name}");
+        assert_eq!(literal(a, "treat_missing_data"), missing, "{name}");
+        for actions in ["alarm_actions", "ok_actions", "insufficient_data_actions"] {
+            assert!(
+                attr(a, actions).is_none(),
+                "{name}: {actions}: failover hears the state change through EventBridge"
+            );
+        }
+    }
+    assert_eq!(evaluation, "3", "the probe alarm is 3 of 3 (spec)");
+}
+
+/// The probe alarms are region alarms: their ARNs (=> the region each watches) are merged into
+/// failover.region_alarms for both copies, the alarm rule on each bus matches every alarm's
+/// region (so each copy hears the probe alarms of its own region, where CloudWatch puts their
+/// events) and only the Route 53 region-health alarms are forwarded to the peer.
+#[test]
+fn infra_probe_alarms_are_region_alarms_heard_where_they_live() {
+    let dp = Tf::load("infra/modules/data-plane");
+    let output = dp
+        .of("output", "probe_alarms")
+        .next()
+        .expect("output probe_alarms");
+    assert_eq!(
+        compact(&attr_str(&output.body, "value")),
+        "{forr,ainaws_cloudwatch_metric_alarm.probe:a.arn=>r}"
+    );
+
+    let root = Tf::load("infra/stack");
+    let control_plane = root.local("control_plane");
+    let alarms = compact(&attr_in_object(control_plane, "region_alarms"));
+    for needle in [
+        "module.global_routing.region_alarms",
+        "module.data_plane_eu_central_1.probe_alarms",
+        "module.data_plane_us_east_1.probe_alarms",
+    ] {
+        assert!(
+            alarms.starts_with("merge(") && alarms.contains(needle),
+            "local.control_plane.region_alarms lacks {needle}: {alarms}"
+        );
+    }
+    assert_eq!(
+        compact(&attr_in_object(control_plane, "forwarded_alarm_arns")),
+        "keys(module.global_routing.region_alarms)"
+    );
+    for region in ["eu_central_1", "us_east_1"] {
+        let module = root
+            .of("module", &format!("control_plane_{region}"))
+            .next()
+            .expect("control plane module");
+        for (input, value) in [
+            ("region_alarms", "local.control_plane.region_alarms"),
+            (
+                "forwarded_alarm_arns",
+                "local.control_plane.forwarded_alarm_arns",
+            ),
+            ("data_plane", "local.control_plane.data_plane"),
+        ] {
+            assert_eq!(
+                attr_str(&module.body, input),
+                value,
+                "control_plane_{region}.{input}"
+            );
+        }
+    }
+
+    // Every alarm's region is on the rule of every bus, and failover may describe them all.
+    let cp = Tf::load("infra/modules/control-plane");
+    let triggers = cp.local("event_triggers");
+    let pattern = compact(&attr_in_object(
+        object_at(triggers, &["region_health_alarms"]),
+        "event_pattern",
+    ));
+    assert!(
+        pattern.contains("region=distinct([forarninkeys(var.region_alarms):split(\":\",arn)[3]])")
+            && pattern.contains("resources=keys(var.region_alarms)"),
+        "{pattern}"
+    );
+    let forward = cp.named("resource", "aws_cloudwatch_event_rule", "forward_to_peers");
+    let forwarded = compact(&attr_str(&forward.body, "event_pattern"));
+    assert!(
+        forwarded.contains("resources=var.forwarded_alarm_arns")
+            && !forwarded.contains("keys(var.region_alarms)"),
+        "only the Route 53 region-health alarms are forwarded: {forwarded}"
+    );
+    assert!(
+        compact(&forward.body.to_string_lossy())
+            .contains("setsubtract(var.forwarded_alarm_arns,keys(var.region_alarms))"),
+        "forwarded alarms must be region alarms"
+    );
+    // The forwarder may put events on the peers' buses only.
+    let forwarder = cp.named("data", "aws_iam_policy_document", "forwarder");
+    let statement = statements(forwarder).into_iter().next().expect("statement");
+    assert_eq!(
+        attr(statement, "actions").map(strings).unwrap_or_default(),
+        ["events:PutEvents"]
+    );
+    assert_eq!(
+        compact(&attr_str(statement, "resources")),
+        "[forrinlocal.peers:local.default_bus_arns[r]]"
+    );
+}
+
+/// Each region has its local-store table (same name everywhere, on-demand, key `id` S, PITR,
+/// encryption, deletion protection), the config names it, and the roles may use this
+/// region's table only: failover GetItem + PutItem, concurrency-scheduler GetItem.
+#[test]
+fn infra_each_region_has_its_local_store_and_the_grants_to_it() {
+    let dp = Tf::load("infra/modules/data-plane");
+    assert_eq!(
+        compact(&dp.local("table_name").to_string()),
+        "\"${var.service_name}-controlplane-local\""
+    );
+    let table = dp.named("resource", "aws_dynamodb_table", "local");
+    let t = &table.body;
+    assert_eq!(attr_str(t, "name"), "local.table_name");
+    assert_eq!(literal(t, "billing_mode"), "PAY_PER_REQUEST");
+    assert_eq!(literal(t, "hash_key"), "id");
+    assert!(attr(t, "range_key").is_none());
+    let attribute = sub_blocks(t, "attribute").next().expect("attribute");
+    assert_eq!(literal(&attribute.body, "name"), "id");
+    assert_eq!(literal(&attribute.body, "type"), "S");
+    for block in ["point_in_time_recovery", "server_side_encryption"] {
+        let b = sub_blocks(t, block)
+            .next()
+            .unwrap_or_else(|| panic!("{block} block"));
+        assert_eq!(
+            attr(&b.body, "enabled"),
+            Some(&Expression::Bool(true)),
+            "{block}"
+        );
+    }
+    assert_eq!(
+        attr(t, "deletion_protection_enabled"),
+        Some(&Expression::Bool(true))
+    );
+    assert!(attr_str(t, "tags").contains("var.tags"));
+
+    // One table per region, and the config names it.
+    let root = Tf::load("infra/stack");
+    assert_eq!(data_plane_instances(&root).len(), 2);
+    let data_plane = object_at(root.local("control_plane"), &["data_plane"]);
+    assert_eq!(
+        attr_in_object(data_plane, "table"),
+        "module.data_plane_eu_central_1.table_name",
+        "the same name in every region"
+    );
+    assert_eq!(attr_in_object(data_plane, "observers"), "local.observers");
+    assert_eq!(
+        attr_in_object(data_plane, "probes"),
+        "local.data_plane_probes"
+    );
+    let probes = compact(&root.local("data_plane_probes").to_string());
+    assert!(
+        probes.contains("var.data_plane_probes[r]")
+            && probes.contains("\"https://${e.alb_health_fqdn}${e.alb_health_path}\""),
+        "probes: the stack's variable, else the ALB's health name: {probes}"
+    );
+    let cp = Tf::load("infra/modules/control-plane");
+    let config = object_at(cp.local("config"), &["failover", "data_plane"]);
+    for key in ["table", "observers", "probes", "probe_timeout"] {
+        assert_eq!(
+            attr_in_object(config, key),
+            format!("var.data_plane.{key}"),
+            "failover.data_plane.{key}"
+        );
+    }
+
+    // The grants: this region's table, the actions the code calls (tests/iam.rs derives them).
+    assert_eq!(
+        compact(&cp.local("local_store_table_arn").to_string()),
+        "\"arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.data_plane.table}\""
+    );
+    for (function, expected) in [
+        ("failover", vec!["dynamodb:GetItem", "dynamodb:PutItem"]),
+        ("concurrency-scheduler", vec!["dynamodb:GetItem"]),
+        ("replication-monitor", vec![]),
+    ] {
+        let doc = cp.named("data", "aws_iam_policy_document", function);
+        let mut granted = Vec::new();
+        for statement in statements(doc) {
+            let actions = attr(statement, "actions").map(strings).unwrap_or_default();
+            if actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                assert!(
+                    actions.iter().all(|a| a.starts_with("dynamodb:")),
+                    "{function}: {actions:?}"
+                );
+                assert_eq!(
+                    compact(&attr_str(statement, "resources")),
+                    "[local.local_store_table_arn]",
+                    "{function}: this region's table only"
+                );
+                granted.extend(actions);
+            }
+        }
+        granted.sort();
+        assert_eq!(granted, expected, "{function}: DynamoDB grants");
+    }
 }

@@ -51,6 +51,21 @@ pub struct FailoverStatus {
     /// In the configuration's order.
     #[serde(deserialize_with = "in_order")]
     pub regions: Vec<(Region, RegionStatus)>,
+    /// Where the routing came from: `shared` (Route 53) or `local store in REGION` (its
+    /// control plane did not answer).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The region's data-plane view: None without `failover.data_plane`.
+    #[serde(default)]
+    pub data_plane: Option<DataPlaneStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataPlaneStatus {
+    #[serde(default)]
+    pub control_plane_down_since: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub closed_on_data_plane: Vec<Region>,
 }
 
 impl FailoverStatus {

@@ -23,6 +23,22 @@ locals {
   artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../../target/lambda")
   external_id   = coalesce(var.ecr_read_external_id, "${var.service_name}-${local.environment}-controlplane")
 
+  # The data-plane path (issue #16): region R => its observer O, whose failover copy probes R,
+  # keeps R's data-plane gate and reads R's probe alarm in O. With two regions, the peer.
+  observers = {
+    (local.primary.region)   = local.secondary.region
+    (local.secondary.region) = local.primary.region
+  }
+  # The URLs each observer probes: var.data_plane_probes[R], else the ALB's health check name
+  # (endpoints[R].alb_health_fqdn and alb_health_path); a region with neither gets an empty
+  # list, which the control-plane module refuses at plan time.
+  data_plane_probes = {
+    for r, e in var.endpoints : r => (
+      contains(keys(var.data_plane_probes), r) ? var.data_plane_probes[r] :
+      e.alb_health_fqdn != null ? ["https://${e.alb_health_fqdn}${e.alb_health_path}"] : []
+    )
+  }
+
   tags = {
     Service     = var.service_name
     Environment = local.environment
@@ -36,8 +52,24 @@ locals {
     state_zone_id         = module.global_routing.state_zone_id
     state_record_name     = module.global_routing.state_record_name
     gate_health_check_ids = module.global_routing.gate_health_check_ids
-    region_alarms         = module.global_routing.region_alarms
-    allowed_accounts      = [var.shared_services_account_id, var.workload_account_id]
+    # The Route 53 region-health alarms (us-east-1) and the data-plane probe alarms (each in
+    # its observer region), every one => the region it watches (failover.region_alarms).
+    region_alarms = merge(
+      module.global_routing.region_alarms,
+      module.data_plane_eu_central_1.probe_alarms,
+      module.data_plane_us_east_1.probe_alarms,
+    )
+    # Forwarded to the peer's bus: the Route 53 region-health alarms only (they exist in
+    # us-east-1 alone). A probe alarm is heard where it lives, by the observer that acts on it.
+    forwarded_alarm_arns = keys(module.global_routing.region_alarms)
+    data_plane = {
+      # the same name in every region
+      table         = module.data_plane_eu_central_1.table_name
+      observers     = local.observers
+      probes        = local.data_plane_probes
+      probe_timeout = var.data_plane_probe_timeout
+    }
+    allowed_accounts = [var.shared_services_account_id, var.workload_account_id]
     replication = {
       ecr = {
         registry_id         = module.replication.registry_id
@@ -63,6 +95,38 @@ locals {
 }
 
 ################################################################################
+# Data plane, once per region: the local-store table and, for each region this one
+# observes, the probe and data-plane-gate alarms. Before global routing (its gates
+# follow the data-plane-gate alarms) and the control plane (its config names them).
+################################################################################
+
+module "data_plane_eu_central_1" {
+  source = "../modules/data-plane"
+
+  providers = {
+    aws = aws.workload_eu_central_1
+  }
+
+  service_name     = var.service_name
+  region           = local.primary.region
+  observed_regions = [for r, o in local.observers : r if o == local.primary.region]
+  tags             = local.tags
+}
+
+module "data_plane_us_east_1" {
+  source = "../modules/data-plane"
+
+  providers = {
+    aws = aws.workload_us_east_1
+  }
+
+  service_name     = var.service_name
+  region           = local.secondary.region
+  observed_regions = [for r, o in local.observers : r if o == local.secondary.region]
+  tags             = local.tags
+}
+
+################################################################################
 # Global routing (workload account; Route 53 metrics/alarms in us-east-1)
 ################################################################################
 
@@ -80,6 +144,11 @@ module "global_routing" {
   api_domain_name = var.api_domain_name
   endpoints       = var.endpoints
   tags            = local.tags
+
+  data_plane_gate_alarms = merge(
+    module.data_plane_eu_central_1.data_plane_gate_alarms,
+    module.data_plane_us_east_1.data_plane_gate_alarms,
+  )
 }
 
 ################################################################################
@@ -146,6 +215,8 @@ module "control_plane_eu_central_1" {
   operator_role_arns    = var.operator_role_arns
   gate_health_check_ids = local.control_plane.gate_health_check_ids
   region_alarms         = local.control_plane.region_alarms
+  forwarded_alarm_arns  = local.control_plane.forwarded_alarm_arns
+  data_plane            = local.control_plane.data_plane
   replication           = local.control_plane.replication
   concurrency           = local.control_plane.concurrency
 
@@ -176,6 +247,8 @@ module "control_plane_us_east_1" {
   operator_role_arns    = var.operator_role_arns
   gate_health_check_ids = local.control_plane.gate_health_check_ids
   region_alarms         = local.control_plane.region_alarms
+  forwarded_alarm_arns  = local.control_plane.forwarded_alarm_arns
+  data_plane            = local.control_plane.data_plane
   replication           = local.control_plane.replication
   concurrency           = local.control_plane.concurrency
 

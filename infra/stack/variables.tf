@@ -123,6 +123,28 @@ variable "endpoints" {
   }
 }
 
+variable "data_plane_probes" {
+  description = "Region => the https URLs of the service's public health endpoints there, which the observer region's failover probes (failover.data_plane.probes). A region not listed is probed at https://<endpoints[R].alb_health_fqdn><alb_health_path>; give one or the other for every region (each URL's certificate must be valid for its name)."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for urls in values(var.data_plane_probes) : length(urls) > 0 && alltrue([for u in urls : can(regex("^https://[^/\\s]+(/\\S*)?$", u))])])
+    error_message = "data_plane_probes must map each region to a non-empty list of https:// URLs."
+  }
+}
+
+variable "data_plane_probe_timeout" {
+  description = "How long failover waits for each probe (failover.data_plane.probe_timeout), in the control plane's duration syntax. Null: the control plane's default (3s)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.data_plane_probe_timeout == null || can(regex("^[0-9]+(ms|s)$", var.data_plane_probe_timeout))
+    error_message = "data_plane_probe_timeout must look like 3s or 500ms."
+  }
+}
+
 variable "ecr_repositories" {
   description = "Shared-services ECR repositories of the service."
   type        = list(string)

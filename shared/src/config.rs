@@ -69,6 +69,34 @@ pub struct FailoverConfig {
     pub failback: FailbackConfig,
     pub readiness: ReadinessConfig,
     pub drill: DrillConfig,
+    /// The data-plane path (README, "Two paths"): None leaves only Route 53's control plane.
+    pub data_plane: Option<DataPlaneConfig>,
+}
+
+/// What lets a region's copy evacuate its peer without Route 53's control plane (which
+/// AWS serves from us-east-1): probes of the peer published in the observer's region, a
+/// CLOUDWATCH_METRIC child of each gate whose alarm lives in the observer's region, and a
+/// DynamoDB table per region holding what was decided there.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataPlaneConfig {
+    /// The local store's DynamoDB table, the same name in every region.
+    pub table: String,
+    /// Region -> the region whose copy probes it and closes its data-plane gate child.
+    pub observers: BTreeMap<Region, Region>,
+    /// Region -> the URLs of its public health endpoints that its observer GETs each tick.
+    pub probes: BTreeMap<Region, Vec<String>>,
+    /// How long a probe may take before it counts as failed.
+    pub probe_timeout: Duration,
+}
+
+impl DataPlaneConfig {
+    /// The regions `home` observes: those whose probes and data-plane gate child are its.
+    pub fn observed_by<'a>(&'a self, home: &'a Region) -> impl Iterator<Item = &'a Region> + 'a {
+        self.observers
+            .iter()
+            .filter(move |(_, observer)| *observer == home)
+            .map(|(region, _)| region)
+    }
 }
 
 /// How far ahead of this function's clock an alarm's state-change time may be: clocks
@@ -159,6 +187,86 @@ mod state_and_operators {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// (case, edit of `failover.data_plane`, the problem it must name; "" = accepted)
+    #[test]
+    fn data_plane_cases() {
+        type Edit = fn(&mut Value);
+        let cases: &[(&str, Edit, &str)] = &[
+            ("the example", |_| {}, ""),
+            (
+                "observers default to the peer with two regions",
+                |d| {
+                    d.as_object_mut().unwrap().remove("observers");
+                },
+                "",
+            ),
+            (
+                "a region observing itself",
+                |d| d["observers"]["us-east-1"] = json!("us-east-1"),
+                "failover.data_plane.observers.us-east-1: a region cannot observe itself",
+            ),
+            (
+                "an observer outside `regions`",
+                |d| d["observers"]["us-east-1"] = json!("ap-south-1"),
+                "failover.data_plane.observers.us-east-1: region ap-south-1 is not in `regions`",
+            ),
+            (
+                "a region without probes",
+                |d| {
+                    d["probes"].as_object_mut().unwrap().remove("us-east-1");
+                },
+                "failover.data_plane.probes: missing an entry for region us-east-1",
+            ),
+            (
+                "an empty probe list",
+                |d| d["probes"]["us-east-1"] = json!([]),
+                "failover.data_plane.probes.us-east-1: list at least one health endpoint URL",
+            ),
+            (
+                "a probe that is not a URL",
+                |d| d["probes"]["us-east-1"] = json!(["orders.example.com/health"]),
+                "is not an http(s):// URL",
+            ),
+            (
+                "a probe timeout longer than a tick can wait",
+                |d| d["probe_timeout"] = json!("30s"),
+                "failover.data_plane.probe_timeout: must be more than 0 and at most 10s",
+            ),
+            (
+                "a table name DynamoDB refuses",
+                |d| d["table"] = json!("a b"),
+                "failover.data_plane.table: must be a DynamoDB table name",
+            ),
+            (
+                "no table",
+                |d| {
+                    d.as_object_mut().unwrap().remove("table");
+                },
+                "failover.data_plane.table: missing",
+            ),
+        ];
+        for (case, edit, want) in cases {
+            let got = problems(|f| edit(&mut f["data_plane"]));
+            if want.is_empty() {
+                assert_eq!(got, "", "{case}");
+            } else {
+                assert!(got.contains(want), "{case}: {got}");
+            }
+        }
+        let mut v = example();
+        v["failover"].as_object_mut().unwrap().remove("data_plane");
+        let config = Config::from_value(&v).unwrap();
+        assert!(
+            config.failover.data_plane.is_none(),
+            "optional: without it, Route 53 only"
+        );
+        let config = Config::from_value(&example()).unwrap();
+        let dp = config.failover.data_plane.unwrap();
+        let eu = Region::parse("eu-central-1").unwrap();
+        let us = Region::parse("us-east-1").unwrap();
+        assert_eq!(dp.observed_by(&eu).collect::<Vec<_>>(), vec![&us]);
     }
 
     #[test]
@@ -849,6 +957,9 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
         }
         cfg
     };
+    let data_plane = o
+        .obj("data_plane", false)
+        .and_then(|d| parse_data_plane(&d, check));
 
     Some(FailoverConfig {
         hosted_zone_id: hosted_zone_id?,
@@ -863,6 +974,76 @@ fn parse_failover(o: &Obj<'_>, check: &Checker<'_>) -> Option<FailoverConfig> {
         failback,
         readiness,
         drill,
+        data_plane,
+    })
+}
+
+/// The longest a probe may wait: the tick runs every minute and a probe must leave it time.
+const PROBE_TIMEOUT_MAX: Duration = Duration::from_secs(10);
+
+fn parse_data_plane(d: &Obj<'_>, check: &Checker<'_>) -> Option<DataPlaneConfig> {
+    let table: Option<String> = d.req("table");
+    let observers: BTreeMap<Region, Region> = match d.opt("observers") {
+        Some(map) => map,
+        // Two regions: each observes the other.
+        None if check.regions.len() == 2 => BTreeMap::from([
+            (check.regions[0].clone(), check.regions[1].clone()),
+            (check.regions[1].clone(), check.regions[0].clone()),
+        ]),
+        None => {
+            d.problem("observers", "required with more than two regions");
+            BTreeMap::new()
+        }
+    };
+    let probes: BTreeMap<Region, Vec<String>> = d.req("probes").unwrap_or_default();
+    let probe_timeout = d.or("probe_timeout", Duration::from_secs(3));
+    check.every_region("failover.data_plane.observers", &observers);
+    for (region, observer) in &observers {
+        let path = format!("failover.data_plane.observers.{region}");
+        check.region(&path, observer);
+        if region == observer {
+            check.problems.push(format!(
+                "{path}: a region cannot observe itself: when it is dark, its own copy is too"
+            ));
+        }
+    }
+    check.every_region("failover.data_plane.probes", &probes);
+    for (region, urls) in &probes {
+        let path = format!("failover.data_plane.probes.{region}");
+        if urls.is_empty() {
+            check
+                .problems
+                .push(format!("{path}: list at least one health endpoint URL"));
+        }
+        for url in urls {
+            if let Err(why) = crate::probe::ProbeUrl::parse(url) {
+                check.problems.push(format!("{path}: {why}"));
+            }
+        }
+    }
+    if probe_timeout.as_std().is_zero() || probe_timeout > PROBE_TIMEOUT_MAX {
+        d.problem(
+            "probe_timeout",
+            format!("must be more than 0 and at most {PROBE_TIMEOUT_MAX}"),
+        );
+    }
+    if let Some(t) = &table {
+        // DynamoDB table names: 3-255 of [a-zA-Z0-9_.-].
+        let ok = (3..=255).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !ok {
+            d.problem(
+                "table",
+                "must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)",
+            );
+        }
+    }
+    Some(DataPlaneConfig {
+        table: table?,
+        observers,
+        probes,
+        probe_timeout,
     })
 }
 

@@ -83,6 +83,10 @@ pub struct DecisionRecord {
     pub state: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// Which path a routing change took: "control plane" (Route 53's API) or "data
+    /// plane" (a metric the gate's CLOUDWATCH_METRIC child follows); None for no change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -110,6 +114,7 @@ impl DecisionRecord {
             changes: Vec::new(),
             state: Value::Null,
             requested_by: None,
+            path: None,
             timeline: Vec::new(),
             errors: Vec::new(),
             started_at: Utc::now(),

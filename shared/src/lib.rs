@@ -13,11 +13,13 @@ pub mod duration;
 pub mod error;
 pub mod events;
 mod invocation;
+pub mod local;
 #[cfg(feature = "aws")]
 pub mod logging;
 pub mod manual;
 pub mod metrics;
 pub mod operator;
+pub mod probe;
 pub mod region;
 pub mod routing;
 #[cfg(feature = "aws")]

@@ -14,6 +14,9 @@ pub const MAX_PER_CALL: usize = 1_000;
 /// builds, so every test that publishes checks it.
 pub const PUBLISHED: &[(&str, &[&str])] = &[
     ("RegionActive", &["Region"]),
+    // failover, in the observer's region, about the region it observes (README, "Two paths").
+    ("EndpointProbeHealthy", &["Region"]),
+    ("DataPlaneGateClosed", &["Region"]),
     ("ActionFailed", &["Function"]),
     ("ReplicationLagSeconds", &["Kind", "DestinationRegion"]),
     ("ReplicationPending", &["Kind", "DestinationRegion"]),

@@ -252,6 +252,29 @@ impl Gathered {
             rows,
         ));
         let mut notes = Vec::new();
+        if let Some(f) = state(&self.failover) {
+            if let Some(source) = f.source.as_deref().filter(|s| *s != "shared") {
+                notes.push(format!(
+                    "routing from the {source}: Route 53's control plane does not answer; \
+                     parts marked ? could not be read"
+                ));
+            }
+            if let Some(dp) = &f.data_plane {
+                if let Some(since) = &dp.control_plane_down_since {
+                    notes.push(format!(
+                        "Route 53's control plane has not answered {} since {}",
+                        self.via,
+                        when(since)
+                    ));
+                }
+                for region in &dp.closed_on_data_plane {
+                    notes.push(format!(
+                        "{region} closed on the data plane (DataPlaneGateClosed in {}), not yet in the shared state",
+                        self.via
+                    ));
+                }
+            }
+        }
         for region in &regions {
             if let Some(e) = self.routing().and_then(|r| r.evacuated.get(region)) {
                 let automatic = if e.automatic { " (automatic)" } else { "" };

@@ -5,11 +5,13 @@ use crate::World;
 use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::CloudWatch;
 use shared::aws::lambda::{AliasInfo, Lambda, PcConfig, ProvisionedConcurrency};
+use shared::aws::local_store::LocalStore;
 use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader, MetricSeries};
 use shared::aws::route53::{Route53, StateStore};
 use shared::aws::sns::{Notifier, Sns};
 use shared::aws::ssm::Ssm;
 use shared::aws::tagging::{FunctionDiscovery, Tagging};
+use shared::local::LocalRecord;
 use shared::metrics::MetricBatch;
 use shared::routing::RoutingState;
 use shared::{Config, Error, Region, Result};
@@ -20,6 +22,8 @@ pub struct AwsWorld {
     tagging: Tagging,
     metric_data: MetricData,
     route53: Route53,
+    /// failover's local store in this region; None without `failover.data_plane`.
+    local: Option<LocalStore>,
     ssm: Ssm,
     cloudwatch: CloudWatch,
     sns: Sns,
@@ -48,6 +52,11 @@ impl AwsWorld {
                 &config.failover.state_zone_id,
                 &config.failover.state_record_name,
             ),
+            local: config
+                .failover
+                .data_plane
+                .as_ref()
+                .map(|dp| LocalStore::new(&sdk, &dp.table)),
             ssm: Ssm::new(&sdk),
             cloudwatch: CloudWatch::new(&sdk),
             sns: Sns::new(&sdk, topic.as_str()),
@@ -89,6 +98,13 @@ impl World for AwsWorld {
 
     async fn routing_state(&self) -> Result<Option<RoutingState>> {
         Ok(self.route53.read().await?.map(|(state, _)| state))
+    }
+
+    async fn local_routing(&self) -> Result<Option<LocalRecord>> {
+        match &self.local {
+            Some(store) => Ok(Some(store.read().await?.0)),
+            None => Ok(None),
+        }
     }
 
     async fn load_state(&self) -> Result<Option<String>> {

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use shared::aws::lambda::{AliasInfo, PcConfig, PcStatus};
 use shared::aws::metric_data::{MetricQuery, MetricSeries};
 use shared::error::AwsErrorKind;
+use shared::local::LocalRecord;
 use shared::metrics::{Metric, MetricBatch};
 use shared::routing::RoutingState;
 use shared::{Error, Result};
@@ -43,6 +44,8 @@ pub struct FakeWorld {
     pub routing: Mutex<Option<RoutingState>>,
     /// Whether the routing state cannot be read (Route 53 unreachable).
     pub routing_down: AtomicBool,
+    /// failover's local store in this region (None: not configured).
+    pub local: Mutex<Option<LocalRecord>>,
     pub routing_reads: AtomicUsize,
     /// The state document in SSM.
     pub state: Mutex<Option<String>>,
@@ -71,6 +74,7 @@ impl Default for FakeWorld {
             metric_reads: AtomicUsize::new(0),
             routing: Mutex::default(),
             routing_down: AtomicBool::new(false),
+            local: Mutex::new(None),
             routing_reads: AtomicUsize::new(0),
             state: Mutex::default(),
             state_saves: AtomicUsize::new(0),
@@ -249,6 +253,10 @@ impl World for FakeWorld {
             return Err(Error::State("route53 unreachable".into()));
         }
         Ok(self.routing.lock().unwrap().clone())
+    }
+
+    async fn local_routing(&self) -> Result<Option<LocalRecord>> {
+        Ok(self.local.lock().unwrap().clone())
     }
 
     async fn load_state(&self) -> Result<Option<String>> {

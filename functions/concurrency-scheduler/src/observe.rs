@@ -61,16 +61,7 @@ pub async fn observe(
     now: DateTime<Utc>,
     record: &mut DecisionRecord,
 ) -> Observed {
-    let surge = match world.routing_state().await {
-        Ok(Some(routing)) => Some(routing.should_surge(home, &config.regions)),
-        Ok(None) => Some(false),
-        Err(e) => {
-            record.errors.push(format!(
-                "routing state: {e} (levels are not lowered this run)"
-            ));
-            None
-        }
-    };
+    let surge = surge(config, home, world, record).await;
     let unreserved = match pacer.call(|| world.unreserved_concurrency()).await {
         Ok(n) => Some(n),
         Err(e) => {
@@ -103,6 +94,58 @@ pub async fn observe(
         unreserved,
         configs,
         utilization,
+    }
+}
+
+/// Whether this region takes a peer's traffic. The local store is read first (this
+/// region's DynamoDB): while it says Route 53's control plane does not answer, Route 53
+/// is not called at all and the surge follows failover's local view, which holds what
+/// this region decided on the data plane. Otherwise the shared state decides, with the
+/// local view's data-plane evacuations added; if Route 53 fails, the local view alone.
+/// None: nothing could be read (levels are then not lowered).
+async fn surge(
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) -> Option<bool> {
+    let local = match world.local_routing().await {
+        Ok(local) => local,
+        Err(e) => {
+            record.errors.push(format!("local store: {e}"));
+            None
+        }
+    };
+    let local_surge = local
+        .as_ref()
+        .map(|l| l.view().should_surge(home, &config.regions));
+    if let Some(since) = local.as_ref().and_then(|l| l.control_plane_down_since) {
+        record.step(format!(
+            "routing from the local store: Route 53's control plane has not answered failover \
+             since {since} (surge: {})",
+            local_surge.unwrap_or(false)
+        ));
+        return local_surge;
+    }
+    match world.routing_state().await {
+        Ok(routing) => {
+            let shared = routing.is_some_and(|r| r.should_surge(home, &config.regions));
+            let closed = local.is_some_and(|l| !l.closed_on_data_plane().is_empty());
+            Some(shared || (closed && local_surge == Some(true)))
+        }
+        Err(e) if local_surge.is_some() => {
+            record.step(format!(
+                "routing state: {e}; from the local store instead (surge: {})",
+                local_surge.unwrap_or(false)
+            ));
+            local_surge
+        }
+        Err(e) => {
+            record.errors.push(format!(
+                "routing state: {e} (levels are not lowered this run)"
+            ));
+            None
+        }
     }
 }
 

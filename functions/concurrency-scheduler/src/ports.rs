@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use shared::aws::lambda::{AliasInfo, PcConfig};
 use shared::aws::metric_data::{MetricQuery, MetricSeries};
+use shared::local::LocalRecord;
 use shared::metrics::MetricBatch;
 use shared::routing::RoutingState;
 use shared::Result;
@@ -49,6 +50,9 @@ pub trait World: Send + Sync {
     ) -> impl Future<Output = Result<Vec<MetricSeries>>> + Send;
     /// The routing state failover keeps in Route 53 (read only here).
     fn routing_state(&self) -> impl Future<Output = Result<Option<RoutingState>>> + Send;
+    /// What failover keeps in this region's local store (read only here); None without
+    /// `failover.data_plane`. It answers while Route 53's control plane does not.
+    fn local_routing(&self) -> impl Future<Output = Result<Option<LocalRecord>>> + Send;
     /// The scheduler's state document (SSM `concurrency.state_parameter`): None when absent.
     fn load_state(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     fn save_state(&self, text: &str) -> impl Future<Output = Result<()>> + Send;

@@ -25,7 +25,7 @@ pub async fn on_alarm(
     // The alarm (in its own region) and the state are read at once: a region that does
     // not answer costs one timeout, not two.
     let ((levels, errors), state) = tokio::join!(
-        alarm_levels(config, world, Some(&region)),
+        alarm_levels(config, world, Some(&region), None),
         world.read_state()
     );
     let event_level = AlarmLevel {
@@ -110,27 +110,39 @@ pub async fn on_alarm(
 }
 
 /// Reads the mapped health alarms (each in its own region, one DescribeAlarms per
-/// alarm region) and folds them into one level per watched region; `only` reads just
-/// that region's. Returns what could not be read alongside.
+/// alarm region, all regions at once, so a dark one costs one timeout, not one per
+/// region) and folds them into one level per watched region; `only` reads just that
+/// region's, `living_in` just the alarms that live in that region (the data-plane
+/// path reads nothing outside its own). Returns what could not be read alongside.
 pub async fn alarm_levels(
     config: &Config,
     world: &impl World,
     only: Option<&Region>,
+    living_in: Option<&Region>,
 ) -> (BTreeMap<Region, AlarmLevel>, Vec<String>) {
     let mut by_alarm_region: BTreeMap<&Region, Vec<(String, &Region)>> = BTreeMap::new();
     for (arn, watched) in &config.failover.region_alarms {
-        if only.is_none_or(|r| r == watched) {
+        if only.is_none_or(|r| r == watched) && living_in.is_none_or(|r| r == arn.region()) {
             by_alarm_region
                 .entry(arn.region())
                 .or_default()
                 .push((arn.name().to_string(), watched));
         }
     }
+    let reads = by_alarm_region
+        .iter()
+        .map(|(alarm_region, alarms)| async move {
+            let names: Vec<String> = alarms.iter().map(|(n, _)| n.clone()).collect();
+            (
+                *alarm_region,
+                alarms,
+                world.alarm_states(alarm_region, &names).await,
+            )
+        });
     let mut readings: BTreeMap<&Region, Vec<Option<AlarmReading>>> = BTreeMap::new();
     let mut errors = Vec::new();
-    for (alarm_region, alarms) in &by_alarm_region {
-        let names: Vec<String> = alarms.iter().map(|(n, _)| n.clone()).collect();
-        match world.alarm_states(alarm_region, &names).await {
+    for (alarm_region, alarms, read) in futures::future::join_all(reads).await {
+        match read {
             Ok(found) => {
                 for (name, watched) in alarms {
                     let reading = found.iter().find(|r| &r.name == name).cloned();

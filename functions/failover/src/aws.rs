@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::{AlarmReading, CloudWatch};
 use shared::aws::eventbridge::EventBus;
 use shared::aws::lambda::{Lambda, PcStatus, ProvisionedConcurrency};
+use shared::aws::local_store::{LocalStore, LocalWrite};
 use shared::aws::metric_data::{MetricData, MetricQuery, MetricReader};
 use shared::aws::route53::{
     CasResult, GateControl, GateStatus, Route53, StateStore, StateVersion, CONTROL_PLANE_REGION,
@@ -12,7 +13,9 @@ use shared::aws::route53::{
 use shared::aws::scheduler::DrillSchedules;
 use shared::aws::sns::{Notifier, Sns};
 use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+use shared::local::{LocalRecord, LocalVersion};
 use shared::metrics::MetricBatch;
+use shared::probe::ProbeAnswer;
 use shared::routing::RoutingState;
 use shared::{Config, Error, Region, Result};
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub struct AwsWorld {
     metric_data: MetricData,
     /// Lambda clients per region, for the peer's provisioned concurrency.
     lambda: Vec<(Region, Lambda)>,
+    /// This region's local store; None without `failover.data_plane`.
+    local: Option<LocalStore>,
     /// CloudWatch clients per region holding a mapped health alarm.
     alarms: Vec<(Region, CloudWatch)>,
 }
@@ -56,7 +61,13 @@ impl AwsWorld {
                 alarms.push((arn.region().clone(), CloudWatch::new(&sdk)));
             }
         }
+        let local = config
+            .failover
+            .data_plane
+            .as_ref()
+            .map(|dp| LocalStore::new(&home_sdk, &dp.table));
         Ok(Self {
+            local,
             alarms,
             route53: Route53::new(
                 &r53_sdk,
@@ -190,6 +201,30 @@ impl World for AwsWorld {
 
     async fn cancel_drill_end(&self, drill_id: &str) -> Result<()> {
         self.schedules.delete(drill_id).await
+    }
+
+    async fn read_local(&self) -> Result<(LocalRecord, LocalVersion)> {
+        match &self.local {
+            Some(store) => store.read().await,
+            None => Ok((LocalRecord::default(), LocalVersion(0))),
+        }
+    }
+
+    async fn write_local(
+        &self,
+        expected: LocalVersion,
+        record: &LocalRecord,
+    ) -> Result<LocalWrite> {
+        match &self.local {
+            Some(store) => store.write(expected, record).await,
+            None => Err(Error::State(
+                "no local store: failover.data_plane is not configured".into(),
+            )),
+        }
+    }
+
+    async fn probe(&self, urls: &[String], timeout: Duration) -> Vec<(String, ProbeAnswer)> {
+        shared::aws::probe::probe_all(urls, timeout).await
     }
 
     async fn publish(&self, metrics: MetricBatch) -> Result<()> {

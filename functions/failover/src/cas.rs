@@ -12,7 +12,7 @@ use shared::{Change, Config, DecisionRecord, Error, Outcome, Region, Result};
 use std::collections::BTreeMap;
 
 /// How many times a lost compare-and-swap is re-read and re-decided.
-const CAS_ATTEMPTS: usize = 5;
+pub const CAS_ATTEMPTS: usize = 5;
 
 /// One read of the state record: the state and its version, None when it does not exist.
 pub type Read = Result<Option<(RoutingState, StateVersion)>>;

@@ -5,10 +5,13 @@
 use crate::ports::{Capacity, World};
 use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::AlarmReading;
+use shared::aws::local_store::LocalWrite;
 use shared::aws::route53::{CasResult, GateStatus, StateVersion};
 use shared::error::AwsErrorKind;
 use shared::events::{AlarmState, ControlPlaneDetail, ControlPlaneKind};
+use shared::local::{LocalRecord, LocalVersion};
 use shared::metrics::MetricBatch;
+use shared::probe::ProbeAnswer;
 use shared::routing::RoutingState;
 use shared::{Region, Result};
 use std::collections::BTreeMap;
@@ -39,6 +42,14 @@ pub struct FakeWorld {
     /// PutEvents calls to fail.
     pub fail_emits: Mutex<u32>,
     pub now: Mutex<DateTime<Utc>>,
+    /// Route 53's control plane does not answer (us-east-1 impaired): its calls time out.
+    pub control_plane_down: Mutex<bool>,
+    /// The local store's item and version.
+    pub local: Mutex<(LocalRecord, LocalVersion)>,
+    /// Probe answers by URL (an unknown URL does not answer).
+    pub probes: Mutex<BTreeMap<String, ProbeAnswer>>,
+    /// Every metric batch published.
+    pub published: Mutex<Vec<MetricBatch>>,
 }
 
 impl FakeWorld {
@@ -60,6 +71,10 @@ impl FakeWorld {
             capacity: Mutex::default(),
             fail_emits: Mutex::new(0),
             now: Mutex::new(now),
+            control_plane_down: Mutex::new(false),
+            local: Mutex::default(),
+            probes: Mutex::default(),
+            published: Mutex::default(),
         }
     }
     pub fn set_state(&self, state: &RoutingState) {
@@ -99,8 +114,29 @@ fn swap_error(kind: AwsErrorKind, message: &str) -> shared::Error {
     }
 }
 
+/// What a Route 53 call answers while its control plane is impaired.
+fn control_plane_timeout(operation: &'static str) -> shared::Error {
+    shared::Error::Aws {
+        service: "route53",
+        operation,
+        region: "us-east-1".into(),
+        kind: AwsErrorKind::Timeout,
+        message: "timed out".into(),
+    }
+}
+
+impl FakeWorld {
+    fn control_plane(&self, operation: &'static str) -> Result<()> {
+        if *self.control_plane_down.lock().unwrap() {
+            return Err(control_plane_timeout(operation));
+        }
+        Ok(())
+    }
+}
+
 impl World for FakeWorld {
     async fn read_state(&self) -> Result<Option<(RoutingState, StateVersion)>> {
+        self.control_plane("ListResourceRecordSets")?;
         let raw = self.record.lock().unwrap().clone();
         Ok(raw.map(|raw| {
             (
@@ -115,6 +151,7 @@ impl World for FakeWorld {
         new: &RoutingState,
     ) -> Result<CasResult> {
         tokio::task::yield_now().await;
+        self.control_plane("ChangeResourceRecordSets")?;
         let mut throttle = self.throttle.lock().unwrap();
         if *throttle > 0 {
             *throttle -= 1;
@@ -142,6 +179,7 @@ impl World for FakeWorld {
         Ok(CasResult::Swapped)
     }
     async fn gate(&self, region: &Region) -> Result<GateStatus> {
+        self.control_plane("GetHealthCheck")?;
         Ok(GateStatus {
             health_check_id: format!("gate-{region}"),
             // Two endpoint children, open unless set otherwise.
@@ -157,6 +195,7 @@ impl World for FakeWorld {
         })
     }
     async fn set_gate(&self, gate: &GateStatus, threshold: i32) -> Result<bool> {
+        self.control_plane("UpdateHealthCheck")?;
         let region = Region::parse(gate.health_check_id.trim_start_matches("gate-"))
             .map_err(shared::Error::State)?;
         let mut t = self.thresholds.lock().unwrap();
@@ -225,7 +264,35 @@ impl World for FakeWorld {
         self.cancelled.lock().unwrap().push(id.to_string());
         Ok(())
     }
-    async fn publish(&self, _: MetricBatch) -> Result<()> {
+    async fn read_local(&self) -> Result<(LocalRecord, LocalVersion)> {
+        Ok(self.local.lock().unwrap().clone())
+    }
+    async fn write_local(
+        &self,
+        expected: LocalVersion,
+        record: &LocalRecord,
+    ) -> Result<LocalWrite> {
+        let mut local = self.local.lock().unwrap();
+        if local.1 != expected {
+            return Ok(LocalWrite::Lost);
+        }
+        *local = (record.clone(), LocalVersion(expected.0 + 1));
+        Ok(LocalWrite::Written(local.1))
+    }
+    async fn probe(&self, urls: &[String], _: Duration) -> Vec<(String, ProbeAnswer)> {
+        let probes = self.probes.lock().unwrap();
+        urls.iter()
+            .map(|u| {
+                let answer = probes
+                    .get(u)
+                    .cloned()
+                    .unwrap_or_else(|| ProbeAnswer::NoAnswer("no answer in 3000 ms".into()));
+                (u.clone(), answer)
+            })
+            .collect()
+    }
+    async fn publish(&self, metrics: MetricBatch) -> Result<()> {
+        self.published.lock().unwrap().push(metrics);
         Ok(())
     }
     async fn sleep(&self, _: Duration) {}

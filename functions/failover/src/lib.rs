@@ -20,6 +20,9 @@ pub mod alarm;
 /// The minute tick: alarms read at their level, owed announcements sent.
 pub mod tick;
 
+/// The data-plane path: decisions while Route 53's control plane does not answer.
+pub mod data_plane;
+
 /// Drills: prepare, start, end, stop.
 pub mod drill;
 
@@ -152,7 +155,31 @@ async fn dispatch(
             let mut record =
                 DecisionRecord::new(FUNCTION, home.as_str(), action_name(&request), trigger);
             record.requested_by = by;
-            cas::change(request, dry_run, config, world, &mut record).await;
+            let read = world.read_state().await;
+            let evacuation = matches!(request, Request::Evacuate { .. });
+            match read {
+                // An operator's evacuation while Route 53's control plane does not
+                // answer: made on the data plane, from this region.
+                Err(e)
+                    if evacuation
+                        && !dry_run
+                        && config.failover.data_plane.is_some()
+                        && data_plane::control_plane_unreachable(&e) =>
+                {
+                    record.step(format!(
+                        "Route 53's control plane does not answer ({e}): deciding on the data plane"
+                    ));
+                    evacuate_on_data_plane(request, config, home, world, &mut record).await;
+                }
+                read => {
+                    record.path = Some(data_plane::CONTROL_PLANE.into());
+                    cas::change_from(Some(read), request, dry_run, config, world, &mut record)
+                        .await;
+                    if record.changes.is_empty() {
+                        record.path = None;
+                    }
+                }
+            }
             record
         }
         Command::Drill {
@@ -169,6 +196,43 @@ async fn dispatch(
             };
             drill::drill(ask, invocation, config, home, world).await
         }
+    }
+}
+
+/// An evacuation decided and recorded in this region, its data-plane gate closed at
+/// once (the tick keeps publishing it until the shared state holds it).
+async fn evacuate_on_data_plane(
+    request: Request,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    let Some(dp) = &config.failover.data_plane else {
+        return;
+    };
+    let mut local = match data_plane::read_local(config, world).await {
+        Ok(Some(local)) => local,
+        Ok(None) => return,
+        Err(e) => {
+            cas::fail::<()>(record, e);
+            return;
+        }
+    };
+    let read_version = local.version;
+    local
+        .record
+        .control_plane_down_since
+        .get_or_insert(world.now());
+    let mut local = data_plane::decide_locally(request, local, config, home, world, record).await;
+    if local.version == read_version {
+        // Nothing decided: still remember that Route 53 did not answer.
+        data_plane::save(&mut local, world, record).await;
+    }
+    let mut metrics = MetricBatch::default();
+    data_plane::push_metrics(dp, home, &local.record, &Default::default(), &mut metrics);
+    if let Err(e) = world.publish(metrics).await {
+        record.errors.push(format!("metrics: {e}"));
     }
 }
 

@@ -3,9 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use shared::aws::cloudwatch::AlarmReading;
+use shared::aws::local_store::LocalWrite;
 use shared::aws::route53::{CasResult, GateStatus, StateVersion};
 use shared::events::{ControlPlaneDetail, ControlPlaneKind};
+use shared::local::{LocalRecord, LocalVersion};
 use shared::metrics::MetricBatch;
+use shared::probe::ProbeAnswer;
 use shared::routing::RoutingState;
 use shared::{Region, Result};
 use std::future::Future;
@@ -57,6 +60,21 @@ pub trait World: Send + Sync {
         target_arn: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     fn cancel_drill_end(&self, drill_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The local store (this region's DynamoDB item): the empty record at version 0
+    /// when there is none.
+    fn read_local(&self) -> impl Future<Output = Result<(LocalRecord, LocalVersion)>> + Send;
+    /// Writes the local record if it is still at `expected`.
+    fn write_local(
+        &self,
+        expected: LocalVersion,
+        record: &LocalRecord,
+    ) -> impl Future<Output = Result<LocalWrite>> + Send;
+    /// GETs health endpoint URLs, all at once, each within `timeout`.
+    fn probe(
+        &self,
+        urls: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = Vec<(String, ProbeAnswer)>> + Send;
     fn publish(&self, metrics: MetricBatch) -> impl Future<Output = Result<()>> + Send;
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
     fn now(&self) -> DateTime<Utc>;

@@ -4,6 +4,7 @@
 
 use crate::alarm::alarm_levels;
 use crate::cas::change_from;
+use crate::data_plane;
 use crate::decide::{Request, Surge};
 use crate::drill::peer_surge;
 use crate::effects::{reconcile_gates, send_owed};
@@ -12,15 +13,104 @@ use crate::FUNCTION;
 use shared::metrics::{Metric, MetricBatch, Unit};
 use shared::routing::{Drill, DrillPhase};
 use shared::{Config, DecisionRecord, Outcome, Region};
+use std::collections::BTreeMap;
 
 pub async fn tick(config: &Config, home: &Region, world: &impl World) -> DecisionRecord {
     let mut record = DecisionRecord::new(FUNCTION, home.as_str(), "tick", "schedule");
-    // Alarms and state at once; the state before deciding: a preparing drill needs its
-    // peers' surge read.
-    let ((alarms, unread), read) =
-        tokio::join!(alarm_levels(config, world, None), world.read_state());
+    // The local store and the probes of the regions this one observes: both in this
+    // region or at the peer's public endpoints, never through Route 53.
+    let (local, probes) = tokio::join!(
+        data_plane::read_local(config, world),
+        data_plane::probe_observed(config, home, world)
+    );
+    for (region, (healthy, told)) in &probes {
+        if !healthy {
+            record.step(format!("probe of {region} failed: {told}"));
+        }
+    }
+    let mut local = local.unwrap_or_else(|e| {
+        record.errors.push(format!("local store not read: {e}"));
+        None
+    });
+    let read_at_start = local.clone();
+    let down = local
+        .as_ref()
+        .is_some_and(|l| l.record.control_plane_down_since.is_some());
+    let ((alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
+        // Route 53 did not answer the last run: decide on the data plane first, from
+        // this region's own alarms, and only then look whether it is back.
+        let (alarms, unread) = alarm_levels(config, world, None, Some(home)).await;
+        for e in unread {
+            record.step(format!("alarm not read (decided without it): {e}"));
+        }
+        record.step("Route 53's control plane did not answer the last run: data plane first");
+        let request = Request::Tick {
+            alarms,
+            surge: None,
+        };
+        let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
+        let read = world.read_state().await;
+        if let Err(e) = &read {
+            record.step(format!(
+                "Route 53's control plane still does not answer: {e}"
+            ));
+            return finish_on_data_plane(l, read_at_start, probes, config, home, world, record)
+                .await;
+        }
+        record.step("Route 53's control plane answers again");
+        local = Some(l);
+        (alarm_levels(config, world, None, None).await, read)
+    } else {
+        // Alarms and state at once; the state before deciding: a preparing drill needs
+        // its peers' surge read.
+        tokio::join!(alarm_levels(config, world, None, None), world.read_state())
+    };
     for e in unread {
         record.step(format!("alarm not read (decided without it): {e}"));
+    }
+    let read = match (read, local.take()) {
+        (Err(e), Some(mut l)) if data_plane::control_plane_unreachable(&e) => {
+            record.step(format!(
+                "Route 53's control plane does not answer ({e}): deciding on the data plane"
+            ));
+            l.record.control_plane_down_since.get_or_insert(world.now());
+            let request = Request::Tick {
+                alarms,
+                surge: None,
+            };
+            let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
+            return finish_on_data_plane(l, read_at_start, probes, config, home, world, record)
+                .await;
+        }
+        (Ok(state), Some(mut l)) => {
+            l.record.control_plane_down_since = None;
+            let read = match data_plane::reconcile_into_shared(
+                state.clone(),
+                &mut l,
+                config,
+                world,
+                &mut record,
+            )
+            .await
+            {
+                // The state changed: decide on it as it is now.
+                Ok(true) => world.read_state().await,
+                Ok(false) => Ok(state),
+                Err(e) => {
+                    record.errors.push(format!("reconcile: {e}"));
+                    Ok(state)
+                }
+            };
+            local = Some(l);
+            read
+        }
+        (read, l) => {
+            local = l;
+            read
+        }
+    };
+    if record.path.is_none() {
+        record.path = Some(data_plane::CONTROL_PLANE.into());
     }
     let preparing = match &read {
         Ok(Some((state, _))) => state
@@ -34,7 +124,8 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         None => None,
     };
     let request = Request::Tick { alarms, surge };
-    let Some(settled) = change_from(Some(read), request, false, config, world, &mut record).await
+    let Some(mut settled) =
+        change_from(Some(read), request, false, config, world, &mut record).await
     else {
         return record;
     };
@@ -65,7 +156,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         if owed > 0 {
             let reason =
                 format!("{owed} announcement(s) owed by an earlier change, sent by the tick");
-            let settled = send_owed(settled, &reason, config, world, &mut record).await;
+            settled = send_owed(settled, &reason, config, world, &mut record).await;
             if settled.state.unannounced.is_empty() && record.outcome == Outcome::Noop {
                 record.outcome = Outcome::Applied;
                 record.reason = reason;
@@ -75,6 +166,49 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     let mut metrics = MetricBatch::default();
     for region in &config.regions {
         let active = if evacuated.contains(region) { 0.0 } else { 1.0 };
+        metrics
+            .push(Metric::new("RegionActive", active, Unit::None).dim("Region", region.as_str()));
+    }
+    if let (Some(dp), Some(l)) = (&config.failover.data_plane, local.as_mut()) {
+        if l.record.shared.as_ref() != Some(&settled.state) {
+            l.record.shared = Some(settled.state.clone());
+            l.record.shared_read_at = Some(world.now());
+        }
+        data_plane::push_metrics(dp, home, &l.record, &probes, &mut metrics);
+        if read_at_start.as_ref() != Some(l) {
+            data_plane::save(l, world, &mut record).await;
+        }
+    }
+    if let Err(e) = world.publish(metrics).await {
+        record.errors.push(format!("metrics: {e}"));
+    }
+    if record.changes.is_empty() {
+        record.path = None;
+    }
+    record
+}
+
+/// The end of a tick decided on the data plane: the local store kept, the probes' and
+/// the data-plane gates' metrics published in this region. Nothing else is touched.
+async fn finish_on_data_plane(
+    mut local: data_plane::Local,
+    read_at_start: Option<data_plane::Local>,
+    probes: BTreeMap<Region, (bool, String)>,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+    mut record: DecisionRecord,
+) -> DecisionRecord {
+    if read_at_start.as_ref() != Some(&local) {
+        data_plane::save(&mut local, world, &mut record).await;
+    }
+    let mut metrics = MetricBatch::default();
+    if let Some(dp) = &config.failover.data_plane {
+        data_plane::push_metrics(dp, home, &local.record, &probes, &mut metrics);
+    }
+    let view = local.record.view();
+    for region in &config.regions {
+        let active = if view.is_evacuated(region) { 0.0 } else { 1.0 };
         metrics
             .push(Metric::new("RegionActive", active, Unit::None).dim("Region", region.as_str()));
     }

@@ -43,7 +43,11 @@ locals {
       for r in t.regions : "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${t.function}:${var.concurrency.alias}"
     ]
   ])
-  log_stream_arns = { for k, name in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${name}:*" }
+  # The local store (failover.data_plane.table): this region's table only. The code reaches it
+  # with the home region's client (shared::aws::local_store), never the peer's: a dark peer
+  # must not matter.
+  local_store_table_arn = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.data_plane.table}"
+  log_stream_arns       = { for k, name in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${name}:*" }
 }
 
 ################################################################################
@@ -215,6 +219,16 @@ data "aws_iam_policy_document" "failover" {
   }
 
   statement {
+    # The data-plane routing item (`id = "routing"`): read, and written by conditional PutItem
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html),
+    # in this region's table only. Both actions take the table ARN as resource
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+    sid       = "LocalStore"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [local.local_store_table_arn]
+  }
+
+  statement {
     # Written by the Lambda service for the function, not by its code.
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -346,6 +360,15 @@ data "aws_iam_policy_document" "concurrency-scheduler" {
     sid       = "SchedulerState"
     actions   = ["ssm:GetParameter", "ssm:PutParameter"]
     resources = [local.concurrency_state_parameter_arn]
+  }
+
+  statement {
+    # The data-plane routing item, read to surge from it while Route 53 is dark: this
+    # region's table only, never written
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+    sid       = "ReadLocalStore"
+    actions   = ["dynamodb:GetItem"]
+    resources = [local.local_store_table_arn]
   }
 
   statement {

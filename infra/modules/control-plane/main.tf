@@ -138,6 +138,12 @@ locals {
         schedule_group      = local.drill_schedule_group
         scheduler_role_arns = local.drill_role_arns
       }
+      data_plane = {
+        table         = var.data_plane.table
+        observers     = var.data_plane.observers
+        probes        = var.data_plane.probes
+        probe_timeout = var.data_plane.probe_timeout
+      }
     }
     replication = {
       window                = var.replication.window
@@ -318,6 +324,11 @@ resource "aws_lambda_function" "this" {
       error_message = "var.region must equal the region of the aws provider passed to this module."
     }
     precondition {
+      # Every region has an observer and probes (failover.data_plane).
+      condition     = toset(keys(var.data_plane.observers)) == toset(var.regions) && alltrue([for r in var.regions : contains(keys(var.data_plane.probes), r)])
+      error_message = "data_plane.observers and data_plane.probes must name every region of var.regions."
+    }
+    precondition {
       # Lambda allows 4 KB of environment variables in total.
       condition     = length(local.config_json) < 3900
       error_message = "The rendered CONTROL_PLANE_CONFIG is too large for a Lambda environment variable; store it in SSM and set CONTROL_PLANE_CONFIG_SSM instead."
@@ -445,6 +456,12 @@ locals {
     }
     # Region-health alarms live in us-east-1 (Route 53 metrics exist only there). Their state
     # changes reach us-east-1's bus directly and eu-central-1's through the forwarding rule.
+    # The data-plane probe alarms (`<service>-probe-<R>`, also in region_alarms) live in R's
+    # observer region: CloudWatch puts their state changes on that region's default bus, the
+    # envelope's `region` being the alarm's
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html),
+    # so `region` lists every alarm's region and each copy hears the probe alarms of its own
+    # region directly.
     # Matched by ARN (the event's `resources`): a name alone repeats across accounts and regions.
     region_health_alarms = {
       name         = "${local.prefix}-region-health-${var.region}"
@@ -550,7 +567,10 @@ resource "aws_sqs_queue_policy" "dlq" {
 ################################################################################
 
 # Only events that originated in this region (`region` is kept when an event is forwarded),
-# so a forwarded event is never sent back: no loops.
+# so a forwarded event is never sent back: no loops. Of the alarms, only
+# var.forwarded_alarm_arns (the Route 53 region-health alarms): the data-plane probe alarms
+# stay on their own region's bus, where the observer that acts on them hears them; the copy
+# in the region a probe alarm reports as failing reads it with DescribeAlarms on its tick.
 resource "aws_cloudwatch_event_rule" "forward_to_peers" {
   count = var.enable_peer_forwarding ? 1 : 0
 
@@ -568,11 +588,18 @@ resource "aws_cloudwatch_event_rule" "forward_to_peers" {
       {
         source        = ["aws.cloudwatch"]
         "detail-type" = ["CloudWatch Alarm State Change"]
-        resources     = keys(var.region_alarms)
+        resources     = var.forwarded_alarm_arns
       },
     ]
   })
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(setsubtract(var.forwarded_alarm_arns, keys(var.region_alarms))) == 0
+      error_message = "forwarded_alarm_arns must be alarms of region_alarms."
+    }
+  }
 }
 
 resource "aws_cloudwatch_event_target" "forward_to_peers" {

@@ -242,6 +242,60 @@ variable "region_alarms" {
   }
 }
 
+variable "forwarded_alarm_arns" {
+  description = "The alarms of region_alarms whose state changes this region forwards to the peers' default buses (the stack: the Route 53 region-health alarms, which exist in us-east-1 only). The data-plane probe alarms are not forwarded: each is heard on its own region's bus by the observer that acts on it, and forwarding it toward the region it reports as failing would only fill the DLQ."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.forwarded_alarm_arns) >= 1
+    error_message = "forwarded_alarm_arns must name at least one alarm (an event pattern cannot match an empty list)."
+  }
+
+  validation {
+    condition     = alltrue([for arn in var.forwarded_alarm_arns : can(regex("^arn:[a-z-]+:cloudwatch:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:alarm:.+$", arn))])
+    error_message = "forwarded_alarm_arns must be CloudWatch alarm ARNs."
+  }
+}
+
+variable "data_plane" {
+  description = <<-EOT
+    The data-plane path (failover.data_plane; issue #16): the local-store table (same name in every region,
+    data-plane module), region R => its observer region O, region => the https URLs O's failover probes, and
+    the probe timeout (control plane duration syntax).
+  EOT
+  type = object({
+    table         = string
+    observers     = map(string)
+    probes        = map(list(string))
+    probe_timeout = optional(string, "3s")
+  })
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.data_plane.table))
+    error_message = "data_plane.table must be a DynamoDB table name."
+  }
+
+  validation {
+    condition     = alltrue([for r, o in var.data_plane.observers : o != r])
+    error_message = "data_plane.observers: a region cannot observe itself."
+  }
+
+  validation {
+    condition     = alltrue([for urls in values(var.data_plane.probes) : length(urls) > 0 && alltrue([for u in urls : can(regex("^https://[^/\\s]+(/\\S*)?$", u))])])
+    error_message = "data_plane.probes must give every region at least one https:// URL (stack: data_plane_probes, or endpoints[region].alb_health_fqdn)."
+  }
+
+  # The functions refuse more than 10 s: the probes run inside failover's one-minute tick.
+  validation {
+    condition = can(regex("^[0-9]+(ms|s)$", var.data_plane.probe_timeout)) && try(
+      endswith(var.data_plane.probe_timeout, "ms")
+      ? tonumber(trimsuffix(var.data_plane.probe_timeout, "ms")) >= 1 && tonumber(trimsuffix(var.data_plane.probe_timeout, "ms")) <= 10000
+      : tonumber(trimsuffix(var.data_plane.probe_timeout, "s")) >= 1 && tonumber(trimsuffix(var.data_plane.probe_timeout, "s")) <= 10,
+    false)
+    error_message = "data_plane.probe_timeout must be a duration from 1ms to 10s, like 3s or 500ms."
+  }
+}
+
 variable "failover" {
   description = "Failover policy. Durations use the control plane's syntax (e.g. 30s, 10m, 4h)."
   type = object({

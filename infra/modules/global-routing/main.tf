@@ -54,21 +54,63 @@ resource "aws_route53_health_check" "endpoint" {
   }
 }
 
-# The gate: healthy only while all of the region's endpoint checks are. The failover
-# function evacuates a region by raising the threshold above the child count (Route 53
-# then reports the check unhealthy) and restores it by setting it back, so Terraform
-# must not fight it.
+# The data-plane gate of each region R (issue #16): a health check that follows the alarm
+# `<service>-data-plane-gate-<R>`, which lives in R's observer region O (data-plane module,
+# var.data_plane_gate_alarms), not in R and not in us-east-1. Route 53 reports it unhealthy
+# while the alarm is in ALARM, and with InsufficientDataHealthStatus = LastKnownStatus it
+# keeps its last status while CloudWatch in O has no data (a dark O neither opens nor closes
+# R; a new check with no last status starts healthy)
+# (https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/health-checks-creating-values.html#health-checks-creating-values-cloudwatch,
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html,
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_AlarmIdentifier.html).
+# Route 53 reads the alarm's state from CloudWatch in O itself: nothing of ours runs for it.
+resource "aws_route53_health_check" "data_plane_gate" {
+  for_each = var.data_plane_gate_alarms
+
+  type                            = "CLOUDWATCH_METRIC"
+  cloudwatch_alarm_name           = each.value.alarm_name
+  cloudwatch_alarm_region         = each.value.alarm_region
+  insufficient_data_health_status = "LastKnownStatus"
+
+  tags = merge(var.tags, { Name = "${var.service_name}-data-plane-gate-${each.key}" })
+
+  lifecycle {
+    precondition {
+      condition     = each.value.alarm_region != each.key
+      error_message = "The data-plane gate alarm of a region must live in its observer region, not in the region it gates."
+    }
+  }
+}
+
+# The gate: healthy only while all of the region's children are (the ALB and API endpoint
+# checks and the data-plane gate: a CALCULATED check is healthy while at least
+# HealthThreshold children are,
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
+# The failover function evacuates a region by raising the threshold above the child count
+# (Route 53 then reports the check unhealthy) and restores it by setting it back to the child
+# count, so Terraform must not fight it. Because of that ignore, adding a child does not
+# change the threshold of an existing gate: failover's reconciliation sets it (children, or
+# children + 1 for an evacuated region) on its next tick.
 resource "aws_route53_health_check" "gate" {
   for_each = var.endpoints
 
-  type                   = "CALCULATED"
-  child_healthchecks     = [aws_route53_health_check.endpoint["${each.key}-alb"].id, aws_route53_health_check.endpoint["${each.key}-api"].id]
-  child_health_threshold = 2
+  type = "CALCULATED"
+  child_healthchecks = [
+    aws_route53_health_check.endpoint["${each.key}-alb"].id,
+    aws_route53_health_check.endpoint["${each.key}-api"].id,
+    aws_route53_health_check.data_plane_gate[each.key].id,
+  ]
+  child_health_threshold = 3
 
   tags = merge(var.tags, { Name = "${var.service_name}-gate-${each.key}", "controlplane:gate" = each.key })
 
   lifecycle {
     ignore_changes = [child_health_threshold]
+
+    precondition {
+      condition     = contains(keys(var.data_plane_gate_alarms), each.key)
+      error_message = "data_plane_gate_alarms must name the data-plane-gate alarm of every region in endpoints."
+    }
   }
 }
 

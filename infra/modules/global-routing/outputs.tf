@@ -3,6 +3,11 @@ output "gate_health_check_ids" {
   value       = { for region, hc in aws_route53_health_check.gate : region => hc.id }
 }
 
+output "data_plane_gate_health_check_ids" {
+  description = "Region => ID of its CLOUDWATCH_METRIC data-plane gate health check (the gate's third child)."
+  value       = { for region, hc in aws_route53_health_check.data_plane_gate : region => hc.id }
+}
+
 output "endpoint_health_check_ids" {
   description = "IDs of every endpoint (ALB and API Gateway) health check."
   value       = [for hc in aws_route53_health_check.endpoint : hc.id]

@@ -170,3 +170,16 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "data_plane_gate_alarms" {
+  description = "Gated region R => the alarm `<service>-data-plane-gate-<R>` (data-plane module output data_plane_gate_alarms): its name and its region, R's observer. One entry per region of endpoints; each becomes the third child of R's gate."
+  type = map(object({
+    alarm_name   = string
+    alarm_region = string
+  }))
+
+  validation {
+    condition     = alltrue([for r, a in var.data_plane_gate_alarms : a.alarm_region != r])
+    error_message = "A data-plane gate alarm must live in the observer region, not in the region it gates."
+  }
+}

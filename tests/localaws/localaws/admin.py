@@ -153,6 +153,8 @@ class Admin:
                     status, payload = 200, out
             except AdminError as exc:
                 status, payload = exc.status, {"error": str(exc)}
+            except ConnectionAbortedError:
+                raise  # dispatch.DropConnection: the route closes the connection unanswered
             except Exception as exc:
                 traceback.print_exc()
                 status, payload = 500, {"error": repr(exc)}

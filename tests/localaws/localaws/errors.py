@@ -35,7 +35,11 @@ THROTTLE_OVERRIDES = {
     "scheduler": (429, "ThrottlingException", "Rate exceeded"),
 }
 
+# DynamoDB's 5xx errors: "Internal Server Error (HTTP 500)" InternalServerError and
+# "Service Unavailable (HTTP 503)" ServiceUnavailable (Error handling with DynamoDB —
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
 SERVER_ERROR_CODES = {
+    "dynamodb": {500: "InternalServerError", 503: "ServiceUnavailable"},
     "lambda": {500: "ServiceException", 503: "ServiceException"},
     "s3": {500: "InternalError", 503: "ServiceUnavailable"},
     "route53": {500: "InternalFailure", 503: "ServiceUnavailable"},

@@ -19,6 +19,7 @@ def register_all(app) -> None:
         route53_metrics,
         scheduler_ext,
         secrets_ext,
+        service_endpoints,
         sns_ext,
         timescale,
     )
@@ -28,6 +29,7 @@ def register_all(app) -> None:
         module.register(app)
     route53_health.register(app)  # after route53_ext: puts its UpdateHealthCheck hook first
     outage.register(app)  # /regions/outage; the dispatcher consults outage.intercept
+    service_endpoints.register(app)  # /service/<endpoint>/<path>: the service's own endpoints
     timescale.register(app)
     # after route53_ext/outage (wraps their health-changing admin routes) and route53_health
     # (its UpdateHealthCheck hook): publishes HealthCheckStatus before a health change

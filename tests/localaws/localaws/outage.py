@@ -16,7 +16,8 @@ While a Region is dark:
   closes the connection without an answer. The call log records outcome `outage`.
 * Route 53's data plane keeps working: the admin resolver and health-check views are not
   API calls and answer as before. `endpoints` given with the switch are the Region's own
-  public endpoints: they fail their health checks until the Region comes back.
+  public endpoints: they fail their health checks until the Region comes back, and a
+  request to them through `service_endpoints.py` fails in the switch's mode.
 * the rest of the world consults `is_dark(region)`: EventBridge deliveries to Lambda
   functions in a dark Region fail (retried, then failed), event-bus forwards into or out
   of a dark Region are not delivered, alarms in a dark Region are not evaluated.
@@ -111,10 +112,8 @@ def intercept(call: AwsCall, entry: dict[str, Any]) -> Response | None:
     entry["outcome"] = "outage"
     if spec["mode"] == "error":
         return server_error_response(call, spec["status"])
-    if spec["mode"] == "timeout":
-        _hold(call, spec["holdSeconds"])
-    _close(call)
-    return None  # not reached: _close raises
+    fail_connection(call.environ, spec, "region outage")
+    return None  # not reached: fail_connection raises
 
 
 def _client_gone(sock: socket.socket, wait: float) -> bool:
@@ -132,9 +131,25 @@ def _client_gone(sock: socket.socket, wait: float) -> bool:
         return True
 
 
-def _hold(call: AwsCall, seconds: float) -> None:
+def dark_spec(region: str | None) -> dict[str, Any] | None:
+    """A copy of the dark Region's switch (mode, holdSeconds, status), or None."""
+    with STATE.lock:
+        spec = STATE.regions.get(region or "")
+        return dict(spec) if spec is not None else None
+
+
+def fail_connection(environ: dict[str, Any], spec: dict[str, Any], why: str) -> None:
+    """The `timeout` and `reset` modes on any request of this server (AWS API calls, and
+    service_endpoints' plain HTTP): hold the connection (timeout), then close it without
+    an answer. Always raises (dispatch.DropConnection)."""
+    if spec["mode"] == "timeout":
+        hold_connection(environ, spec["holdSeconds"])
+    _close(environ, why)
+
+
+def hold_connection(environ: dict[str, Any], seconds: float) -> None:
     """Answers nothing until the client closes the connection or `seconds` pass."""
-    sock = call.environ.get("werkzeug.socket")
+    sock = environ.get("werkzeug.socket")
     deadline = time.monotonic() + seconds
     outcome = "holdExpired"
     with STATE.lock:
@@ -160,10 +175,12 @@ def _hold(call: AwsCall, seconds: float) -> None:
             STATE.holds[outcome] += 1
 
 
-def _close(call: AwsCall) -> None:
+def _close(environ: dict[str, Any], why: str = "region outage") -> None:
+    from types import SimpleNamespace
+
     from localaws.dispatch import drop_connection
 
-    drop_connection(call, "region outage")
+    drop_connection(SimpleNamespace(environ=environ), why)
 
 
 # -- endpoints (the Region's own public endpoints fail their health checks) --------------
@@ -199,6 +216,18 @@ def _restore_endpoints(saved: dict[str, Any]) -> None:
                 route53_ext.STATE.endpoints.pop(key, None)
             else:
                 route53_ext.STATE.endpoints[key] = previous
+
+
+def darkened_endpoint(name: str | None) -> tuple[str, dict[str, Any]] | None:
+    """(Region, its switch) when `name` is one of the `endpoints` of a dark Region."""
+    if not name:
+        return None
+    key = _endpoint_key(name)
+    with STATE.lock:
+        for region, spec in STATE.regions.items():
+            if key in spec["saved"]:
+                return region, dict(spec)
+    return None
 
 
 # -- admin -------------------------------------------------------------------------------

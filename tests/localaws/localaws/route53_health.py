@@ -6,6 +6,18 @@
 * `CLOUDWATCH_METRIC` checks follow a CloudWatch alarm of the check's account
   (`AlarmIdentifier` {Region, Name}, `InsufficientDataHealthStatus`); moto 5.2.5 stores
   neither, so they are kept on moto's HealthCheck object and serialized from there.
+  Route 53 judges such a check by the alarm's data stream: OK healthy, ALARM unhealthy,
+  and when CloudWatch has insufficient data to determine the state, the check's
+  `InsufficientDataHealthStatus` (Healthy, Unhealthy, or LastKnownStatus: the status from
+  the last time CloudWatch had sufficient data; healthy for a check with none) ("How Route 53
+  determines the status of health checks that monitor CloudWatch alarms" —
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html ;
+  HealthCheckConfig.InsufficientDataHealthStatus —
+  https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html).
+  An alarm whose Region is dark (outage.py) sends no data stream: Route 53 has
+  insufficient data for it, so `InsufficientDataHealthStatus` decides (with
+  LastKnownStatus, the state the alarm had when its Region went dark) — a dark alarm Region
+  neither opens nor closes a gate built on it.
 * `GetHealthCheckStatus` refuses `CALCULATED` checks (`InvalidInput`).
 
 route53_ext.evaluate() asks this module for endpoint and alarm verdicts; the resolver,
@@ -21,6 +33,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from localaws import outage
 from localaws.admin import AdminError
 from localaws.awsreq import AwsCall
 from localaws.errors import error_response
@@ -199,7 +212,8 @@ def alarm_verdict(account: str, hc) -> tuple[bool, str]:
     name, region = ident.get("Name"), ident.get("Region")
     setting = getattr(hc, "insufficient_data_health_status", None) or DEFAULT_INSUFFICIENT_DATA
     alarm = _alarm(account, region, name) if name and region else None
-    state = alarm.state_value if alarm is not None else "INSUFFICIENT_DATA"
+    dark = alarm is not None and outage.is_dark(region)
+    state = alarm.state_value if alarm is not None and not dark else "INSUFFICIENT_DATA"
     label = f"CloudWatch alarm {name} ({region})"
     if state in ("OK", "ALARM"):
         hc.alarm_last_known = state  # kept for when the alarm is deleted
@@ -208,11 +222,15 @@ def alarm_verdict(account: str, hc) -> tuple[bool, str]:
     if state == "ALARM":
         return False, f"{label} is in state ALARM"
     missing = "" if alarm is not None else " (the alarm does not exist)"
+    if dark:  # no data stream from a dark Region: CloudWatch has no data for Route 53
+        missing = f" (Region {region} is unavailable)"
     if setting == "Healthy":
         return True, f"{label} has insufficient data{missing}; InsufficientDataHealthStatus is Healthy"
     if setting == "Unhealthy":
         return False, f"{label} has insufficient data{missing}; InsufficientDataHealthStatus is Unhealthy"
-    if alarm is not None:
+    if dark and alarm.state_value in ("OK", "ALARM"):
+        last = alarm.state_value  # the state it had when its Region went dark
+    elif alarm is not None:
         last = _last_known(alarm, getattr(hc, "alarm_attached_at", None))
     else:
         last = getattr(hc, "alarm_last_known", None)

@@ -26,7 +26,7 @@ def _warm_up() -> None:
                 "moto.cloudwatch.responses", "moto.secretsmanager.responses",
                 "moto.events.responses", "moto.sns.responses", "moto.scheduler.responses",
                 "moto.s3.responses", "moto.iam.responses", "moto.sts.responses",
-                "moto.ssm.responses"):
+                "moto.ssm.responses", "moto.dynamodb.responses"):
         try:
             importlib.import_module(mod)
         except Exception:  # pragma: no cover

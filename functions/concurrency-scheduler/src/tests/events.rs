@@ -183,3 +183,46 @@ async fn utilization_scales_idle_aliases_to_the_floor_and_hot_ones_up() {
         "one GetMetricData for every target"
     );
 }
+
+/// us-east-1 dark: Route 53 does not answer and no event comes from us-east-1. The
+/// surge follows failover's local store in this region, and Route 53 is not called.
+#[tokio::test(start_paused = true)]
+async fn with_route53_dark_the_surge_follows_the_local_store_without_calling_it() {
+    let d = setup();
+    d.handle(tick(), weekday()).await.unwrap();
+    assert_eq!(d.world.level("orders-api"), Some((4, PcStatus::Ready)));
+    d.world.routing_down.store(true, Ordering::SeqCst);
+    *d.world.local.lock().unwrap() = Some(shared::local::LocalRecord {
+        shared: Some(RoutingState::default()),
+        pending: Some(evacuated("us-east-1")),
+        control_plane_down_since: Some(weekday()),
+        ..Default::default()
+    });
+    let reads = d.world.routing_reads.load(Ordering::SeqCst);
+    let r = d.handle(tick(), weekday()).await.unwrap();
+    assert_eq!(
+        d.world.level("orders-api"),
+        Some((8, PcStatus::Ready)),
+        "{r:#}"
+    );
+    assert_eq!(
+        d.world.routing_reads.load(Ordering::SeqCst),
+        reads,
+        "no Route 53 read: {r:#}"
+    );
+    assert!(r["timeline"].to_string().contains("local store"), "{r:#}");
+
+    // Route 53 answering but behind: a data-plane close not yet reconciled still surges.
+    d.world.routing_down.store(false, Ordering::SeqCst);
+    *d.world.routing.lock().unwrap() = Some(RoutingState::default());
+    if let Some(l) = d.world.local.lock().unwrap().as_mut() {
+        l.control_plane_down_since = None;
+    }
+    d.handle(tick(), weekday()).await.unwrap();
+    assert_eq!(d.world.level("orders-api"), Some((8, PcStatus::Ready)));
+
+    // Reconciled and restored: back to the schedule.
+    *d.world.local.lock().unwrap() = Some(shared::local::LocalRecord::default());
+    d.handle(tick(), weekday()).await.unwrap();
+    assert_eq!(d.world.level("orders-api"), Some((4, PcStatus::Ready)));
+}
