@@ -4,6 +4,7 @@
 //! (or none at all) leaves the decision to the event.
 
 use crate::cas::change_from;
+use crate::data_plane;
 use crate::decide::{AlarmLevel, Request};
 use crate::ports::World;
 use crate::request::alarm_actor;
@@ -105,7 +106,24 @@ pub async fn on_alarm(
     };
     let mut record = DecisionRecord::new(FUNCTION, home.as_str(), action_name(&request), trigger);
     record.step(how);
-    change_from(Some(state), request, false, config, world, &mut record).await;
+    match state {
+        // Route 53's control plane does not answer: an evacuation is decided on the data
+        // plane (the tick would do the same within a minute); anything else waits for it.
+        Err(e)
+            if matches!(request, Request::Evacuate { .. })
+                && data_plane::control_plane_unreachable(&e) =>
+        {
+            record.step(format!(
+                "Route 53's control plane does not answer ({e}): deciding on the data plane"
+            ));
+            if !data_plane::decide_now(request.clone(), config, home, world, &mut record).await {
+                change_from(Some(Err(e)), request, false, config, world, &mut record).await;
+            }
+        }
+        state => {
+            change_from(Some(state), request, false, config, world, &mut record).await;
+        }
+    }
     record
 }
 

@@ -403,6 +403,46 @@ pub async fn reconcile_into_shared(
     )))
 }
 
+/// An event or an operator's request decided at once on the data plane (the tick would
+/// reach the same within a minute): the local store read, the decision recorded in it,
+/// and the data-plane gates published. False when there is no local store to decide on
+/// (no `failover.data_plane`, or it does not answer): the caller fails as before.
+pub async fn decide_now(
+    request: Request,
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) -> bool {
+    let Some(dp) = &config.failover.data_plane else {
+        return false;
+    };
+    let mut local = match read_local(config, world).await {
+        Ok(Some(local)) => local,
+        Ok(None) => return false,
+        Err(e) => {
+            record.errors.push(format!("local store: {e}"));
+            return false;
+        }
+    };
+    let read_version = local.version;
+    local
+        .record
+        .control_plane_down_since
+        .get_or_insert(world.now());
+    let mut local = decide_locally(request, local, config, home, world, record).await;
+    if local.version == read_version {
+        // Nothing decided: still remember that Route 53 did not answer.
+        save(&mut local, world, record).await;
+    }
+    let mut metrics = MetricBatch::default();
+    push_metrics(dp, home, &local.record, &BTreeMap::new(), &mut metrics);
+    if let Err(e) = world.publish(metrics).await {
+        record.errors.push(format!("metrics: {e}"));
+    }
+    true
+}
+
 /// Writes the local record as this run leaves it (one conditional write). A write lost
 /// to another run of this region is left to the next tick, which reads it again: the
 /// pending decisions are written by [`decide_locally`] itself, never only here.

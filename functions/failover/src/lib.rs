@@ -169,7 +169,13 @@ async fn dispatch(
                     record.step(format!(
                         "Route 53's control plane does not answer ({e}): deciding on the data plane"
                     ));
-                    evacuate_on_data_plane(request, config, home, world, &mut record).await;
+                    let read: cas::Read = Err(e);
+                    if !data_plane::decide_now(request.clone(), config, home, world, &mut record)
+                        .await
+                    {
+                        cas::change_from(Some(read), request, dry_run, config, world, &mut record)
+                            .await;
+                    }
                 }
                 read => {
                     record.path = Some(data_plane::CONTROL_PLANE.into());
@@ -196,43 +202,6 @@ async fn dispatch(
             };
             drill::drill(ask, invocation, config, home, world).await
         }
-    }
-}
-
-/// An evacuation decided and recorded in this region, its data-plane gate closed at
-/// once (the tick keeps publishing it until the shared state holds it).
-async fn evacuate_on_data_plane(
-    request: Request,
-    config: &Config,
-    home: &Region,
-    world: &impl World,
-    record: &mut DecisionRecord,
-) {
-    let Some(dp) = &config.failover.data_plane else {
-        return;
-    };
-    let mut local = match data_plane::read_local(config, world).await {
-        Ok(Some(local)) => local,
-        Ok(None) => return,
-        Err(e) => {
-            cas::fail::<()>(record, e);
-            return;
-        }
-    };
-    let read_version = local.version;
-    local
-        .record
-        .control_plane_down_since
-        .get_or_insert(world.now());
-    let mut local = data_plane::decide_locally(request, local, config, home, world, record).await;
-    if local.version == read_version {
-        // Nothing decided: still remember that Route 53 did not answer.
-        data_plane::save(&mut local, world, record).await;
-    }
-    let mut metrics = MetricBatch::default();
-    data_plane::push_metrics(dp, home, &local.record, &Default::default(), &mut metrics);
-    if let Err(e) = world.publish(metrics).await {
-        record.errors.push(format!("metrics: {e}"));
     }
 }
 

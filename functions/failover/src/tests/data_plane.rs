@@ -308,3 +308,35 @@ async fn an_operator_evacuates_on_the_data_plane_and_status_answers_from_the_loc
         "{out}"
     );
 }
+
+/// The probe alarm's own event (in eu-central-1, where it lives) while Route 53 does
+/// not answer: decided on the data plane at once, not failed into the dead-letter queue.
+#[tokio::test]
+async fn a_probe_alarm_event_with_route53_dark_evacuates_on_the_data_plane() {
+    let c = probing();
+    let world = settled_world(&c).await;
+    *world.control_plane_down.lock().unwrap() = true;
+    set_named_alarm(&world, PROBE_US, AlarmState::Alarm, minutes(3));
+    let mut event = alarm_event_at("us-east-1", "ALARM", 3);
+    event["region"] = json!("eu-central-1");
+    event["resources"] = json!([format!(
+        "arn:aws:cloudwatch:eu-central-1:333333333333:alarm:{PROBE_US}"
+    )]);
+    event["detail"]["alarmName"] = json!(PROBE_US);
+    let out = handle(
+        event,
+        &Invocation::default(),
+        &c,
+        &eu(),
+        world.at(minutes(3)),
+    )
+    .await
+    .expect("not a retryable failure");
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert_eq!(out["path"], DATA_PLANE, "{out}");
+    assert_eq!(
+        last_metric(&world, "DataPlaneGateClosed", "us-east-1"),
+        Some(1.0)
+    );
+    assert_eq!(world.state().epoch, 4, "the shared state is untouched");
+}
