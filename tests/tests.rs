@@ -2,6 +2,7 @@
 
 mod bench_smoke;
 mod concurrency;
+mod dark_region;
 mod dashboard;
 mod demo;
 mod e2e;

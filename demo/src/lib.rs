@@ -428,7 +428,11 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
 
     let t = Instant::now();
-    let topology = match Topology::create(world, Spec::new(suffix)).await {
+    // With the data-plane path (issue #16): local stores, probe and data-plane-gate
+    // alarms, and each gate's CLOUDWATCH_METRIC child; the last act uses them.
+    let mut spec = Spec::new(suffix);
+    spec.data_plane = true;
+    let topology = match Topology::create(world, spec).await {
         Ok(topology) => topology,
         Err(e) => {
             run.step("topology", false, e.to_string(), t);
@@ -439,7 +443,8 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         "topology",
         true,
         format!(
-            "zone {} with gates, endpoint checks, alarms, ECR, secrets, alias live",
+            "zone {} with gates, endpoint checks, alarms, ECR, secrets, alias live; data plane: \
+             local stores, probe and data-plane-gate alarms, each gate's metric child",
             topology.domain
         ),
         t,
@@ -511,6 +516,33 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
             t,
         );
     }
+
+    // The data-plane probes (issue #16): each failover's tick probes its peer's
+    // endpoints and publishes EndpointProbeHealthy in its own region; the probe alarms
+    // (mapped to their region like the Route 53 health alarms) need a first verdict, or
+    // failover counts the region's alarms as not all reporting.
+    let t = Instant::now();
+    for region in [PRIMARY, SECONDARY] {
+        invoke(
+            deployment.function("failover", region),
+            fixture("scheduler-tick.json"),
+        )
+        .await;
+    }
+    let changes = topology.evaluate_data_plane_alarms(world).await;
+    let probes_ok = topology.data_plane.as_ref().is_some_and(|dp| {
+        dp.probe_alarms.values().all(|name| {
+            changes
+                .iter()
+                .any(|c| c["alarmName"] == name.as_str() && c["state"] == "OK")
+        })
+    });
+    run.step(
+        "data-plane probes: each region probes its peer",
+        probes_ok,
+        transitions(&changes),
+        t,
+    );
 
     // A new alarm is INSUFFICIENT_DATA until CloudWatch first evaluates it; its first
     // OK reaches both failover copies, which have nothing to do.
@@ -875,6 +907,319 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     )
     .await;
 
+    us_east_1_goes_dark(&mut run, world, &topology, &mut deployment, &env).await;
+
     deployment.stop().await;
     run.report
+}
+
+/// The last act (issue #16): us-east-1 goes dark, and with it Route 53's control plane.
+/// eu-central-1's copies see it, evacuate it, surge and report with data-plane
+/// operations only; us-east-1 comes back, the decision is reconciled into the shared
+/// state, and an operator fails back by the usual rules. Prints the recovery timeline.
+async fn us_east_1_goes_dark(
+    run: &mut Run,
+    world: &LocalAws,
+    topology: &Topology,
+    deployment: &mut Deployment,
+    env: &[(String, String)],
+) {
+    let Some(dp) = topology.data_plane.as_ref() else {
+        return;
+    };
+    let (probe, gate_alarm) = (&dp.probe_alarms[SECONDARY], &dp.gate_alarms[SECONDARY]);
+    let child = dp.gate_children[SECONDARY].clone();
+    let account = topology.spec.account.clone();
+    let mut states: std::collections::BTreeMap<String, String> = Default::default();
+    let evaluate = |states: &mut std::collections::BTreeMap<String, String>,
+                    changes: Vec<Value>| {
+        for c in changes {
+            if let (Some(n), Some(s)) = (c["alarmName"].as_str(), c["state"].as_str()) {
+                states.insert(n.to_string(), s.to_string());
+            }
+        }
+    };
+    let seq = |v: Value| v["lastSeq"].as_u64().unwrap_or(0);
+    let baseline = level(world, topology, PRIMARY).await.map_or(0, |(l, _)| l);
+    let mut timeline: Vec<String> = Vec::new();
+
+    // Failure injected: the outage switch in `error` mode (every us-east-1 API call
+    // answers 503, Route 53's with it), us-east-1's public endpoints failing.
+    let t = Instant::now();
+    let seq0 = seq(world.get("/calls/counters").await);
+    let endpoints: Vec<&String> = topology.endpoints[SECONDARY]
+        .iter()
+        .map(|(_, fqdn)| fqdn)
+        .collect();
+    world
+        .post(
+            "/regions/outage",
+            json!({"region": SECONDARY, "dark": true, "mode": "error", "endpoints": endpoints}),
+        )
+        .await;
+    let t0 = Instant::now();
+    let mut mark = |what: &str| {
+        let line = format!("timeline: {what} +{} ms", t0.elapsed().as_millis());
+        println!("           │ {line}");
+        timeline.push(line);
+    };
+    mark("us-east-1 dark");
+    run.step(
+        "us-east-1 goes dark",
+        true,
+        "every us-east-1 API call answers 503 (Route 53's control plane with it); its \
+         endpoints fail"
+            .into(),
+        t,
+    );
+
+    // eu-central-1's failover ticks (here back to back; Scheduler runs it every minute)
+    // and CloudWatch evaluates its alarms (here right after each tick).
+    let t = Instant::now();
+    let mut decision = Value::Null;
+    let (mut detected, mut closed) = (false, false);
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while !(detected && closed && !decision.is_null()) && Instant::now() < deadline {
+        let v = invoke(
+            deployment.function("failover", PRIMARY),
+            fixture("scheduler-tick.json"),
+        )
+        .await;
+        if decision.is_null() && v["outcome"] == "applied" && v["path"] == "data plane" {
+            mark("eu-central-1's failover evacuates us-east-1 on the data plane");
+            decision = v;
+        }
+        evaluate(
+            &mut states,
+            topology.evaluate_data_plane_alarms(world).await,
+        );
+        if !detected && states.get(probe).is_some_and(|s| s == "ALARM") {
+            mark(&format!("detected: {probe} ALARM (in eu-central-1)"));
+            detected = true;
+        }
+        if !closed
+            && states.get(gate_alarm).is_some_and(|s| s == "ALARM")
+            && topology.check_healthy(world, &child).await == Some(false)
+        {
+            mark("gate closed: data-plane gate alarm ALARM, us-east-1's metric child unhealthy");
+            closed = true;
+        }
+    }
+    run.step(
+        "eu-central-1 evacuates us-east-1 on the data plane",
+        detected && closed && decision["path"] == "data plane",
+        format!(
+            "probe alarm {}; failover: {}; {gate_alarm} {}",
+            states.get(probe).map_or("?", String::as_str),
+            said(&decision),
+            states.get(gate_alarm).map_or("?", String::as_str),
+        ),
+        t,
+    );
+    let regions = topology.answering_regions(world).await;
+    mark("resolver answers eu-central-1 only");
+    run.step(
+        "data plane answers only eu-central-1",
+        regions == [PRIMARY],
+        regions.join(", "),
+        Instant::now(),
+    );
+
+    let t = Instant::now();
+    let failover_done = seq(world.get("/calls/counters").await);
+    let v = invoke(
+        deployment.function("concurrency-scheduler", PRIMARY),
+        fixture("scheduler-tick.json"),
+    )
+    .await;
+    let surged = level(world, topology, PRIMARY).await;
+    let ok = surged
+        .as_ref()
+        .is_some_and(|(l, s)| *l > baseline && s == "READY")
+        && v.to_string().contains("routing from the local store");
+    if ok {
+        mark("eu-central-1 provisioned concurrency READY at its surge level");
+    }
+    run.step(
+        "eu-central-1 surges from its local store",
+        ok,
+        format!(
+            "{}; provisioned concurrency {baseline} → {}{}",
+            said(&v),
+            surged.map_or("?".into(), |(l, s)| format!("{l} {s}")),
+            if v["outcome"] == "noop" {
+                " (the Region Evacuated event failover emitted in eu-central-1 reached this \
+                 scheduler first; both read the local store)"
+            } else {
+                ""
+            }
+        ),
+        t,
+    );
+
+    // The call log: nothing on the path was answered by us-east-1 or Route 53; the
+    // scheduler did not even try Route 53.
+    let t = Instant::now();
+    let calls = world
+        .get(&format!("/calls?account={account}&since={seq0}"))
+        .await;
+    let calls: Vec<Value> = calls["calls"].as_array().cloned().unwrap_or_default();
+    let answered = calls
+        .iter()
+        .filter(|c| {
+            (c["service"] == "route53" || c["region"] == SECONDARY) && c["outcome"] != "outage"
+        })
+        .count();
+    let tried = calls
+        .iter()
+        .filter(|c| c["service"] == "route53" || c["region"] == SECONDARY)
+        .count();
+    let by_scheduler = calls
+        .iter()
+        .filter(|c| {
+            c["service"] == "route53" && c["seq"].as_u64().is_some_and(|s| s > failover_done)
+        })
+        .count();
+    run.step(
+        "no call to us-east-1 or Route 53 on the path",
+        answered == 0 && by_scheduler == 0,
+        format!(
+            "{} calls since the outage; {tried} tried us-east-1 or Route 53 and failed (503), \
+             {answered} answered; the scheduler tried Route 53 {by_scheduler} times",
+            calls.len()
+        ),
+        t,
+    );
+
+    let mut status_env = env.to_vec();
+    status_env.retain(|(k, _)| k != "AWS_REGION");
+    run.ctl(
+        "us-east-1 dark: ctl status --region eu-central-1",
+        &status_env,
+        &["status", "--region", PRIMARY],
+        |r| {
+            r.stdout.contains("local store in eu-central-1")
+                && row(r, SECONDARY).contains("evacuated")
+                && r.stdout.contains("closed on the data plane")
+        },
+    )
+    .await;
+    mark("ctl status answered from eu-central-1's local store");
+
+    // us-east-1 back: the next tick reconciles the data plane's decision into the shared
+    // state by compare-and-swap and closes the gate the normal way.
+    let t = Instant::now();
+    world
+        .post(
+            "/regions/outage",
+            json!({"region": SECONDARY, "dark": false}),
+        )
+        .await;
+    mark("us-east-1 back");
+    let v = invoke(
+        deployment.function("failover", PRIMARY),
+        fixture("scheduler-tick.json"),
+    )
+    .await;
+    let reconciled = v
+        .to_string()
+        .contains("reconciled the data plane's decisions");
+    let threshold = topology.gate_threshold(world, SECONDARY).await;
+    if reconciled {
+        mark("reconciled into the shared state; us-east-1's gate closed through Route 53");
+    }
+    run.step(
+        "us-east-1 back: the decision is reconciled",
+        reconciled && threshold == 4 && v["state"]["routing"]["evacuated"][SECONDARY].is_object(),
+        format!("{}; gate threshold {threshold}", said(&v)),
+        t,
+    );
+
+    // Failback by the usual rules: once us-east-1's alarms are OK again (CloudWatch needs
+    // a minute of healthy datapoints) and all of its gate's children are healthy.
+    let t = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(100);
+    let names = [probe.clone(), gate_alarm.clone()];
+    let ready = loop {
+        invoke(
+            deployment.function("failover", PRIMARY),
+            fixture("scheduler-tick.json"),
+        )
+        .await;
+        evaluate(
+            &mut states,
+            topology.evaluate_data_plane_alarms(world).await,
+        );
+        evaluate(&mut states, topology.evaluate_alarms(world).await);
+        let status = invoke(
+            deployment.function("failover", PRIMARY),
+            json!({"action": "status"}),
+        )
+        .await;
+        let gate = &status["state"]["regions"][SECONDARY]["gate"];
+        let alarms_ok = names
+            .iter()
+            .all(|n| states.get(n).is_some_and(|s| s == "OK"));
+        if alarms_ok && gate["children_healthy"] == gate["children"] {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    if ready {
+        mark("us-east-1's alarms OK, its gate's children healthy");
+    }
+    run.step(
+        "us-east-1's alarms OK again",
+        ready,
+        names
+            .iter()
+            .map(|n| format!("{n} {}", states.get(n).map_or("?", String::as_str)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t,
+    );
+    run.ctl(
+        "failback: ctl restore us-east-1",
+        env,
+        &["restore", SECONDARY, "--reason", "us-east-1 is back"],
+        |r| r.code == 0 && r.stdout.starts_with("applied"),
+    )
+    .await;
+    let regions = topology.answering_regions(world).await;
+    if regions.len() == 2 {
+        mark("failback: resolver answers both regions");
+    }
+    run.step(
+        "data plane answers both regions",
+        regions.len() == 2,
+        regions.join(", "),
+        Instant::now(),
+    );
+    println!("recovery timeline (us-east-1 dark; ms since the failure was injected):");
+    for line in &timeline {
+        println!("  {line}");
+    }
+}
+
+/// The first workload alias's provisioned concurrency in `region`: (requested, status),
+/// as the local world has it (its admin view: no API call).
+async fn level(world: &LocalAws, topology: &Topology, region: &str) -> Option<(i32, String)> {
+    let all = world.get("/lambda/provisioned-concurrency").await;
+    let function = topology.spec.workload_functions.first()?;
+    all["configs"].as_array()?.iter().find_map(|c| {
+        (c["account"] == topology.spec.account.as_str()
+            && c["region"] == region
+            && c["functionName"] == function.as_str()
+            && c["qualifier"] == "live")
+            .then(|| {
+                Some((
+                    i32::try_from(c["RequestedProvisionedConcurrentExecutions"].as_i64()?).ok()?,
+                    c["Status"].as_str()?.to_string(),
+                ))
+            })
+            .flatten()
+    })
 }

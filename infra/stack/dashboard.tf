@@ -149,10 +149,42 @@ locals {
       }
     },
     {
-      type = "alarm", x = 0, y = 20, width = 24, height = 6
+      type = "metric", x = 0, y = 20, width = 12, height = 6
+      properties = {
+        title  = "Data plane: EndpointProbeHealthy (1 = the observer's probes answer), per observed region"
+        region = local.primary.region
+        view   = "timeSeries"
+        stat   = "Minimum"
+        period = 60
+        metrics = [
+          for region, observer in local.observers :
+          ["ControlPlane", "EndpointProbeHealthy", "Region", region, { region = observer, label = "${region} (probed from ${observer})" }]
+        ]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 20, width = 12, height = 6
+      properties = {
+        title  = "Data plane: DataPlaneGateClosed (1 = closed while Route 53's control plane does not answer)"
+        region = local.primary.region
+        view   = "timeSeries"
+        stat   = "Maximum"
+        period = 60
+        metrics = [
+          for region, observer in local.observers :
+          ["ControlPlane", "DataPlaneGateClosed", "Region", region, { region = observer, label = "${region} (closed from ${observer})" }]
+        ]
+      }
+    },
+    {
+      type = "alarm", x = 0, y = 26, width = 24, height = 6
       properties = {
         title  = "Alarms"
-        alarms = concat(module.global_routing.health_alarm_arns, flatten([for copy in values(local.dashboard_copies) : copy.alarms]))
+        alarms = concat(
+          module.global_routing.health_alarm_arns,
+          flatten([for copy in values(local.dashboard_copies) : copy.alarms]),
+          [for m in [module.data_plane_eu_central_1, module.data_plane_us_east_1] : concat(values(m.probe_alarm_arns), values(m.data_plane_gate_alarm_arns))]...,
+        )
       }
     },
   ]

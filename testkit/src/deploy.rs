@@ -30,8 +30,22 @@ pub async fn start_with(
     region: &str,
     config: &Value,
 ) -> Result<FunctionProcess, String> {
+    start_with_env(world, function, topology, region, config, &[]).await
+}
+
+/// Like [`start_with`], with `extra` added to the function's environment (e.g.
+/// `CONTROL_PLANE_ATTEMPT_TIMEOUT_MS`).
+pub async fn start_with_env(
+    world: &LocalAws,
+    function: &str,
+    topology: &Topology,
+    region: &str,
+    config: &Value,
+    extra: &[(String, String)],
+) -> Result<FunctionProcess, String> {
     let mut env = world.function_env(&topology.spec.account, region);
     env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
+    env.extend(extra.iter().cloned());
     FunctionProcess::spawn(
         &crate::binary(function),
         &topology.function_name(function, region),
@@ -56,10 +70,21 @@ impl Deployment {
         topology: &Topology,
         config: &Value,
     ) -> Result<Self, String> {
+        Self::start_with_env(world, topology, config, &[]).await
+    }
+
+    /// Like [`Deployment::start_with`], every function with `extra` in its environment.
+    pub async fn start_with_env(
+        world: &LocalAws,
+        topology: &Topology,
+        config: &Value,
+        extra: &[(String, String)],
+    ) -> Result<Self, String> {
         let mut processes = BTreeMap::new();
         for function in FUNCTIONS {
             for region in REGIONS {
-                let mut process = start_with(world, function, topology, region, config).await?;
+                let mut process =
+                    start_with_env(world, function, topology, region, config, extra).await?;
                 let url = process.invoke_url().await?;
                 world
                     .register_invoke_target(

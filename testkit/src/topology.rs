@@ -30,6 +30,10 @@ pub struct Spec {
     pub workload_functions: Vec<String>,
     pub ecr_repositories: Vec<String>,
     pub secrets: Vec<String>,
+    /// The data-plane path of issue #16 (`failover.data_plane`): the local-store tables,
+    /// the probe and data-plane-gate alarms in each observer region, and a third,
+    /// CLOUDWATCH_METRIC child of every gate. Off by default.
+    pub data_plane: bool,
 }
 
 impl Spec {
@@ -42,6 +46,7 @@ impl Spec {
             workload_functions: vec![format!("orders-api-{suffix}")],
             ecr_repositories: vec![format!("orders-api-{suffix}")],
             secrets: vec![format!("orders/db-{suffix}")],
+            data_plane: false,
         }
     }
 }
@@ -71,6 +76,27 @@ pub struct Topology {
     /// Region-health alarm name -> the region it watches; every alarm lives in
     /// us-east-1 ([`Topology::alarm_arn`]).
     pub alarms: BTreeMap<String, String>,
+    /// What [`Spec::data_plane`] added; None without it.
+    pub data_plane: Option<DataPlane>,
+}
+
+/// The data-plane path's resources (infra/modules/data-plane), per watched region R
+/// and its observer O (with two regions: the peer).
+#[derive(Debug, Clone)]
+pub struct DataPlane {
+    /// The local store's DynamoDB table, the same name in both regions.
+    pub table: String,
+    /// R -> O.
+    pub observers: BTreeMap<String, String>,
+    /// R -> `<service>-probe-<R>`, in O, on `EndpointProbeHealthy{Region=R}`.
+    pub probe_alarms: BTreeMap<String, String>,
+    /// R -> `<service>-data-plane-gate-<R>`, in O, on `DataPlaneGateClosed{Region=R}`.
+    pub gate_alarms: BTreeMap<String, String>,
+    /// R -> the CLOUDWATCH_METRIC health check following R's gate alarm: the third
+    /// child of R's gate.
+    pub gate_children: BTreeMap<String, String>,
+    /// R -> the URLs its observer probes: R's endpoints as the local world serves them.
+    pub probes: BTreeMap<String, Vec<String>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -96,6 +122,11 @@ impl Topology {
         let state_zone = format!("controlplane.{domain}");
         let zone_id = private_zone(world, &r53, &spec.account, &state_zone, s).await?;
 
+        let mut data_plane = if spec.data_plane {
+            Some(create_data_plane(world, &spec, &domain).await?)
+        } else {
+            None
+        };
         let mut endpoints = BTreeMap::new();
         let mut gates = BTreeMap::new();
         let mut changes = Vec::new();
@@ -118,15 +149,42 @@ impl Topology {
                 .await?;
                 children.push((id, fqdn));
             }
+            let mut child_ids: Vec<String> = children.iter().map(|(id, _)| id.clone()).collect();
+            if let Some(dp) = data_plane.as_mut() {
+                // The gate's third child: a CLOUDWATCH_METRIC check following the
+                // data-plane gate alarm in the observer region. LastKnownStatus: a dark
+                // observer neither opens nor closes the region.
+                let observer = &dp.observers[region];
+                let id = create_check(
+                    &r53,
+                    &format!("data-plane-gate-{region}-{s}"),
+                    HealthCheckConfig::builder()
+                        .r#type(HealthCheckType::CloudwatchMetric)
+                        .alarm_identifier(
+                            aws_sdk_route53::types::AlarmIdentifier::builder()
+                                .region(aws_sdk_route53::types::CloudWatchRegion::from(
+                                    observer.as_str(),
+                                ))
+                                .name(&dp.gate_alarms[region])
+                                .build()?,
+                        )
+                        .insufficient_data_health_status(
+                            aws_sdk_route53::types::InsufficientDataHealthStatus::LastKnownStatus,
+                        )
+                        .build()?,
+                )
+                .await?;
+                dp.gate_children.insert(region.to_string(), id.clone());
+                child_ids.push(id);
+            }
+            // All children healthy: open (failover closes it with children + 1).
             let gate = create_check(
                 &r53,
                 &format!("gate-{region}-{s}"),
                 HealthCheckConfig::builder()
                     .r#type(HealthCheckType::Calculated)
-                    .set_child_health_checks(Some(
-                        children.iter().map(|(id, _)| id.clone()).collect(),
-                    ))
-                    .health_threshold(children.len() as i32)
+                    .health_threshold(child_ids.len() as i32)
+                    .set_child_health_checks(Some(child_ids))
                     .build()?,
             )
             .await?;
@@ -262,6 +320,7 @@ impl Topology {
             gates,
             topics,
             alarms,
+            data_plane,
         })
     }
 
@@ -450,7 +509,17 @@ impl Topology {
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
-        json!({
+        let mut region_alarms: BTreeMap<String, &String> = self
+            .alarms
+            .iter()
+            .map(|(name, region)| (self.alarm_arn(name), region))
+            .collect();
+        if let Some(dp) = &self.data_plane {
+            for (region, name) in &dp.probe_alarms {
+                region_alarms.insert(self.alarm_arn_in(&dp.observers[region], name), region);
+            }
+        }
+        let mut config = json!({
             "environment": self.spec.environment,
             "service_name": self.service_name(),
             "regions": REGIONS,
@@ -462,11 +531,7 @@ impl Topology {
                 "operator_roles": [self.operator_role()],
                 "state_record_name": self.state_record,
                 "gate_health_checks": by_region(&|r| self.gates[r].clone()),
-                "region_alarms": self
-                    .alarms
-                    .iter()
-                    .map(|(name, region)| (self.alarm_arn(name), region))
-                    .collect::<BTreeMap<_, _>>(),
+                "region_alarms": region_alarms,
                 "dwell": "0s",
                 "readiness": { "require_replication_ready": false },
                 "drill": {
@@ -492,8 +557,209 @@ impl Topology {
                 "targets": self.spec.workload_functions.iter().map(|f| json!({"function": f})).collect::<Vec<_>>(),
                 "state_parameter": format!("/controlplane/{s}/concurrency-state"),
             }
-        })
+        });
+        if let Some(dp) = &self.data_plane {
+            // The namespace the data-plane alarms watch (failover publishes there).
+            config["metrics_namespace"] = json!(self.metrics_namespace());
+            config["failover"]["data_plane"] = json!({
+                "table": dp.table,
+                "observers": dp.observers,
+                "probes": dp.probes,
+                "probe_timeout": "1s",
+            });
+        }
+        config
     }
+
+    /// The metrics namespace of this world's data-plane alarms: `ControlPlane-<suffix>`,
+    /// as the tests and the demo configure `metrics_namespace`.
+    pub fn metrics_namespace(&self) -> String {
+        metrics_namespace(&self.spec.suffix)
+    }
+
+    /// The ARN of this world's alarm `name` in `region`.
+    pub fn alarm_arn_in(&self, region: &str, name: &str) -> String {
+        format!(
+            "arn:aws:cloudwatch:{region}:{}:alarm:{name}",
+            self.spec.account
+        )
+    }
+
+    /// The data-plane resources; panics if the world was built without them.
+    pub fn dp(&self) -> &DataPlane {
+        self.data_plane
+            .as_ref()
+            .expect("this world was built without Spec::data_plane")
+    }
+
+    /// Has the local CloudWatch evaluate the data-plane alarms (probe and data-plane
+    /// gate) in each region now; a dark region evaluates nothing. Route 53's health-check
+    /// metrics are published first (as for [`Topology::evaluate_alarms`]). Returns the
+    /// state changes.
+    pub async fn evaluate_data_plane_alarms(&self, world: &LocalAws) -> Vec<Value> {
+        let dp = self.dp();
+        let mut changes = Vec::new();
+        for region in REGIONS {
+            let names: Vec<&String> = dp
+                .probe_alarms
+                .iter()
+                .chain(&dp.gate_alarms)
+                .filter(|(watched, _)| dp.observers[watched.as_str()] == region)
+                .map(|(_, name)| name)
+                .collect();
+            let out = world
+                .post(
+                    "/cloudwatch/evaluate-alarms",
+                    json!({"account": self.spec.account, "region": region, "alarmNames": names}),
+                )
+                .await;
+            changes.extend(out["changes"].as_array().cloned().unwrap_or_default());
+        }
+        changes
+    }
+
+    /// The state of this world's alarm `name` in `region` as the local CloudWatch has it
+    /// (admin view: no API call, so it reads a dark region's too).
+    pub async fn alarm_state(&self, world: &LocalAws, region: &str, name: &str) -> Option<String> {
+        let checks = world.get("/route53/health-checks").await;
+        let from_check = checks["healthChecks"].as_array().and_then(|all| {
+            all.iter().find_map(|c| {
+                (c["alarm"]["Name"] == name && c["alarm"]["Region"] == region)
+                    .then(|| c["alarm"]["state"].as_str().map(str::to_string))
+                    .flatten()
+            })
+        });
+        if from_check.is_some() {
+            return from_check;
+        }
+        let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&self.spec.account, region));
+        let out = cw.describe_alarms().alarm_names(name).send().await.ok()?;
+        out.metric_alarms()
+            .first()
+            .and_then(|a| a.state_value())
+            .map(|s| s.as_str().to_string())
+    }
+
+    /// Whether the health check `id` is healthy as Route 53's checkers judge it now
+    /// (the local world's admin view: Route 53's data plane).
+    pub async fn check_healthy(&self, world: &LocalAws, id: &str) -> Option<bool> {
+        let checks = world.get("/route53/health-checks").await;
+        checks["healthChecks"]
+            .as_array()?
+            .iter()
+            .find(|c| c["id"] == id)
+            .and_then(|c| c["healthy"].as_bool())
+    }
+}
+
+/// `ControlPlane-<suffix>`: the metrics namespace a world's configuration uses.
+pub fn metrics_namespace(suffix: &str) -> String {
+    format!("ControlPlane-{suffix}")
+}
+
+/// The data-plane resources of [`Spec::data_plane`], as infra/modules/data-plane creates
+/// them, but for the alarm periods: 1 of 1 here (Terraform's probe alarm is 3 of 3 for
+/// flap damping, and CloudWatch periods are real minutes in the local world too), so a
+/// test need not wait minutes. The gate children are added by [`Topology::create`].
+async fn create_data_plane(
+    world: &LocalAws,
+    spec: &Spec,
+    domain: &str,
+) -> Result<DataPlane, BoxError> {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let s = &spec.suffix;
+    let service = format!("orders-{s}");
+    let table = format!("{service}-controlplane-local");
+    let namespace = metrics_namespace(s);
+    let mut dp = DataPlane {
+        table: table.clone(),
+        observers: BTreeMap::new(),
+        probe_alarms: BTreeMap::new(),
+        gate_alarms: BTreeMap::new(),
+        gate_children: BTreeMap::new(),
+        probes: BTreeMap::new(),
+    };
+    for region in REGIONS {
+        let config = world.sdk_config(&spec.account, region);
+        aws_sdk_dynamodb::Client::new(&config)
+            .create_table()
+            .table_name(&table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await?;
+    }
+    for region in REGIONS {
+        let observer = REGIONS
+            .iter()
+            .find(|r| **r != region)
+            .expect("two regions")
+            .to_string();
+        let cw = aws_sdk_cloudwatch::Client::new(&world.sdk_config(&spec.account, &observer));
+        let dimension = Dimension::builder().name("Region").value(region).build();
+        let gate = format!("{service}-data-plane-gate-{region}");
+        cw.put_metric_alarm()
+            .alarm_name(&gate)
+            .namespace(&namespace)
+            .metric_name("DataPlaneGateClosed")
+            .dimensions(dimension.clone())
+            .statistic(Statistic::Maximum)
+            .period(60)
+            .evaluation_periods(1)
+            .datapoints_to_alarm(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .treat_missing_data("ignore")
+            .send()
+            .await?;
+        // Terraform: 3 of 3 (flap damping); 1 of 1 here, as CloudWatch periods are real
+        // minutes in the local world and a test cannot wait three of them.
+        let probe = format!("{service}-probe-{region}");
+        cw.put_metric_alarm()
+            .alarm_name(&probe)
+            .namespace(&namespace)
+            .metric_name("EndpointProbeHealthy")
+            .dimensions(dimension)
+            .statistic(Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .datapoints_to_alarm(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .treat_missing_data("missing")
+            .send()
+            .await?;
+        // The region's endpoints as the topology's endpoint health checks name them, so
+        // the outage switch's `endpoints` darken both.
+        let urls = ["alb", "api"]
+            .iter()
+            .map(|kind| {
+                format!(
+                    "{}/_localaws/service/{kind}.{region}.{domain}/health",
+                    world.url
+                )
+            })
+            .collect();
+        dp.probes.insert(region.to_string(), urls);
+        dp.gate_alarms.insert(region.to_string(), gate);
+        dp.probe_alarms.insert(region.to_string(), probe);
+        dp.observers.insert(region.to_string(), observer);
+    }
+    Ok(dp)
 }
 
 /// The region-health alarm exactly as infra/modules/global-routing creates it

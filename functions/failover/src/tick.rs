@@ -49,13 +49,25 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
             surge: None,
         };
         let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
+        // The data-plane gates are published before Route 53 is tried: its timeouts
+        // must not delay them.
+        let (l, record_back) = finish_on_data_plane(
+            l,
+            read_at_start.clone(),
+            &probes,
+            config,
+            home,
+            world,
+            record,
+        )
+        .await;
+        record = record_back;
         let read = world.read_state().await;
         if let Err(e) = &read {
             record.step(format!(
                 "Route 53's control plane still does not answer: {e}"
             ));
-            return finish_on_data_plane(l, read_at_start, probes, config, home, world, record)
-                .await;
+            return record;
         }
         record.step("Route 53's control plane answers again");
         local = Some(l);
@@ -68,6 +80,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     for e in unread {
         record.step(format!("alarm not read (decided without it): {e}"));
     }
+    let mut reconciled = false;
     let read = match (read, local.take()) {
         (Err(e), Some(mut l)) if data_plane::control_plane_unreachable(&e) => {
             record.step(format!(
@@ -79,8 +92,9 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
                 surge: None,
             };
             let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
-            return finish_on_data_plane(l, read_at_start, probes, config, home, world, record)
-                .await;
+            return finish_on_data_plane(l, read_at_start, &probes, config, home, world, record)
+                .await
+                .1;
         }
         (Ok(state), Some(mut l)) => {
             l.record.control_plane_down_since = None;
@@ -94,7 +108,10 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
             .await
             {
                 // The state changed: decide on it as it is now.
-                Ok(true) => world.read_state().await,
+                Ok(true) => {
+                    reconciled = true;
+                    world.read_state().await
+                }
                 Ok(false) => Ok(state),
                 Err(e) => {
                     record.errors.push(format!("reconcile: {e}"));
@@ -182,6 +199,13 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     if let Err(e) = world.publish(metrics).await {
         record.errors.push(format!("metrics: {e}"));
     }
+    if reconciled && record.outcome != Outcome::Failed {
+        record.outcome = Outcome::Applied;
+        record.reason = format!(
+            "reconciled the data plane's decisions into the shared state; then: {}",
+            record.reason
+        );
+    }
     if record.changes.is_empty() {
         record.path = None;
     }
@@ -193,18 +217,18 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
 async fn finish_on_data_plane(
     mut local: data_plane::Local,
     read_at_start: Option<data_plane::Local>,
-    probes: BTreeMap<Region, (bool, String)>,
+    probes: &BTreeMap<Region, (bool, String)>,
     config: &Config,
     home: &Region,
     world: &impl World,
     mut record: DecisionRecord,
-) -> DecisionRecord {
+) -> (data_plane::Local, DecisionRecord) {
     if read_at_start.as_ref() != Some(&local) {
         data_plane::save(&mut local, world, &mut record).await;
     }
     let mut metrics = MetricBatch::default();
     if let Some(dp) = &config.failover.data_plane {
-        data_plane::push_metrics(dp, home, &local.record, &probes, &mut metrics);
+        data_plane::push_metrics(dp, home, &local.record, probes, &mut metrics);
     }
     let view = local.record.view();
     for region in &config.regions {
@@ -215,7 +239,7 @@ async fn finish_on_data_plane(
     if let Err(e) = world.publish(metrics).await {
         record.errors.push(format!("metrics: {e}"));
     }
-    record
+    (local, record)
 }
 
 /// How a preparing drill's surge stands: its peers' provisioned concurrency now.
