@@ -179,11 +179,11 @@ locals {
     {
       type = "alarm", x = 0, y = 26, width = 24, height = 6
       properties = {
-        title  = "Alarms"
+        title = "Alarms"
         alarms = concat(
           module.global_routing.health_alarm_arns,
           flatten([for copy in values(local.dashboard_copies) : copy.alarms]),
-          [for m in [module.data_plane_eu_central_1, module.data_plane_us_east_1] : concat(values(m.probe_alarm_arns), values(m.data_plane_gate_alarm_arns))]...,
+          flatten([for m in [module.data_plane_eu_central_1, module.data_plane_us_east_1] : concat(values(m.probe_alarm_arns), values(m.data_plane_gate_alarm_arns))]),
         )
       }
     },

@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn urls() {
-        let cases: &[(&str, Option<(bool, &str, u16, &str)>)] = &[
+        /// (url, Some((https, host, port, path)) or None when refused)
+        type Case = (&'static str, Option<(bool, &'static str, u16, &'static str)>);
+        let cases: &[Case] = &[
             (
                 "https://orders-eu.example.com/health",
                 Some((true, "orders-eu.example.com", 443, "/health")),
@@ -127,7 +129,7 @@ mod tests {
             "c".to_string(),
             ProbeAnswer::NoAnswer("timed out after 3s".into()),
         );
-        assert!(all_healthy(&[ok.clone()]));
+        assert!(all_healthy(std::slice::from_ref(&ok)));
         assert!(!all_healthy(&[ok.clone(), bad]));
         assert!(!all_healthy(&[ok, gone]));
         assert!(!all_healthy(&[]), "no probe is no evidence of health");
