@@ -1493,7 +1493,7 @@ fn infra_events_from_other_accounts_or_regions_cannot_reach_a_function() {
     assert!(permissions >= 1);
 }
 
-// (8) The data-plane path (issue #16) -------------------------------------------------------
+// (8) The data-plane path -------------------------------------------------------
 
 /// The string literal of an attribute, without its quotes.
 fn literal(body: &Body, key: &str) -> String {

@@ -4,6 +4,7 @@
 //! measured, never asserted on time: only counts and outcomes are checked.
 
 pub mod calls;
+pub mod cost;
 pub mod fakes;
 pub mod inprocess;
 pub mod processes;
@@ -32,6 +33,9 @@ pub struct Options {
     pub images: (usize, usize),
     /// Latency records per region in the large evacuation.
     pub records: usize,
+    /// Simulated minutes of the whole-system cost run (`cost`): a day in the full run,
+    /// scaled to a 30-day month (a shorter slice is scaled to a day first).
+    pub cost_minutes: usize,
 }
 
 impl Options {
@@ -48,6 +52,7 @@ impl Options {
             aliases: (500, 20),
             images: (5000, 10),
             records: 200,
+            cost_minutes: 1440,
         }
     }
 
@@ -61,6 +66,7 @@ impl Options {
             aliases: (30, 3),
             images: (300, 3),
             records: 20,
+            cost_minutes: 10,
             ..Self::full()
         }
     }
@@ -228,6 +234,22 @@ pub fn checks(results: &Value) -> Vec<String> {
         }
     }
     failures.extend(calls_checks(&results["calls"]));
+    let sim = &results["monthly_cost"]["simulation"];
+    if !sim.is_null() {
+        if sim["throttled"].as_u64() != Some(0) {
+            failures.push(format!(
+                "cost simulation: calls throttled: {}",
+                sim["throttled"]
+            ));
+        }
+        for (function, outcomes) in sim["outcomes"].as_object().into_iter().flatten() {
+            if outcomes.get("failed").is_some() {
+                failures.push(format!(
+                    "cost simulation: {function} ticks failed: {outcomes}"
+                ));
+            }
+        }
+    }
     failures
 }
 

@@ -2,7 +2,11 @@
 //! written as JSON (`--out`, default docs/bench/results.json; the smoke run
 //! writes nowhere unless asked).
 //!
-//! bench [--smoke] [--out PATH] [--bin-dir DIR]
+//! bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost] [--cost-minutes N]
+//!
+//! `--only cost` runs the whole-system monthly cost alone (bench/src/cost.rs) in a
+//! local AWS world of its own and writes docs/bench/cost.json (or `--out`); the Lambda
+//! durations it bills are then docs/bench/results.json's.
 
 use bench::{processes::Peer, Options, FUNCTIONS};
 use serde_json::{json, Value};
@@ -10,7 +14,9 @@ use testkit::topology::{Spec, Topology};
 use testkit::LocalAws;
 
 fn usage() -> ! {
-    eprintln!("usage: bench [--smoke] [--out PATH] [--bin-dir DIR]");
+    eprintln!(
+        "usage: bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost] [--cost-minutes N]"
+    );
     std::process::exit(2)
 }
 
@@ -21,12 +27,20 @@ async fn main() {
     let mut out = None;
     let mut bin_dir = None;
     let mut inprocess_to = None;
+    let mut only = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--smoke" => options = Options::smoke(),
             "--inprocess-to" => inprocess_to = Some(args.next().unwrap_or_else(|| usage())),
             "--out" => out = Some(args.next().unwrap_or_else(|| usage())),
             "--bin-dir" => bin_dir = Some(args.next().unwrap_or_else(|| usage())),
+            "--only" => only = Some(args.next().unwrap_or_else(|| usage())),
+            "--cost-minutes" => {
+                options.cost_minutes = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }
@@ -38,6 +52,11 @@ async fn main() {
         let rows = bench::inprocess::run(&options).await;
         std::fs::write(path, rows.to_string()).expect("write in-process results");
         return;
+    }
+    match only.as_deref() {
+        None => {}
+        Some("cost") => return only_cost(&options, out).await,
+        Some(_) => usage(),
     }
     if out.is_none() && !options.smoke {
         out = Some(
@@ -67,6 +86,56 @@ async fn main() {
     if !failures.is_empty() {
         std::process::exit(1);
     }
+}
+
+/// `--only cost`: the whole-system monthly cost in a local AWS world of its own.
+async fn only_cost(options: &bench::Options, out: Option<String>) {
+    for name in FUNCTIONS {
+        if !options.binary(name).exists() {
+            eprintln!(
+                "{} is missing: build it first",
+                options.binary(name).display()
+            );
+            std::process::exit(2);
+        }
+    }
+    let started = chrono::Utc::now();
+    let run = format!("{}", started.timestamp() % 100_000);
+    let world = LocalAws::start().await.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "whole-system cost: {} simulated minutes of both regions' ticks ...",
+        options.cost_minutes
+    );
+    let cost = monthly_cost(options, &world, &run, None).await;
+    bench::cost::print(&cost);
+    let path = out.unwrap_or_else(|| {
+        testkit::repo_root()
+            .join("docs/bench/cost.json")
+            .display()
+            .to_string()
+    });
+    let doc = json!({"started_at": started.to_rfc3339(), "mode": if options.smoke { "smoke" } else { "full" },
+                     "machine": bench::machine(), "monthly_cost": cost});
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&doc).expect("JSON") + "\n",
+    )
+    .expect("write cost results");
+    println!("\nraw results: {path}");
+}
+
+/// The simulation priced with the warm tick durations of `results` (this run's) or of
+/// docs/bench/results.json.
+async fn monthly_cost(
+    options: &bench::Options,
+    world: &LocalAws,
+    run: &str,
+    results: Option<&Value>,
+) -> Value {
+    let simulation = bench::cost::simulate(options, world, run).await;
+    let warm = bench::cost::warm_ms(results);
+    let priced = bench::cost::price_month(&simulation, &warm);
+    json!({"simulation": simulation, "warm_ms": warm, "priced": priced})
 }
 
 /// The in-process part runs in a child process whose stdout (the handlers'
@@ -153,6 +222,18 @@ async fn run(options: &Options) -> Value {
     );
     let reconcile = bench::calls::reconcile(options, world, &run).await;
 
+    eprintln!(
+        "whole-system cost: {} simulated minutes of both regions' ticks ...",
+        options.cost_minutes
+    );
+    let monthly_cost = monthly_cost(
+        options,
+        world,
+        &run,
+        Some(&json!({ "ticks": ticks.clone() })),
+    )
+    .await;
+
     let cost: Vec<Value> = FUNCTIONS
         .iter()
         .zip(&ticks)
@@ -177,6 +258,7 @@ async fn run(options: &Options) -> Value {
         "ticks": ticks,
         "calls": {"evacuation": evacuation, "replication": replication, "reconcile": reconcile},
         "cost": cost,
+        "monthly_cost": monthly_cost,
     })
 }
 
@@ -350,4 +432,7 @@ fn print_tables(r: &Value) {
         "{:<22} {:<18} {:>12} {:>10} {:>10} {:>10.2} {:>12.2}",
         "total", "", "", "", "", sum.0, sum.1
     );
+    if !r["monthly_cost"].is_null() {
+        bench::cost::print(&r["monthly_cost"]);
+    }
 }

@@ -428,7 +428,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     );
 
     let t = Instant::now();
-    // With the data-plane path (issue #16): local stores, probe and data-plane-gate
+    // With the data-plane path: local stores, probe and data-plane-gate
     // alarms, and each gate's CLOUDWATCH_METRIC child; the last act uses them.
     let mut spec = Spec::new(suffix);
     spec.data_plane = true;
@@ -517,7 +517,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
         );
     }
 
-    // The data-plane probes (issue #16): each failover's tick probes its peer's
+    // The data-plane probes: each failover's tick probes its peer's
     // endpoints and publishes EndpointProbeHealthy in its own region; the probe alarms
     // (mapped to their region like the Route 53 health alarms) need a first verdict, or
     // failover counts the region's alarms as not all reporting.
@@ -913,7 +913,7 @@ pub async fn run(world: &LocalAws, suffix: &str) -> Report {
     run.report
 }
 
-/// The last act (issue #16): us-east-1 goes dark, and with it Route 53's control plane.
+/// The last act: us-east-1 goes dark, and with it Route 53's control plane.
 /// eu-central-1's copies see it, evacuate it, surge and report with data-plane
 /// operations only; us-east-1 comes back, the decision is reconciled into the shared
 /// state, and an operator fails back by the usual rules. Prints the recovery timeline.

@@ -30,7 +30,7 @@ pub struct Spec {
     pub workload_functions: Vec<String>,
     pub ecr_repositories: Vec<String>,
     pub secrets: Vec<String>,
-    /// The data-plane path of issue #16 (`failover.data_plane`): the local-store tables,
+    /// The data-plane path (`failover.data_plane`): the local-store tables,
     /// the probe and data-plane-gate alarms in each observer region, and a third,
     /// CLOUDWATCH_METRIC child of every gate. Off by default.
     pub data_plane: bool,

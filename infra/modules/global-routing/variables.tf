@@ -72,8 +72,12 @@ variable "health_check" {
   type = object({
     request_interval  = optional(number, 30)
     failure_threshold = optional(number, 3)
-    measure_latency   = optional(bool, true)
-    regions           = optional(list(string))
+    # Off: latency-based records route on Route 53's own latency data, not on these checks'
+    # latency graphs, which nothing here reads; the option costs $1 a check a month
+    # (docs/BENCHMARKS.md, "Monthly cost"). Route 53 cannot change it on an existing check:
+    # changing it replaces the endpoint checks (and their alarms follow the new IDs).
+    measure_latency = optional(bool, false)
+    regions         = optional(list(string))
   })
   default = {}
 

@@ -86,15 +86,25 @@ def test_lambda_invoke_throttle_fault_is_a_reserved_concurrency_throttle(aws, ad
     adm("DELETE", "/faults")
 
 
+def _free_port() -> int:
+    # A port the kernel just handed out and released: a fixed one may be some other
+    # connection's ephemeral port at that moment.
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_process_starts_fast_and_answers_health():
-    env = dict(os.environ, LOCALAWS_PORT="45766", PYTHONPATH=HERE)
+    port = _free_port()
+    env = dict(os.environ, LOCALAWS_PORT=str(port), PYTHONPATH=HERE)
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "localaws"], cwd=HERE, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline()
-        assert line.strip() == "localaws ready on http://127.0.0.1:45766"
-        with urllib.request.urlopen("http://127.0.0.1:45766/_localaws/health") as resp:
+        assert line.strip() == f"localaws ready on http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localaws/health") as resp:
             assert resp.status == 200
         assert time.time() - t0 < 5
     finally:
