@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn urls() {
         /// (url, Some((https, host, port, path)) or None when refused)
-        type Case = (&'static str, Option<(bool, &'static str, u16, &'static str)>);
+        type Case = (
+            &'static str,
+            Option<(bool, &'static str, u16, &'static str)>,
+        );
         let cases: &[Case] = &[
             (
                 "https://orders-eu.example.com/health",
