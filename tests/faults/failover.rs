@@ -7,9 +7,9 @@
 //! never landed is a loss unless a later run of the case sent it.
 
 use super::{
-    call_list, calls_since, invoke_ok, kinds_for, last_seq, manual, occurrence, outcome_of,
-    private_world, reported, send_ok, settle, spawn_copy, tick, view, Announced, Call, Matrix,
-    View, ATTEMPTS,
+    answered_calls_since, call_list, invoke_ok, kinds_for, last_seq, manual, occurrence,
+    outcome_of, private_world, reported, send_ok, settle, spawn_copy, tick, view, Announced, Call,
+    Matrix, View, ATTEMPTS,
 };
 use serde_json::{json, Value};
 use testkit::runtime::FunctionProcess;
@@ -236,7 +236,7 @@ async fn fault_matrix_failover() {
         let seq = last_seq(world).await;
         let earlier = Announced::read(world, &account).await;
         let clean = run(&mut copies, &action).await;
-        let sequence = calls_since(world, &account, seq).await;
+        let sequence = answered_calls_since(world, &account, seq).await;
         let clean_announced = Announced::read(world, &account).await.since(&earlier);
         let post = view(&mut copies.eu).await;
         matrix.check(outcomes(&clean) == action.expect, || {
