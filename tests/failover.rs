@@ -249,8 +249,10 @@ async fn racing_copies_in_both_regions_never_leave_zero_active_nor_lose_an_updat
         assert!(w.closed_gates().await.is_empty());
         // A round makes about 40 Route 53 calls in this account; Route 53 allows a burst
         // of 50 and refills 10 a second (quotas are on, as in AWS): the rounds come no
-        // faster than that budget, as a deployment's alarms never do.
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        // faster than that budget, as a deployment's alarms never do. The pause refills
+        // the whole burst with room to spare: on a loaded machine a round's calls, and
+        // the SDK's retries of any throttled one, spread over more of the next second.
+        tokio::time::sleep(std::time::Duration::from_secs(8)).await;
     }
     println!("{rounds} race rounds; {cas_lost} compare-and-swap(s) lost and re-decided");
     eu_copy.stop().await;
