@@ -102,19 +102,7 @@ impl std::fmt::Display for Call {
 
 /// The calls made by `account` since `seq`, in order.
 pub async fn calls_since(world: &LocalAws, account: &str, seq: u64) -> Vec<Call> {
-    let v = world
-        .get(&format!("/calls?account={account}&since={seq}"))
-        .await;
-    v["calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| Call {
-            service: c["service"].as_str().unwrap_or("").to_string(),
-            operation: c["operation"].as_str().unwrap_or("").to_string(),
-        })
-        .collect()
+    logged_calls(world, account, seq, |_| true).await
 }
 
 /// The calls a clean run made, without those the world refused unasked (its own
@@ -122,6 +110,19 @@ pub async fn calls_since(world: &LocalAws, account: &str, seq: u64) -> Vec<Call>
 /// run makes. Fault cases target the calls that remain, so a transient in the clean run
 /// does not shift every later case by one.
 pub async fn answered_calls_since(world: &LocalAws, account: &str, seq: u64) -> Vec<Call> {
+    logged_calls(world, account, seq, |c| {
+        !matches!(c["outcome"].as_str(), Some("throttled" | "localaws-error"))
+    })
+    .await
+}
+
+/// The call log's entries for `account` since `seq` that `keep` accepts, in order.
+async fn logged_calls(
+    world: &LocalAws,
+    account: &str,
+    seq: u64,
+    keep: impl Fn(&Value) -> bool,
+) -> Vec<Call> {
     let v = world
         .get(&format!("/calls?account={account}&since={seq}"))
         .await;
@@ -130,7 +131,7 @@ pub async fn answered_calls_since(world: &LocalAws, account: &str, seq: u64) -> 
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter(|c| !matches!(c["outcome"].as_str(), Some("throttled" | "localaws-error")))
+        .filter(|c| keep(c))
         .map(|c| Call {
             service: c["service"].as_str().unwrap_or("").to_string(),
             operation: c["operation"].as_str().unwrap_or("").to_string(),
