@@ -288,14 +288,11 @@ pub async fn gather_health(
     for region in &config.regions {
         let gate = world.gate(region).await?;
         let replication = if config.failover.readiness.require_replication_ready {
-            match world
-                .replication_ready(region, config.failover.readiness.max_age.as_std())
-                .await?
-            {
-                Some(v) if v >= 1.0 => Replication::Ready,
-                Some(_) => Replication::NotReady,
-                None => Replication::Stale,
-            }
+            Replication::from_reading(
+                world
+                    .replication_ready(region, config.failover.readiness.max_age.as_std())
+                    .await?,
+            )
         } else {
             Replication::NotRequired
         };

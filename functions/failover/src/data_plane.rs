@@ -111,9 +111,7 @@ async fn local_health(
             .replication_ready(home, config.failover.readiness.max_age.as_std())
             .await
         {
-            Ok(Some(v)) if v >= 1.0 => Replication::Ready,
-            Ok(Some(_)) => Replication::NotReady,
-            Ok(None) => Replication::Stale,
+            Ok(latest) => Replication::from_reading(latest),
             Err(e) => {
                 record
                     .errors

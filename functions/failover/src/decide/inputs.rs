@@ -82,6 +82,17 @@ pub enum Replication {
     NotRequired,
 }
 
+impl Replication {
+    /// The newest `ReplicationReady` within `readiness.max_age` (None: no datapoint).
+    pub fn from_reading(latest: Option<f64>) -> Self {
+        match latest {
+            Some(v) if v >= 1.0 => Self::Ready,
+            Some(_) => Self::NotReady,
+            None => Self::Stale,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RegionHealth {
     /// The gate's children meet its threshold (endpoints healthy and gate open).
