@@ -88,7 +88,7 @@ $(BENCH_VENV)/bin/python: bench/requirements.txt
 	touch $@
 
 bench: $(PY) $(BENCH_VENV)/bin/python ## benchmarks against a Python/boto3 peer (not part of test): docs/BENCHMARKS.md
-	$(CARGO) build --release --locked -p failover -p replication-monitor -p concurrency-scheduler -p bench --bin failover --bin replication-monitor --bin concurrency-scheduler --bin bench
+	$(CARGO) build --release --locked -p failover -p replication-monitor -p concurrency-scheduler -p ctl -p bench --bin failover --bin replication-monitor --bin concurrency-scheduler --bin ctl --bin bench
 	target/release/bench $(BENCH_ARGS)
 
 soak: setup ## the reliability suite at length: every call x every fault kind, every property at SOAK_CASES cases

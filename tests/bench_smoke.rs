@@ -54,3 +54,51 @@ async fn api_call_counts_follow_the_work_not_the_size() {
     let failures = bench::calls_checks(&calls);
     assert!(failures.is_empty(), "{failures:?}\n{calls:#}");
 }
+
+/// One round of every recovery path (alarm evacuation, restore, drill, drill end, region
+/// outage) with the whole control plane deployed and the world delivering events
+/// itself: each path reaches every milestone, in order where the path orders them.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_budget_reaches_every_milestone_of_every_path() {
+    let options = smoke();
+    // A world of its own: the outage switch is world-wide.
+    let world = LocalAws::start().await.expect("local AWS world");
+    let run = format!("smoke{}", chrono::Utc::now().timestamp() % 100_000);
+    let budget = bench::budget::run(&options, &world, &run).await;
+    assert!(budget["error"].is_null(), "{budget:#}");
+    let paths = budget["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), bench::budget::PATHS.len(), "{budget:#}");
+    let at = |path: &serde_json::Value, name: &str| -> f64 {
+        path["milestones"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["milestone"] == name))
+            .and_then(|m| m["ms"]["p50_ms"].as_f64())
+            .unwrap_or_else(|| panic!("{name} missing: {path:#}"))
+    };
+    for path in paths {
+        assert_eq!(path["own_ms"]["n"], 1, "{path:#}");
+        assert!(path["own_ms"]["p50_ms"].as_f64().is_some(), "{path:#}");
+    }
+    // Causal order, not time: the decision before the gate, the gate before the survivor's
+    // surge request, the request before READY.
+    let evacuation = &paths[0];
+    assert!(
+        at(evacuation, "decision written (state record)")
+            <= at(evacuation, "gate closed (UpdateHealthCheck)")
+    );
+    assert!(
+        at(evacuation, "gate closed (UpdateHealthCheck)")
+            <= at(evacuation, "surge requested in eu-central-1")
+    );
+    let drill = &paths[2];
+    assert!(
+        at(drill, "surge READY (AWS's allocation, scaled)")
+            <= at(drill, "gate closed (UpdateHealthCheck)"),
+        "a drill evacuates only once the peer's surge is READY: {drill:#}"
+    );
+    let outage = &paths[4];
+    assert!(
+        at(outage, "decision written (local store PutItem)")
+            <= at(outage, "DataPlaneGateClosed published")
+    );
+}

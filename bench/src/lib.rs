@@ -3,6 +3,7 @@
 //! function side by side with a Python/boto3 peer (`bench/python`). Numbers are
 //! measured, never asserted on time: only counts and outcomes are checked.
 
+pub mod budget;
 pub mod calls;
 pub mod cost;
 pub mod fakes;
@@ -36,6 +37,11 @@ pub struct Options {
     /// Simulated minutes of the whole-system cost run (`cost`): a day in the full run,
     /// scaled to a 30-day month (a shorter slice is scaled to a day first).
     pub cost_minutes: usize,
+    /// Rounds of the recovery-time budget (`budget`): each runs every path once.
+    /// The two regions' hourly cap allows 38 alarm evacuations an hour at most.
+    pub budget_rounds: usize,
+    /// Rounds of the budget's region outage, each in a topology of its own.
+    pub outage_rounds: usize,
 }
 
 impl Options {
@@ -53,6 +59,8 @@ impl Options {
             images: (5000, 10),
             records: 200,
             cost_minutes: 1440,
+            budget_rounds: 30,
+            outage_rounds: 5,
         }
     }
 
@@ -67,6 +75,8 @@ impl Options {
             images: (300, 3),
             records: 20,
             cost_minutes: 10,
+            budget_rounds: 1,
+            outage_rounds: 1,
             ..Self::full()
         }
     }
@@ -234,6 +244,9 @@ pub fn checks(results: &Value) -> Vec<String> {
         }
     }
     failures.extend(calls_checks(&results["calls"]));
+    if let Some(e) = results["budget"]["error"].as_str() {
+        failures.push(format!("recovery-time budget: {e}"));
+    }
     let sim = &results["monthly_cost"]["simulation"];
     if !sim.is_null() {
         if sim["throttled"].as_u64() != Some(0) {

@@ -2,11 +2,14 @@
 //! written as JSON (`--out`, default docs/bench/results.json; the smoke run
 //! writes nowhere unless asked).
 //!
-//! bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost] [--cost-minutes N]
+//! bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost|budget] [--cost-minutes N]
+//!     [--budget-rounds N] [--outage-rounds N]
 //!
 //! `--only cost` runs the whole-system monthly cost alone (bench/src/cost.rs) in a
 //! local AWS world of its own and writes docs/bench/cost.json (or `--out`); the Lambda
-//! durations it bills are then docs/bench/results.json's.
+//! durations it bills are then docs/bench/results.json's. `--only budget` runs the
+//! recovery-time budget alone (bench/src/budget.rs) and writes docs/bench/budget.json
+//! (or `--out`).
 
 use bench::{processes::Peer, Options, FUNCTIONS};
 use serde_json::{json, Value};
@@ -15,7 +18,7 @@ use testkit::LocalAws;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost] [--cost-minutes N]"
+        "usage: bench [--smoke] [--out PATH] [--bin-dir DIR] [--only cost|budget] [--cost-minutes N] [--budget-rounds N] [--outage-rounds N]"
     );
     std::process::exit(2)
 }
@@ -41,6 +44,19 @@ async fn main() {
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| usage())
             }
+            "--budget-rounds" => {
+                options.budget_rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=38).contains(n))
+                    .unwrap_or_else(|| usage())
+            }
+            "--outage-rounds" => {
+                options.outage_rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }
@@ -56,6 +72,7 @@ async fn main() {
     match only.as_deref() {
         None => {}
         Some("cost") => return only_cost(&options, out).await,
+        Some("budget") => return only_budget(&options, out).await,
         Some(_) => usage(),
     }
     if out.is_none() && !options.smoke {
@@ -124,6 +141,38 @@ async fn only_cost(options: &bench::Options, out: Option<String>) {
     println!("\nraw results: {path}");
 }
 
+/// `--only budget`: the recovery-time budget in a local AWS world of its own.
+async fn only_budget(options: &bench::Options, out: Option<String>) {
+    require_binaries(options);
+    let started = chrono::Utc::now();
+    let run = format!("{}", started.timestamp() % 100_000);
+    let world = LocalAws::start().await.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "recovery-time budget: {} rounds of every path ...",
+        options.budget_rounds
+    );
+    let budget = bench::budget::run(options, &world, &run).await;
+    bench::budget::print(&budget);
+    let path = out.unwrap_or_else(|| {
+        testkit::repo_root()
+            .join("docs/bench/budget.json")
+            .display()
+            .to_string()
+    });
+    let doc = json!({"started_at": started.to_rfc3339(), "mode": if options.smoke { "smoke" } else { "full" },
+                     "machine": bench::machine(), "budget": budget});
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&doc).expect("JSON") + "\n",
+    )
+    .expect("write budget results");
+    println!("\nraw results: {path}");
+    if let Some(e) = budget["error"].as_str() {
+        println!("CHECK FAILED: recovery-time budget: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// The simulation priced with the warm tick durations of `results` (this run's) or of
 /// docs/bench/results.json.
 async fn monthly_cost(
@@ -158,8 +207,9 @@ fn inprocess(options: &Options) -> Value {
     serde_json::from_str(&text).expect("in-process results are JSON")
 }
 
-async fn run(options: &Options) -> Value {
-    for name in FUNCTIONS {
+/// Exits (2) naming the first of the functions and ctl missing from the bin dir.
+fn require_binaries(options: &Options) {
+    for name in FUNCTIONS.iter().chain(&["ctl"]) {
         if !options.binary(name).exists() {
             eprintln!(
                 "{} is missing: build it first (cargo build --release)",
@@ -168,6 +218,10 @@ async fn run(options: &Options) -> Value {
             std::process::exit(2);
         }
     }
+}
+
+async fn run(options: &Options) -> Value {
+    require_binaries(options);
     if let Err(e) = bench::processes::python_ready(options) {
         eprintln!("{e}");
         std::process::exit(2);
@@ -223,6 +277,12 @@ async fn run(options: &Options) -> Value {
     let reconcile = bench::calls::reconcile(options, world, &run).await;
 
     eprintln!(
+        "recovery-time budget: {} rounds of every path ...",
+        options.budget_rounds
+    );
+    let budget = bench::budget::run(options, world, &run).await;
+
+    eprintln!(
         "whole-system cost: {} simulated minutes of both regions' ticks ...",
         options.cost_minutes
     );
@@ -258,6 +318,7 @@ async fn run(options: &Options) -> Value {
         "ticks": ticks,
         "calls": {"evacuation": evacuation, "replication": replication, "reconcile": reconcile},
         "cost": cost,
+        "budget": budget,
         "monthly_cost": monthly_cost,
     })
 }
@@ -432,6 +493,9 @@ fn print_tables(r: &Value) {
         "{:<22} {:<18} {:>12} {:>10} {:>10} {:>10.2} {:>12.2}",
         "total", "", "", "", "", sum.0, sum.1
     );
+    if !r["budget"].is_null() {
+        bench::budget::print(&r["budget"]);
+    }
     if !r["monthly_cost"].is_null() {
         bench::cost::print(&r["monthly_cost"]);
     }

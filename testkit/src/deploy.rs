@@ -8,6 +8,7 @@ use crate::topology::{Topology, REGIONS};
 use crate::{LocalAws, SECONDARY};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 pub const FUNCTIONS: [&str; 3] = ["failover", "replication-monitor", "concurrency-scheduler"];
@@ -43,11 +44,33 @@ pub async fn start_with_env(
     config: &Value,
     extra: &[(String, String)],
 ) -> Result<FunctionProcess, String> {
+    start_from(
+        &crate::debug_dir(),
+        world,
+        function,
+        topology,
+        region,
+        config,
+        extra,
+    )
+    .await
+}
+
+/// Like [`start_with_env`], the binary taken from `bin_dir` (e.g. `target/release`).
+pub async fn start_from(
+    bin_dir: &Path,
+    world: &LocalAws,
+    function: &str,
+    topology: &Topology,
+    region: &str,
+    config: &Value,
+    extra: &[(String, String)],
+) -> Result<FunctionProcess, String> {
     let mut env = world.function_env(&topology.spec.account, region);
     env.push(("CONTROL_PLANE_CONFIG".into(), config.to_string()));
     env.extend(extra.iter().cloned());
     FunctionProcess::spawn(
-        &crate::binary(function),
+        &bin_dir.join(function),
         &topology.function_name(function, region),
         &env,
     )
@@ -80,11 +103,22 @@ impl Deployment {
         config: &Value,
         extra: &[(String, String)],
     ) -> Result<Self, String> {
+        Self::start_from(&crate::debug_dir(), world, topology, config, extra).await
+    }
+
+    /// Like [`Deployment::start_with_env`], the binaries taken from `bin_dir`.
+    pub async fn start_from(
+        bin_dir: &Path,
+        world: &LocalAws,
+        topology: &Topology,
+        config: &Value,
+        extra: &[(String, String)],
+    ) -> Result<Self, String> {
         let mut processes = BTreeMap::new();
         for function in FUNCTIONS {
             for region in REGIONS {
                 let mut process =
-                    start_with_env(world, function, topology, region, config, extra).await?;
+                    start_from(bin_dir, world, function, topology, region, config, extra).await?;
                 let url = process.invoke_url().await?;
                 world
                     .register_invoke_target(
@@ -323,7 +357,16 @@ pub async fn operator_entry(
 /// Runs the built `ctl` binary with exactly `env` (nothing of this process's own
 /// AWS configuration leaks in).
 pub async fn ctl(env: &[(String, String)], args: &[&str]) -> Result<CtlRun, String> {
-    let binary = crate::binary("ctl");
+    ctl_from(&crate::debug_dir(), env, args).await
+}
+
+/// Like [`ctl`], the binary taken from `bin_dir` (e.g. `target/release`).
+pub async fn ctl_from(
+    bin_dir: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+) -> Result<CtlRun, String> {
+    let binary = bin_dir.join("ctl");
     if !binary.exists() {
         return Err(format!(
             "{} does not exist (build it first: cargo build -p ctl)",

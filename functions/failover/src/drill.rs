@@ -153,13 +153,26 @@ async fn peers_capacity(peers: &[Region], world: &impl World) -> Result<Vec<Capa
 
 /// How the peers' surge stands against their total before the drill (`before`).
 pub async fn peer_surge(peers: &[Region], before: u64, world: &impl World) -> Surge {
-    match peers_capacity(peers, world).await {
+    surge_of(before, peers_capacity(peers, world).await)
+}
+
+fn surge_of(before: u64, capacity: Result<Vec<Capacity>>) -> Surge {
+    match capacity {
         Ok(now) => Surge::of(before, &now),
         Err(e) => Surge {
             ready: false,
             detail: format!("the peers' provisioned concurrency could not be read: {e}"),
         },
     }
+}
+
+/// How long to wait between two reads of `reads` provisioned-concurrency configs: as
+/// soon as the READY is seen costs the drill at most this much, and the reads stay
+/// at 5 a second or fewer, a third of Lambda's control-plane quota of 15 requests a
+/// second per Region (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html),
+/// which the peers' scheduler shares while it surges.
+pub fn surge_poll_interval(reads: usize) -> Duration {
+    Duration::from_millis(200 * reads.max(1) as u64).max(Duration::from_millis(500))
 }
 
 async fn wait_for_surge(
@@ -170,7 +183,9 @@ async fn wait_for_surge(
 ) -> Surge {
     let started = std::time::Instant::now();
     loop {
-        let surge = peer_surge(peers, before, world).await;
+        let capacity = peers_capacity(peers, world).await;
+        let reads = capacity.as_ref().map_or(peers.len(), Vec::len);
+        let surge = surge_of(before, capacity);
         if surge.ready || started.elapsed() >= limit {
             return Surge {
                 detail: format!(
@@ -181,6 +196,27 @@ async fn wait_for_surge(
                 ..surge
             };
         }
-        world.sleep(Duration::from_secs(2).min(limit)).await;
+        world.sleep(surge_poll_interval(reads).min(limit)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::surge_poll_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn surge_polls_stay_under_a_third_of_lambdas_quota() {
+        // (configs read per poll, interval in ms)
+        let cases = [(0, 500), (1, 500), (2, 500), (3, 600), (10, 2000)];
+        for (reads, ms) in cases {
+            let interval = surge_poll_interval(reads);
+            assert_eq!(interval, Duration::from_millis(ms), "{reads} reads");
+            // reads per second, never above 5 (Lambda allows 15 per second per Region)
+            assert!(
+                reads as f64 / interval.as_secs_f64() <= 5.0,
+                "{reads} reads"
+            );
+        }
     }
 }
