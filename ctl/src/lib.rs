@@ -81,13 +81,17 @@ async fn plans(
     aws: &Aws,
     regions: &[Region],
 ) -> BTreeMap<Region, Result<Answer<SchedulerPlan>, CallError>> {
-    let mut out = BTreeMap::new();
-    for region in regions {
-        let plan = ManualAction::from(Action::Plan);
-        let answer = call(aws, options, Role::Scheduler, region.as_str(), &plan).await;
-        out.insert(region.clone(), answer);
-    }
-    out
+    // Every region at once: a region that does not answer (an outage) costs its
+    // timeout once, not on top of the others' answers.
+    let plan = ManualAction::from(Action::Plan);
+    let asks = regions.iter().map(|region| {
+        let plan = &plan;
+        async move {
+            let answer = call(aws, options, Role::Scheduler, region.as_str(), plan).await;
+            (region.clone(), answer)
+        }
+    });
+    futures::future::join_all(asks).await.into_iter().collect()
 }
 
 async fn status(options: &Options, aws: &Aws) -> i32 {

@@ -15,7 +15,7 @@ use shared::probe::ProbeAnswer;
 use shared::routing::RoutingState;
 use shared::{Region, Result};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// An in-memory world: a TXT record with real compare-and-swap, gates, and logs.
@@ -50,6 +50,10 @@ pub struct FakeWorld {
     pub probes: Mutex<BTreeMap<String, ProbeAnswer>>,
     /// Every metric batch published.
     pub published: Mutex<Vec<MetricBatch>>,
+    /// Calls that wait at a barrier the first time they are made ("probe",
+    /// "read_state"): a test that puts one barrier under two names shows the two calls
+    /// are in flight together (made one after the other, they would wait forever).
+    pub rendezvous: Mutex<BTreeMap<&'static str, Arc<tokio::sync::Barrier>>>,
 }
 
 impl FakeWorld {
@@ -75,6 +79,14 @@ impl FakeWorld {
             local: Mutex::default(),
             probes: Mutex::default(),
             published: Mutex::default(),
+            rendezvous: Mutex::default(),
+        }
+    }
+    /// Waits at the barrier put under `call`, once.
+    async fn meet(&self, call: &str) {
+        let barrier = self.rendezvous.lock().unwrap().remove(call);
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
         }
     }
     pub fn set_state(&self, state: &RoutingState) {
@@ -136,6 +148,7 @@ impl FakeWorld {
 
 impl World for FakeWorld {
     async fn read_state(&self) -> Result<Option<(RoutingState, StateVersion)>> {
+        self.meet("read_state").await;
         self.control_plane("ListResourceRecordSets")?;
         let raw = self.record.lock().unwrap().clone();
         Ok(raw.map(|raw| {
@@ -280,6 +293,7 @@ impl World for FakeWorld {
         Ok(LocalWrite::Written(local.1))
     }
     async fn probe(&self, urls: &[String], _: Duration) -> Vec<(String, ProbeAnswer)> {
+        self.meet("probe").await;
         let probes = self.probes.lock().unwrap();
         urls.iter()
             .map(|u| {

@@ -17,17 +17,9 @@ use std::collections::BTreeMap;
 
 pub async fn tick(config: &Config, home: &Region, world: &impl World) -> DecisionRecord {
     let mut record = DecisionRecord::new(FUNCTION, home.as_str(), "tick", "schedule");
-    // The local store and the probes of the regions this one observes: both in this
-    // region or at the peer's public endpoints, never through Route 53.
-    let (local, probes) = tokio::join!(
-        data_plane::read_local(config, world),
-        data_plane::probe_observed(config, home, world)
-    );
-    for (region, (healthy, told)) in &probes {
-        if !healthy {
-            record.step(format!("probe of {region} failed: {told}"));
-        }
-    }
+    // The local store (this region's table, never through Route 53) says which path
+    // comes first.
+    let local = data_plane::read_local(config, world).await;
     let mut local = local.unwrap_or_else(|e| {
         record.errors.push(format!("local store not read: {e}"));
         None
@@ -36,10 +28,14 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     let down = local
         .as_ref()
         .is_some_and(|l| l.record.control_plane_down_since.is_some());
-    let ((alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
+    let (probes, (alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
         // Route 53 did not answer the last run: decide on the data plane first, from
         // this region's own alarms, and only then look whether it is back.
-        let (alarms, unread) = alarm_levels(config, world, None, Some(home)).await;
+        let (probes, (alarms, unread)) = tokio::join!(
+            data_plane::probe_observed(config, home, world),
+            alarm_levels(config, world, None, Some(home))
+        );
+        note_failed_probes(&probes, &mut record);
         for e in unread {
             record.step(format!("alarm not read (decided without it): {e}"));
         }
@@ -71,11 +67,18 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         }
         record.step("Route 53's control plane answers again");
         local = Some(l);
-        (alarm_levels(config, world, None, None).await, read)
+        (probes, alarm_levels(config, world, None, None).await, read)
     } else {
-        // Alarms and state at once; the state before deciding: a preparing drill needs
-        // its peers' surge read.
-        tokio::join!(alarm_levels(config, world, None, None), world.read_state())
+        // Probes, alarms and state at once (the state before deciding: a preparing drill
+        // needs its peers' surge read): a dark peer's probe timeout and a Route 53 that
+        // does not answer are waited out together, not one after the other.
+        let (probes, alarms, read) = tokio::join!(
+            data_plane::probe_observed(config, home, world),
+            alarm_levels(config, world, None, None),
+            world.read_state()
+        );
+        note_failed_probes(&probes, &mut record);
+        (probes, alarms, read)
     };
     for e in unread {
         record.step(format!("alarm not read (decided without it): {e}"));
@@ -210,6 +213,14 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         record.path = None;
     }
     record
+}
+
+fn note_failed_probes(probes: &BTreeMap<Region, (bool, String)>, record: &mut DecisionRecord) {
+    for (region, (healthy, told)) in probes {
+        if !healthy {
+            record.step(format!("probe of {region} failed: {told}"));
+        }
+    }
 }
 
 /// The end of a tick decided on the data plane: the local store kept, the probes' and

@@ -340,3 +340,36 @@ async fn a_probe_alarm_event_with_route53_dark_evacuates_on_the_data_plane() {
     );
     assert_eq!(world.state().epoch, 4, "the shared state is untouched");
 }
+
+/// A dark peer's probes and a Route 53 that does not answer are waited out together in
+/// one tick, not one after the other: the first tick after the failure publishes the
+/// failed probes after the longer of the two timeouts, not their sum.
+#[tokio::test]
+async fn a_tick_probes_while_it_reads_route53() {
+    let c = probing();
+    let world = settled_world(&c).await;
+    world.probes.lock().unwrap().clear();
+    *world.control_plane_down.lock().unwrap() = true;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    world
+        .rendezvous
+        .lock()
+        .unwrap()
+        .extend([("probe", barrier.clone()), ("read_state", barrier)]);
+    // Deadlock detection only (sequential calls never meet), not a timing assertion.
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        handle(tick_event(), &Invocation::default(), &c, &eu(), &world),
+    )
+    .await
+    .expect("the probes and the Route 53 read were made one after the other")
+    .unwrap();
+    assert!(
+        out.to_string().contains("probe of us-east-1 failed"),
+        "{out}"
+    );
+    assert_eq!(
+        last_metric(&world, "EndpointProbeHealthy", "us-east-1"),
+        Some(0.0)
+    );
+}
