@@ -99,9 +99,12 @@ async fn status(options: &Options, aws: &Aws) -> i32 {
     let status = ManualAction::from(Action::Status);
     // a dry run: observe and report, publish no metric and send no alert
     let check = ManualAction::from(Action::Check).dry_run(true);
-    let (failover, replication) = tokio::join!(
+    // The schedulers of `--regions` are asked with the rest, not after: in an outage a
+    // dark region's timeouts then overlap failover's.
+    let (failover, replication, mut concurrency) = tokio::join!(
         operate::<FailoverStatus>(aws, options, &home, &status),
         call::<ReplicationCheck>(aws, options, Role::Monitor, &home, &check),
+        plans(options, aws, &options.regions.0),
     );
     if let Err(
         e @ CallError {
@@ -113,24 +116,28 @@ async fn status(options: &Options, aws: &Aws) -> i32 {
         eprintln!("ctl: {e}");
         return 1;
     }
-    // The schedulers to ask: in the regions failover reports, else `--regions`.
+    // The schedulers shown: in the regions failover reports (any not asked yet are
+    // asked now), else `--regions`.
     let reported: Vec<Region> = failover
         .as_ref()
         .ok()
         .and_then(|f| f.state.as_ref())
         .map(|s| s.regions.iter().map(|(r, _)| r.clone()).collect())
         .unwrap_or_default();
-    let regions = if reported.is_empty() {
-        options.regions.0.clone()
-    } else {
-        reported
-    };
+    if !reported.is_empty() {
+        concurrency.retain(|region, _| reported.contains(region));
+        let missing: Vec<Region> = reported
+            .into_iter()
+            .filter(|region| !concurrency.contains_key(region))
+            .collect();
+        concurrency.extend(plans(options, aws, &missing).await);
+    }
     let gathered = status::Gathered {
         service: options.service.clone(),
         via: home,
         failover,
         replication,
-        concurrency: plans(options, aws, &regions).await,
+        concurrency,
     };
     if options.json {
         println!("{:#}", gathered.to_json());
