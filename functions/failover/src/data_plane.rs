@@ -86,6 +86,18 @@ pub fn push_metrics(
         metrics.push(
             Metric::new("DataPlaneGateClosed", value, Unit::None).dim("Region", region.as_str()),
         );
+    }
+    push_probe_metrics(dp, home, probes, metrics);
+}
+
+/// `EndpointProbeHealthy` for every region `home` observes and probed.
+pub fn push_probe_metrics(
+    dp: &DataPlaneConfig,
+    home: &Region,
+    probes: &BTreeMap<Region, (bool, String)>,
+    metrics: &mut MetricBatch,
+) {
+    for region in dp.observed_by(home) {
         if let Some((healthy, _)) = probes.get(region) {
             let value = if *healthy { 1.0 } else { 0.0 };
             metrics.push(

@@ -31,11 +31,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     let (probes, (alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
         // Route 53 did not answer the last run: decide on the data plane first, from
         // this region's own alarms, and only then look whether it is back.
-        let (probes, (alarms, unread)) = tokio::join!(
-            data_plane::probe_observed(config, home, world),
-            alarm_levels(config, world, None, Some(home))
-        );
-        note_failed_probes(&probes, &mut record);
+        let (alarms, unread) = alarm_levels(config, world, None, Some(home)).await;
         for e in unread {
             record.step(format!("alarm not read (decided without it): {e}"));
         }
@@ -45,12 +41,12 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
             surge: None,
         };
         let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
-        // The data-plane gates are published before Route 53 is tried: its timeouts
-        // must not delay them.
+        // The data-plane gates are published before anything waits on the dark region:
+        // neither the probes' timeouts nor Route 53's may delay them.
         let (l, record_back) = finish_on_data_plane(
             l,
             read_at_start.clone(),
-            &probes,
+            &BTreeMap::new(),
             config,
             home,
             world,
@@ -58,11 +54,17 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         )
         .await;
         record = record_back;
-        let read = world.read_state().await;
+        let (probes, read) = tokio::join!(
+            data_plane::probe_observed(config, home, world),
+            world.read_state()
+        );
+        note_failed_probes(&probes, &mut record);
         if let Err(e) = &read {
             record.step(format!(
                 "Route 53's control plane still does not answer: {e}"
             ));
+            // Their own batch (a second PutMetricData, only while Route 53 is down).
+            publish_probes(config, home, &probes, world, &mut record).await;
             return record;
         }
         record.step("Route 53's control plane answers again");
@@ -213,6 +215,24 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         record.path = None;
     }
     record
+}
+
+/// `EndpointProbeHealthy` for every region `home` observes, in a batch of its own.
+async fn publish_probes(
+    config: &Config,
+    home: &Region,
+    probes: &BTreeMap<Region, (bool, String)>,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) {
+    let Some(dp) = &config.failover.data_plane else {
+        return;
+    };
+    let mut metrics = MetricBatch::default();
+    data_plane::push_probe_metrics(dp, home, probes, &mut metrics);
+    if let Err(e) = world.publish(metrics).await {
+        record.errors.push(format!("metrics: {e}"));
+    }
 }
 
 fn note_failed_probes(probes: &BTreeMap<Region, (bool, String)>, record: &mut DecisionRecord) {

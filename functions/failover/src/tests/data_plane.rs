@@ -373,3 +373,48 @@ async fn a_tick_probes_while_it_reads_route53() {
         Some(0.0)
     );
 }
+
+/// While Route 53 is down, a tick decides and publishes the data-plane gates before it
+/// probes: the close waits on nothing of the dark region (the probes' timeouts come
+/// after, in a batch of their own).
+#[tokio::test]
+async fn with_route53_down_the_gates_are_published_before_the_probes() {
+    let c = probing();
+    let inv = Invocation::default();
+    let world = settled_world(&c).await;
+    world.probes.lock().unwrap().clear();
+    *world.control_plane_down.lock().unwrap() = true;
+    handle(tick_event(), &inv, &c, &eu(), world.at(minutes(1)))
+        .await
+        .unwrap();
+    assert!(local(&world).control_plane_down_since.is_some());
+    set_named_alarm(&world, PROBE_US, AlarmState::Alarm, minutes(4));
+    world.published.lock().unwrap().clear();
+    let out = handle(tick_event(), &inv, &c, &eu(), world.at(minutes(4)))
+        .await
+        .unwrap();
+    assert_eq!(out["path"], DATA_PLANE, "{out}");
+    let batches: Vec<Vec<(String, f64)>> = world
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            b.metrics()
+                .iter()
+                .map(|m| (m.name.to_string(), m.value))
+                .collect()
+        })
+        .collect();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert!(
+        batches[0].contains(&("DataPlaneGateClosed".into(), 1.0))
+            && !batches[0].iter().any(|(n, _)| n == "EndpointProbeHealthy"),
+        "the first batch closes the gate without the probes: {batches:?}"
+    );
+    assert_eq!(
+        batches[1],
+        vec![("EndpointProbeHealthy".to_string(), 0.0)],
+        "{batches:?}"
+    );
+}
