@@ -98,7 +98,8 @@ async fn recovery_budget_reaches_every_milestone_of_every_path() {
     );
     let outage = &paths[4];
     assert!(
-        at(outage, "decision written (local store PutItem)")
-            <= at(outage, "DataPlaneGateClosed published")
+        at(outage, "probe alarm ALARM (CloudWatch evaluates)")
+            <= at(outage, "decision written (local store PutItem)"),
+        "the data-plane decision follows the probe alarm: {outage:#}"
     );
 }
