@@ -47,7 +47,7 @@ fn epoch_now() -> f64 {
 /// control plane's own share, and how long `ctl status` took afterwards.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
-    pub milestones: Vec<(&'static str, f64)>,
+    pub milestones: Vec<(String, f64)>,
     pub own_ms: f64,
     pub status_ms: f64,
 }
@@ -333,17 +333,31 @@ impl<'a> Deployed<'a> {
     /// `ctl restore us-east-1`: the gate reopens, Region Restored reaches the
     /// schedulers, eu-central-1 returns to its baseline.
     async fn restore(&mut self) -> Result<Sample, String> {
+        let args = ["restore", SECONDARY, "--reason", "bench: restore"];
+        self.reopen("restore", &args, "Region Restored").await
+    }
+
+    /// `ctl end-drill`: us-east-1 comes back, Drill Ended returns eu-central-1 to its
+    /// baseline.
+    async fn drill_end(&mut self) -> Result<Sample, String> {
+        let args = ["end-drill", "--reason", "bench: drill end"];
+        self.reopen("drill end", &args, "Drill Ended").await
+    }
+
+    /// A command that brings us-east-1 back (`ctl <args>`): the state written, the gate
+    /// open, `event` at eu-central-1's scheduler, which returns to its baseline.
+    async fn reopen(&mut self, path: &str, args: &[&str], event: &str) -> Result<Sample, String> {
         let t0 = epoch_now();
-        self.ctl(&["restore", SECONDARY, "--reason", "bench: restore"])
-            .await?;
+        self.ctl(args).await?;
         let returned = epoch_now();
         let r = self
-            .wait_for("restore", t0, |r| {
-                r.delivered("Region Restored", 2)
-                    && r.surge(PRIMARY, t0).is_some_and(|(_, _, s)| s == "READY")
+            .wait_for(path, t0, |r| {
+                r.delivered(event, 2) && r.surge(PRIMARY, t0).is_some_and(|(_, _, s)| s == "READY")
             })
             .await?;
         let (requested, _, _) = r.surge(PRIMARY, t0).unwrap_or_default();
+        let returned_name = format!("ctl {} returned", args[0]);
+        let delivered_name = format!("{event} delivered to eu-central-1's scheduler");
         let mut sample = milestones(
             t0,
             &[
@@ -355,10 +369,10 @@ impl<'a> Deployed<'a> {
                     "gate open (UpdateHealthCheck)",
                     r.call("UpdateHealthCheck", None),
                 ),
-                ("ctl restore returned", Some(returned)),
+                (&returned_name, Some(returned)),
                 (
-                    "Region Restored delivered to eu-central-1's scheduler",
-                    r.delivery("Region Restored", "scheduler", Some(PRIMARY)),
+                    &delivered_name,
+                    r.delivery(event, "scheduler", Some(PRIMARY)),
                 ),
                 ("baseline requested in eu-central-1", Some(requested)),
             ],
@@ -412,44 +426,6 @@ impl<'a> Deployed<'a> {
         // poll for READY is the control plane's).
         sample.own_ms = ms(t0, requested) + ms(ready, closed.unwrap_or(ready)).max(0.0);
         sample.status_ms = self.status_ms("evacuated").await?;
-        Ok(sample)
-    }
-
-    /// `ctl end-drill`: us-east-1 comes back, Drill Ended returns eu-central-1 to its
-    /// baseline.
-    async fn drill_end(&mut self) -> Result<Sample, String> {
-        let t0 = epoch_now();
-        self.ctl(&["end-drill", "--reason", "bench: drill end"])
-            .await?;
-        let returned = epoch_now();
-        let r = self
-            .wait_for("drill end", t0, |r| {
-                r.delivered("Drill Ended", 2)
-                    && r.surge(PRIMARY, t0).is_some_and(|(_, _, s)| s == "READY")
-            })
-            .await?;
-        let (requested, _, _) = r.surge(PRIMARY, t0).unwrap_or_default();
-        let mut sample = milestones(
-            t0,
-            &[
-                (
-                    "decision written (state record)",
-                    r.call("ChangeResourceRecordSets", None),
-                ),
-                (
-                    "gate open (UpdateHealthCheck)",
-                    r.call("UpdateHealthCheck", None),
-                ),
-                ("ctl end-drill returned", Some(returned)),
-                (
-                    "Drill Ended delivered to eu-central-1's scheduler",
-                    r.delivery("Drill Ended", "scheduler", Some(PRIMARY)),
-                ),
-                ("baseline requested in eu-central-1", Some(requested)),
-            ],
-        )?;
-        sample.own_ms = ms(t0, requested);
-        sample.status_ms = self.status_ms("active").await?;
         Ok(sample)
     }
 }
@@ -739,13 +715,13 @@ fn ms(from: f64, to: f64) -> f64 {
 }
 
 /// Each milestone's ms after `t0`; an error names the first one that never happened.
-fn milestones(t0: f64, at: &[(&'static str, Option<f64>)]) -> Result<Sample, String> {
+fn milestones(t0: f64, at: &[(&str, Option<f64>)]) -> Result<Sample, String> {
     let mut sample = Sample::default();
     for (name, time) in at {
         let time = time
             .filter(|t| t.is_finite())
             .ok_or_else(|| format!("{name}: not recorded"))?;
-        sample.milestones.push((name, ms(t0, time)));
+        sample.milestones.push((name.to_string(), ms(t0, time)));
     }
     Ok(sample)
 }
@@ -822,7 +798,7 @@ pub async fn run(options: &Options, world: &LocalAws, run: &str) -> Value {
             let runs = samples.get(path).cloned().unwrap_or_default();
             let names: Vec<&str> = runs
                 .first()
-                .map(|s| s.milestones.iter().map(|(n, _)| *n).collect())
+                .map(|s| s.milestones.iter().map(|(n, _)| n.as_str()).collect())
                 .unwrap_or_default();
             let milestones: Vec<Value> = names
                 .iter()
