@@ -51,7 +51,7 @@ pub struct FakeWorld {
     /// Every metric batch published.
     pub published: Mutex<Vec<MetricBatch>>,
     /// Calls that wait at a barrier the first time they are made ("probe",
-    /// "read_state"): a test that puts one barrier under two names shows the two calls
+    /// "read_state", "publish"): a test that puts one barrier under two names shows the two calls
     /// are in flight together (made one after the other, they would wait forever).
     pub rendezvous: Mutex<BTreeMap<&'static str, Arc<tokio::sync::Barrier>>>,
 }
@@ -306,6 +306,7 @@ impl World for FakeWorld {
             .collect()
     }
     async fn publish(&self, metrics: MetricBatch) -> Result<()> {
+        self.meet("publish").await;
         self.published.lock().unwrap().push(metrics);
         Ok(())
     }

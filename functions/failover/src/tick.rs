@@ -28,7 +28,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     let down = local
         .as_ref()
         .is_some_and(|l| l.record.control_plane_down_since.is_some());
-    let (probes, (alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
+    let (owed_probes, (alarms, unread), read) = if let Some(l) = local.take_if(|_| down) {
         // Route 53 did not answer the last run: decide on the data plane first, from
         // this region's own alarms, and only then look whether it is back.
         let (alarms, unread) = alarm_levels(config, world, None, Some(home)).await;
@@ -54,33 +54,33 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         )
         .await;
         record = record_back;
-        let (probes, read) = tokio::join!(
-            data_plane::probe_observed(config, home, world),
-            world.read_state()
-        );
-        note_failed_probes(&probes, &mut record);
+        let (probed, read) = tokio::join!(probe(config, home, world), world.read_state());
+        let owed_probes = probed.note(&mut record);
         if let Err(e) = &read {
             record.step(format!(
                 "Route 53's control plane still does not answer: {e}"
             ));
             // Their own batch (a second PutMetricData, only while Route 53 is down).
-            publish_probes(config, home, &probes, world, &mut record).await;
+            publish_probes(config, home, &owed_probes, world, &mut record).await;
             return record;
         }
         record.step("Route 53's control plane answers again");
         local = Some(l);
-        (probes, alarm_levels(config, world, None, None).await, read)
+        (
+            owed_probes,
+            alarm_levels(config, world, None, None).await,
+            read,
+        )
     } else {
         // Probes, alarms and state at once (the state before deciding: a preparing drill
         // needs its peers' surge read): a dark peer's probe timeout and a Route 53 that
         // does not answer are waited out together, not one after the other.
-        let (probes, alarms, read) = tokio::join!(
-            data_plane::probe_observed(config, home, world),
+        let (probed, alarms, read) = tokio::join!(
+            probe(config, home, world),
             alarm_levels(config, world, None, None),
             world.read_state()
         );
-        note_failed_probes(&probes, &mut record);
-        (probes, alarms, read)
+        (probed.note(&mut record), alarms, read)
     };
     for e in unread {
         record.step(format!("alarm not read (decided without it): {e}"));
@@ -97,9 +97,17 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
                 surge: None,
             };
             let l = data_plane::decide_locally(request, l, config, home, world, &mut record).await;
-            return finish_on_data_plane(l, read_at_start, &probes, config, home, world, record)
-                .await
-                .1;
+            return finish_on_data_plane(
+                l,
+                read_at_start,
+                &owed_probes,
+                config,
+                home,
+                world,
+                record,
+            )
+            .await
+            .1;
         }
         (Ok(state), Some(mut l)) => {
             l.record.control_plane_down_since = None;
@@ -196,7 +204,7 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
             l.record.shared = Some(settled.state.clone());
             l.record.shared_read_at = Some(world.now());
         }
-        data_plane::push_metrics(dp, home, &l.record, &probes, &mut metrics);
+        data_plane::push_metrics(dp, home, &l.record, &owed_probes, &mut metrics);
         if read_at_start.as_ref() != Some(l) {
             data_plane::save(l, world, &mut record).await;
         }
@@ -217,7 +225,56 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     record
 }
 
-/// `EndpointProbeHealthy` for every region `home` observes, in a batch of its own.
+/// What a tick's probes found, and whether their metric already went out.
+struct Probed {
+    answers: BTreeMap<Region, (bool, String)>,
+    /// `Ok(true)`: a probe failed and `EndpointProbeHealthy` was published at once.
+    published: Result<bool, String>,
+}
+
+impl Probed {
+    /// Notes the failed probes (and a failed early publish) in the record; returns the
+    /// probes whose metric the tick still owes: none when it went out already.
+    fn note(self, record: &mut DecisionRecord) -> BTreeMap<Region, (bool, String)> {
+        for (region, (healthy, told)) in &self.answers {
+            if !healthy {
+                record.step(format!("probe of {region} failed: {told}"));
+            }
+        }
+        match self.published {
+            Ok(true) => BTreeMap::new(),
+            Ok(false) => self.answers,
+            Err(e) => {
+                record.errors.push(format!("metrics: {e}"));
+                self.answers
+            }
+        }
+    }
+}
+
+/// Probes the regions `home` observes. A failed probe is published at once, in a batch of
+/// its own (one request more, only in failing minutes): the probe alarm must not wait on
+/// the rest of the tick, which, with us-east-1 dark, is Route 53's read timing out (three
+/// attempts of the attempt timeout). Healthy probes go out with the tick's batch.
+async fn probe(config: &Config, home: &Region, world: &impl World) -> Probed {
+    let answers = data_plane::probe_observed(config, home, world).await;
+    let published = match &config.failover.data_plane {
+        Some(dp) if answers.values().any(|(healthy, _)| !healthy) => {
+            let mut metrics = MetricBatch::default();
+            data_plane::push_probe_metrics(dp, home, &answers, &mut metrics);
+            world
+                .publish(metrics)
+                .await
+                .map(|()| true)
+                .map_err(|e| e.to_string())
+        }
+        _ => Ok(false),
+    };
+    Probed { answers, published }
+}
+
+/// `EndpointProbeHealthy` for every region `home` observes (none when `probes` is empty),
+/// in a batch of its own.
 async fn publish_probes(
     config: &Config,
     home: &Region,
@@ -228,18 +285,13 @@ async fn publish_probes(
     let Some(dp) = &config.failover.data_plane else {
         return;
     };
+    if probes.is_empty() {
+        return;
+    }
     let mut metrics = MetricBatch::default();
     data_plane::push_probe_metrics(dp, home, probes, &mut metrics);
     if let Err(e) = world.publish(metrics).await {
         record.errors.push(format!("metrics: {e}"));
-    }
-}
-
-fn note_failed_probes(probes: &BTreeMap<Region, (bool, String)>, record: &mut DecisionRecord) {
-    for (region, (healthy, told)) in probes {
-        if !healthy {
-            record.step(format!("probe of {region} failed: {told}"));
-        }
     }
 }
 

@@ -374,6 +374,52 @@ async fn a_tick_probes_while_it_reads_route53() {
     );
 }
 
+/// A failed probe is published while the tick still waits on Route 53 (dark with
+/// us-east-1, three attempt timeouts): the probe alarm does not wait for the rest of the
+/// tick, and the tick's own batch does not publish the probes a second time.
+#[tokio::test]
+async fn a_failed_probe_is_published_before_route53_answers() {
+    let c = probing();
+    let world = settled_world(&c).await;
+    world.probes.lock().unwrap().clear();
+    *world.control_plane_down.lock().unwrap() = true;
+    world.published.lock().unwrap().clear();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    world
+        .rendezvous
+        .lock()
+        .unwrap()
+        .extend([("publish", barrier.clone()), ("read_state", barrier)]);
+    // Deadlock detection only (a publish after the read never meets it), not a timing
+    // assertion.
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        handle(tick_event(), &Invocation::default(), &c, &eu(), &world),
+    )
+    .await
+    .expect("the failed probes were published only after Route 53's read")
+    .unwrap();
+    assert!(
+        out.to_string().contains("probe of us-east-1 failed"),
+        "{out}"
+    );
+    let probe_metrics: Vec<(usize, f64)> = world
+        .published
+        .lock()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| {
+            b.metrics()
+                .iter()
+                .filter(|m| m.name == "EndpointProbeHealthy")
+                .map(|m| (i, m.value))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(probe_metrics, vec![(0, 0.0)], "published once, first");
+}
+
 /// While Route 53 is down, a tick decides and publishes the data-plane gates before it
 /// probes: the close waits on nothing of the dark region (the probes' timeouts come
 /// after, in a batch of their own).
