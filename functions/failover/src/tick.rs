@@ -60,7 +60,8 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
             record.step(format!(
                 "Route 53's control plane still does not answer: {e}"
             ));
-            // Their own batch (a second PutMetricData, only while Route 53 is down).
+            // Healthy probes in a batch of their own (a second PutMetricData, only while
+            // Route 53 is down); failed ones went out the moment they failed.
             publish_probes(config, home, &owed_probes, world, &mut record).await;
             return record;
         }
