@@ -341,13 +341,16 @@ async fn a_probe_alarm_event_with_route53_dark_evacuates_on_the_data_plane() {
     assert_eq!(world.state().epoch, 4, "the shared state is untouched");
 }
 
-/// A dark peer's probes and a Route 53 that does not answer are waited out together in
-/// one tick, not one after the other: the first tick after the failure publishes the
-/// failed probes after the longer of the two timeouts, not their sum.
-#[tokio::test]
-async fn a_tick_probes_while_it_reads_route53() {
-    let c = probing();
-    let world = settled_world(&c).await;
+/// A tick with the peer dark (its probe URLs do not answer, Route 53's control plane
+/// down) whose first `call` and first Route 53 read must be in flight together: each waits
+/// at one barrier for the other. Made one after the other they never meet, and the tick
+/// times out (deadlock detection only, not a timing assertion).
+async fn dark_peer_tick_meeting(
+    c: &Config,
+    world: &FakeWorld,
+    call: &'static str,
+    apart: &str,
+) -> Value {
     world.probes.lock().unwrap().clear();
     *world.control_plane_down.lock().unwrap() = true;
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
@@ -355,15 +358,30 @@ async fn a_tick_probes_while_it_reads_route53() {
         .rendezvous
         .lock()
         .unwrap()
-        .extend([("probe", barrier.clone()), ("read_state", barrier)]);
-    // Deadlock detection only (sequential calls never meet), not a timing assertion.
-    let out = tokio::time::timeout(
+        .extend([(call, barrier.clone()), ("read_state", barrier)]);
+    tokio::time::timeout(
         std::time::Duration::from_secs(30),
-        handle(tick_event(), &Invocation::default(), &c, &eu(), &world),
+        handle(tick_event(), &Invocation::default(), c, &eu(), world),
     )
     .await
-    .expect("the probes and the Route 53 read were made one after the other")
-    .unwrap();
+    .expect(apart)
+    .unwrap()
+}
+
+/// A dark peer's probes and a Route 53 that does not answer are waited out together in
+/// one tick, not one after the other: the first tick after the failure publishes the
+/// failed probes after the longer of the two timeouts, not their sum.
+#[tokio::test]
+async fn a_tick_probes_while_it_reads_route53() {
+    let c = probing();
+    let world = settled_world(&c).await;
+    let out = dark_peer_tick_meeting(
+        &c,
+        &world,
+        "probe",
+        "the probes and the Route 53 read were made one after the other",
+    )
+    .await;
     assert!(
         out.to_string().contains("probe of us-east-1 failed"),
         "{out}"
@@ -381,24 +399,14 @@ async fn a_tick_probes_while_it_reads_route53() {
 async fn a_failed_probe_is_published_before_route53_answers() {
     let c = probing();
     let world = settled_world(&c).await;
-    world.probes.lock().unwrap().clear();
-    *world.control_plane_down.lock().unwrap() = true;
     world.published.lock().unwrap().clear();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
-    world
-        .rendezvous
-        .lock()
-        .unwrap()
-        .extend([("publish", barrier.clone()), ("read_state", barrier)]);
-    // Deadlock detection only (a publish after the read never meets it), not a timing
-    // assertion.
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        handle(tick_event(), &Invocation::default(), &c, &eu(), &world),
+    let out = dark_peer_tick_meeting(
+        &c,
+        &world,
+        "publish",
+        "the failed probes were published only after Route 53's read",
     )
-    .await
-    .expect("the failed probes were published only after Route 53's read")
-    .unwrap();
+    .await;
     assert!(
         out.to_string().contains("probe of us-east-1 failed"),
         "{out}"
