@@ -283,19 +283,17 @@ pub async fn gather_health(
     config: &Config,
     world: &impl World,
 ) -> Result<(BTreeMap<Region, RegionHealth>, Gates)> {
+    // Every region's gate and readiness at once: each read is a round trip (from
+    // eu-central-1, across the Atlantic to Route 53 in us-east-1) and none depends on
+    // another, so a decision waits for the slowest, not for their sum.
+    let reads = config.regions.iter().map(|region| async move {
+        let (gate, replication) =
+            futures::try_join!(world.gate(region), replication_of(config, region, world))?;
+        Ok::<_, Error>((region.clone(), gate, replication))
+    });
     let mut health = BTreeMap::new();
     let mut gates = Gates::new();
-    for region in &config.regions {
-        let gate = world.gate(region).await?;
-        let replication = if config.failover.readiness.require_replication_ready {
-            Replication::from_reading(
-                world
-                    .replication_ready(region, config.failover.readiness.max_age.as_std())
-                    .await?,
-            )
-        } else {
-            Replication::NotRequired
-        };
+    for (region, gate, replication) in futures::future::try_join_all(reads).await? {
         health.insert(
             region.clone(),
             RegionHealth {
@@ -304,9 +302,24 @@ pub async fn gather_health(
                 replication,
             },
         );
-        gates.insert(region.clone(), gate);
+        gates.insert(region, gate);
     }
     Ok((health, gates))
+}
+
+/// `region`'s replication readiness, when the rules ask for it.
+async fn replication_of(
+    config: &Config,
+    region: &Region,
+    world: &impl World,
+) -> Result<Replication> {
+    if !config.failover.readiness.require_replication_ready {
+        return Ok(Replication::NotRequired);
+    }
+    let reading = world
+        .replication_ready(region, config.failover.readiness.max_age.as_std())
+        .await?;
+    Ok(Replication::from_reading(reading))
 }
 
 pub fn state_json(state: &RoutingState, health: &BTreeMap<Region, RegionHealth>) -> Value {

@@ -51,9 +51,9 @@ pub struct FakeWorld {
     /// Every metric batch published.
     pub published: Mutex<Vec<MetricBatch>>,
     /// Calls that wait at a barrier the first time they are made ("probe",
-    /// "read_state", "publish"): a test that puts one barrier under two names shows the two calls
+    /// "read_state", "publish", "gate REGION"): a test that puts one barrier under two names shows the two calls
     /// are in flight together (made one after the other, they would wait forever).
-    pub rendezvous: Mutex<BTreeMap<&'static str, Arc<tokio::sync::Barrier>>>,
+    pub rendezvous: Mutex<BTreeMap<String, Arc<tokio::sync::Barrier>>>,
 }
 
 impl FakeWorld {
@@ -88,6 +88,14 @@ impl FakeWorld {
         if let Some(barrier) = barrier {
             barrier.wait().await;
         }
+    }
+    /// One barrier under each of `calls`: every one waits until all are in flight.
+    pub fn meet_together(&self, calls: &[&str]) {
+        let barrier = Arc::new(tokio::sync::Barrier::new(calls.len()));
+        self.rendezvous
+            .lock()
+            .unwrap()
+            .extend(calls.iter().map(|c| (c.to_string(), barrier.clone())));
     }
     pub fn set_state(&self, state: &RoutingState) {
         *self.record.lock().unwrap() = Some(state.to_txt());
@@ -192,6 +200,7 @@ impl World for FakeWorld {
         Ok(CasResult::Swapped)
     }
     async fn gate(&self, region: &Region) -> Result<GateStatus> {
+        self.meet(&format!("gate {region}")).await;
         self.control_plane("GetHealthCheck")?;
         Ok(GateStatus {
             health_check_id: format!("gate-{region}"),

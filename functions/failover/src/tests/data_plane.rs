@@ -345,20 +345,10 @@ async fn a_probe_alarm_event_with_route53_dark_evacuates_on_the_data_plane() {
 /// down) whose first `call` and first Route 53 read must be in flight together: each waits
 /// at one barrier for the other. Made one after the other they never meet, and the tick
 /// times out (deadlock detection only, not a timing assertion).
-async fn dark_peer_tick_meeting(
-    c: &Config,
-    world: &FakeWorld,
-    call: &'static str,
-    apart: &str,
-) -> Value {
+async fn dark_peer_tick_meeting(c: &Config, world: &FakeWorld, call: &str, apart: &str) -> Value {
     world.probes.lock().unwrap().clear();
     *world.control_plane_down.lock().unwrap() = true;
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
-    world
-        .rendezvous
-        .lock()
-        .unwrap()
-        .extend([(call, barrier.clone()), ("read_state", barrier)]);
+    world.meet_together(&[call, "read_state"]);
     tokio::time::timeout(
         std::time::Duration::from_secs(30),
         handle(tick_event(), &Invocation::default(), c, &eu(), world),

@@ -327,3 +327,28 @@ async fn only_a_session_of_an_operator_role_changes_routing_through_the_url() {
     .unwrap();
     assert_eq!(status["action"], "status", "{status}");
 }
+
+/// A decision reads every region's gate at once: from eu-central-1 each read crosses to
+/// Route 53 in us-east-1, and the decision waits for the slowest, not for their sum.
+#[tokio::test]
+async fn a_decision_reads_every_regions_gate_at_once() {
+    let (c, world) = (config(), FakeWorld::default());
+    world.meet_together(&["gate eu-central-1", "gate us-east-1"]);
+    // Deadlock detection only (reads one after the other never meet), not a timing
+    // assertion.
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        arrive(
+            alarm_event("us-east-1", "ALARM"),
+            &Invocation::default(),
+            &c,
+            &eu(),
+            &world,
+        ),
+    )
+    .await
+    .expect("the gates were read one after the other")
+    .unwrap();
+    assert_eq!(out["outcome"], "applied", "{out}");
+    assert!(world.state().is_evacuated(&us()));
+}
