@@ -51,8 +51,9 @@ pub struct FakeWorld {
     /// Every metric batch published.
     pub published: Mutex<Vec<MetricBatch>>,
     /// Calls that wait at a barrier the first time they are made ("probe",
-    /// "read_state", "publish", "gate REGION"): a test that puts one barrier under two names shows the two calls
-    /// are in flight together (made one after the other, they would wait forever).
+    /// "read_state", "publish", "gate REGION"): a test that puts one barrier under two
+    /// names shows the two calls are in flight together (made one after the other, they
+    /// would wait forever).
     pub rendezvous: Mutex<BTreeMap<String, Arc<tokio::sync::Barrier>>>,
 }
 

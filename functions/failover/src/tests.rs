@@ -234,6 +234,15 @@ pub(crate) fn tick_event() -> Value {
     serde_json::from_str(include_str!("../../../tests/fixtures/scheduler-tick.json")).unwrap()
 }
 
+/// Runs `run` under a deadline. With barriers under calls (`FakeWorld::meet_together`),
+/// calls made one after the other never meet, and `apart` is the failure: deadlock
+/// detection only, not a timing assertion.
+pub(crate) async fn meeting<T>(run: impl std::future::Future<Output = T>, apart: &str) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect(apart)
+}
+
 pub(crate) fn minutes(n: i64) -> DateTime<Utc> {
     t0() + Chrono::minutes(n)
 }

@@ -54,14 +54,15 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         )
         .await;
         record = record_back;
-        let (probed, read) = tokio::join!(probe(config, home, world), world.read_state());
-        let owed_probes = probed.note(&mut record);
+        let (owed_probes, read) =
+            tokio::join!(probe(config, home, world, &mut record), world.read_state());
         if let Err(e) = &read {
             record.step(format!(
                 "Route 53's control plane still does not answer: {e}"
             ));
-            // Healthy probes in a batch of their own (a second PutMetricData, only while
-            // Route 53 is down); failed ones went out the moment they failed.
+            // What the probes still owe (the healthy ones: failed ones went out the moment
+            // they failed) in a batch of its own: a second PutMetricData, only while
+            // Route 53 is down.
             publish_probes(config, home, &owed_probes, world, &mut record).await;
             return record;
         }
@@ -76,12 +77,11 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
         // Probes, alarms and state at once (the state before deciding: a preparing drill
         // needs its peers' surge read): a dark peer's probe timeout and a Route 53 that
         // does not answer are waited out together, not one after the other.
-        let (probed, alarms, read) = tokio::join!(
-            probe(config, home, world),
+        tokio::join!(
+            probe(config, home, world, &mut record),
             alarm_levels(config, world, None, None),
             world.read_state()
-        );
-        (probed.note(&mut record), alarms, read)
+        )
     };
     for e in unread {
         record.step(format!("alarm not read (decided without it): {e}"));
@@ -226,73 +226,54 @@ pub async fn tick(config: &Config, home: &Region, world: &impl World) -> Decisio
     record
 }
 
-/// What a tick's probes found, and whether their metric already went out.
-struct Probed {
-    answers: BTreeMap<Region, (bool, String)>,
-    /// `Ok(true)`: a probe failed and `EndpointProbeHealthy` was published at once.
-    published: Result<bool, String>,
-}
-
-impl Probed {
-    /// Notes the failed probes (and a failed early publish) in the record; returns the
-    /// probes whose metric the tick still owes: none when it went out already.
-    fn note(self, record: &mut DecisionRecord) -> BTreeMap<Region, (bool, String)> {
-        for (region, (healthy, told)) in &self.answers {
-            if !healthy {
-                record.step(format!("probe of {region} failed: {told}"));
-            }
-        }
-        match self.published {
-            Ok(true) => BTreeMap::new(),
-            Ok(false) => self.answers,
-            Err(e) => {
-                record.errors.push(format!("metrics: {e}"));
-                self.answers
-            }
+/// Probes the regions `home` observes and notes the failed ones. A failed probe is
+/// published at once, in a batch of its own (one request more, only in failing minutes):
+/// the probe alarm must not wait on the rest of the tick, which, with us-east-1 dark, is
+/// Route 53's read timing out (three attempts of the attempt timeout). Returns the probes
+/// whose metric the tick still owes: the healthy ones, or failed ones not published.
+async fn probe(
+    config: &Config,
+    home: &Region,
+    world: &impl World,
+    record: &mut DecisionRecord,
+) -> BTreeMap<Region, (bool, String)> {
+    let answers = data_plane::probe_observed(config, home, world).await;
+    let mut failed = false;
+    for (region, (healthy, told)) in &answers {
+        if !healthy {
+            failed = true;
+            record.step(format!("probe of {region} failed: {told}"));
         }
     }
+    if failed && publish_probes(config, home, &answers, world, record).await {
+        return BTreeMap::new();
+    }
+    answers
 }
 
-/// Probes the regions `home` observes. A failed probe is published at once, in a batch of
-/// its own (one request more, only in failing minutes): the probe alarm must not wait on
-/// the rest of the tick, which, with us-east-1 dark, is Route 53's read timing out (three
-/// attempts of the attempt timeout). Healthy probes go out with the tick's batch.
-async fn probe(config: &Config, home: &Region, world: &impl World) -> Probed {
-    let answers = data_plane::probe_observed(config, home, world).await;
-    let published = match &config.failover.data_plane {
-        Some(dp) if answers.values().any(|(healthy, _)| !healthy) => {
-            let mut metrics = MetricBatch::default();
-            data_plane::push_probe_metrics(dp, home, &answers, &mut metrics);
-            world
-                .publish(metrics)
-                .await
-                .map(|()| true)
-                .map_err(|e| e.to_string())
-        }
-        _ => Ok(false),
-    };
-    Probed { answers, published }
-}
-
-/// `EndpointProbeHealthy` for every region `home` observes (none when `probes` is empty),
-/// in a batch of its own.
+/// `EndpointProbeHealthy` for every region `home` observes, in a batch of its own; false
+/// when nothing went out (no probes, or the publish failed: noted in the record).
 async fn publish_probes(
     config: &Config,
     home: &Region,
     probes: &BTreeMap<Region, (bool, String)>,
     world: &impl World,
     record: &mut DecisionRecord,
-) {
+) -> bool {
     let Some(dp) = &config.failover.data_plane else {
-        return;
+        return false;
     };
     if probes.is_empty() {
-        return;
+        return false;
     }
     let mut metrics = MetricBatch::default();
     data_plane::push_probe_metrics(dp, home, probes, &mut metrics);
-    if let Err(e) = world.publish(metrics).await {
-        record.errors.push(format!("metrics: {e}"));
+    match world.publish(metrics).await {
+        Ok(()) => true,
+        Err(e) => {
+            record.errors.push(format!("metrics: {e}"));
+            false
+        }
     }
 }
 
