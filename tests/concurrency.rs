@@ -318,15 +318,7 @@ async fn hundreds_of_aliases_reconcile_writing_only_the_changed_ones() {
     spec.account = testkit::DEV.into();
     spec.environment = "dev";
     let account = spec.account.clone();
-    // Creating hundreds of functions meets Lambda's 15 requests a second per account (shared
-    // with whatever else uses the account): a throttle is retried up to ten times, backing off.
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&world.sdk_config(&account, PRIMARY))
-            .retry_config(
-                aws_sdk_lambda::config::retry::RetryConfig::standard().with_max_attempts(10),
-            )
-            .build(),
-    );
+    let lambda = aws_sdk_lambda::Client::new(&world.setup_sdk_config(&account, PRIMARY));
     world
         .post(
             "/lambda/provisioned-concurrency/settings",

@@ -169,15 +169,7 @@ pub async fn reconcile(options: &Options, world: &LocalAws, run: &str) -> Value 
     let mut spec = Spec::new(&format!("bench-cs-{run}"));
     spec.account = DEV.into();
     spec.environment = "dev";
-    // Creating hundreds of functions meets Lambda's 15 requests a second per account (shared
-    // with whatever else uses the account): a throttle is retried up to ten times, backing off.
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&world.sdk_config(DEV, PRIMARY))
-            .retry_config(
-                aws_sdk_lambda::config::retry::RetryConfig::standard().with_max_attempts(10),
-            )
-            .build(),
-    );
+    let lambda = aws_sdk_lambda::Client::new(&world.setup_sdk_config(DEV, PRIMARY));
     world
         .post(
             "/lambda/provisioned-concurrency/settings",

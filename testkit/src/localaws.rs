@@ -139,6 +139,16 @@ impl LocalAws {
             .build()
     }
 
+    /// [`Self::sdk_config`] for setting up hundreds of resources at once: the local world
+    /// enforces AWS's request quotas per account (Lambda's control plane: 15 a second),
+    /// which other tests share, so a throttle is retried up to ten times, backing off.
+    pub fn setup_sdk_config(&self, account: &str, region: &str) -> aws_config::SdkConfig {
+        self.sdk_config(account, region)
+            .into_builder()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
+            .build()
+    }
+
     /// The environment a function process needs to reach this world as `account`.
     pub fn function_env(&self, account: &str, region: &str) -> Vec<(String, String)> {
         vec![
